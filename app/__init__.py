@@ -1,0 +1,40 @@
+"""timebank-sms: the Flask application (webhooks, health) and the processes around it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, current_app
+
+from app.config import Config
+from app.services import Services, build_services
+
+
+def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
+    """Build the web application. ``config`` overrides what the environment says."""
+    if isinstance(config, dict):
+        config = Config.from_env(**config)
+    config = config or Config.from_env()
+    app = Flask(__name__, instance_path=str(config.instance_path))
+    app.config["TIMEBANK"] = config
+    app.config["TESTING"] = config.testing
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
+    services = build_services(config)
+    app.extensions["timebank"] = services
+    _quiet_libraries()
+
+    from app.webhook import bp  # noqa: PLC0415
+
+    app.register_blueprint(bp)
+    return app
+
+
+def services() -> Services:
+    """The current app's services (inside a request, a CLI command or a job)."""
+    return current_app.extensions["timebank"]  # type: ignore[no-any-return]
+
+
+def _quiet_libraries() -> None:
+    # The twilio client logs request parameters (numbers, bodies) at INFO.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -1,0 +1,89 @@
+"""Configuration, read once from the environment. Every variable is optional."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Config:
+    instance_path: Path = ROOT / "instance"
+    database_url: str = ""
+    redis_url: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_sms_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    # Twilio's own opt-out management answers STOP/START/HELP on SMS: then the bank stays quiet.
+    twilio_answers_keywords: bool = False
+    public_base_url: str = ""
+    default_region: str = "GB"
+    timezone: str = "Europe/London"
+    quiet_hours: str = "21:00-08:00"
+    require_approval: bool = False
+    bank_name: str = "Time Bank"
+    session_ttl_seconds: int = 2 * 24 * 3600
+    inbound_memory_seconds: int = 72 * 3600
+    queue_name: str = "timebank"
+    testing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Config:
+        env = dict(os.environ if env is None else env)
+        instance = Path(env.get("TIMEBANK_INSTANCE_PATH") or ROOT / "instance")
+        config = cls(
+            instance_path=instance,
+            database_url=env.get("DATABASE_URL", ""),
+            redis_url=env.get("REDIS_URL", ""),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_sms_from=env.get("TWILIO_SMS_FROM", ""),
+            twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID", ""),
+            twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
+            twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com",
+            twilio_answers_keywords=_flag(env.get("TWILIO_ANSWERS_KEYWORDS")),
+            public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
+            default_region=(env.get("TIMEBANK_DEFAULT_REGION") or "GB").upper(),
+            timezone=env.get("TIMEBANK_TIMEZONE") or "Europe/London",
+            quiet_hours=env.get("TIMEBANK_QUIET_HOURS") or "21:00-08:00",
+            require_approval=_flag(env.get("TIMEBANK_REQUIRE_APPROVAL")),
+            bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
+        )
+        known = {f.name for f in fields(cls)}
+        return replace(config, **{k: v for k, v in overrides.items() if k in known})
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.instance_path / "timebank.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def embedded_redis_path(self) -> Path:
+        return self.instance_path / "redis.db"
+
+    @property
+    def uses_twilio(self) -> bool:
+        """Both credentials set: send through Twilio and require signed webhooks."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def bank_numbers(self) -> list[str]:
+        """The configured numbers, which the default bank owns."""
+        return [n for n in (self.twilio_sms_from, self.twilio_whatsapp_from) if n]

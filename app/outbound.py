@@ -1,0 +1,77 @@
+"""Texts the bank sends on its own (not as a reply): recorded in SQL, then sent by RQ jobs.
+
+A message row is created with an idempotency key in the caller's transaction; after the
+commit its id (never a phone number) is handed to a job, which sends it at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rq import Retry
+from sqlalchemy.orm import Session
+
+from app.services import Services
+from conversations.texts import render
+from ledger import members, messages
+from ledger.models import Bank, Member
+from ledger.phones import SMS, WHATSAPP
+
+# Backoff between tries on 5xx, 429 and timeouts: about 40 minutes in all.
+SEND_RETRY = Retry(max=6, interval=[5, 15, 60, 180, 600, 1800])
+
+
+def address_for(member: Member) -> tuple[str, str] | None:
+    """Where to text a member: the channel they last used, else the one they have."""
+    if member.whatsapp and (member.last_channel == WHATSAPP or not member.phone):
+        return member.whatsapp, WHATSAPP
+    if member.phone:
+        return member.phone, SMS
+    return None
+
+
+def queue_text(
+    session: Session,
+    member: Member,
+    *,
+    kind: str,
+    key: str,
+    idempotency_key: str,
+    urgent: bool = False,
+    **params: object,
+) -> int | None:
+    """Record a text to ``member`` once per idempotency key; its id if it should be sent now."""
+    if member.phone and members.is_opted_out(session, member.bank_id, member.phone):
+        return None
+    target = address_for(member)
+    if target is None:
+        return None
+    to_address, channel = target
+    message, created = messages.create(
+        session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
+        channel=channel, kind=kind, body=render(key, member.language, **params),
+        idempotency_key=idempotency_key, urgent=urgent,
+    )
+    return message.id if created else None
+
+
+def tell_brokers_new_member(session: Session, bank: Bank, member: Member) -> list[int]:
+    ids = []
+    for broker in members.brokers(session, bank.id):
+        message_id = queue_text(
+            session, broker, kind="broker_new_member", key="broker_new_member",
+            idempotency_key=f"new-member:{member.id}:{member.joined_at.date()}:to:{broker.id}",
+            bank=bank.name, name=member.name, member_id=member.id,
+        )
+        if message_id is not None:
+            ids.append(message_id)
+    return ids
+
+
+def enqueue(services: Services, message_ids: Iterable[int]) -> None:
+    """Hand committed messages to the worker. Arguments are ids only."""
+    for message_id in message_ids:
+        services.queue.enqueue(
+            "app.jobs.send_message", message_id, job_id=f"message-{message_id}",
+            retry=SEND_RETRY, description=f"send message {message_id}",
+        )

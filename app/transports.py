@@ -1,0 +1,139 @@
+"""How outbound texts leave: printed to the console, or through Twilio's REST API.
+
+``send`` returns the provider's message id. It raises ``TransientSendError`` when trying
+again later may work (5xx, 429, timeouts) and ``PermanentSendError`` when it will not
+(other 4xx, such as 21610: the number has opted out with the carrier).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+from redis import Redis
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from app.config import Config
+from app.services import address_key
+from ledger.phones import mask
+
+log = logging.getLogger(__name__)
+
+TWILIO_API = "https://api.twilio.com"
+OUTBOX_LENGTH = 200
+
+
+class TransientSendError(Exception):
+    """Sending failed in a way that may succeed later; the job should be retried."""
+
+
+class PermanentSendError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class OutboundText:
+    message_id: int
+    to: str
+    body: str
+    sender: str | None
+    channel: str
+
+
+class Transport(Protocol):
+    def send(self, text: OutboundText) -> str: ...
+
+
+def outbox_key(address: str) -> str:
+    return f"tb:outbox:{address_key(address)}"
+
+
+class ConsoleTransport:
+    """Prints each text (number masked) and keeps the latest in a Redis stream per number,
+    which ``timebank chat`` reads, so the bank can be tried without Twilio."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def send(self, text: OutboundText) -> str:
+        sid = f"CONSOLE{uuid.uuid4().hex}"
+        print(f"[to {mask(text.to)} by {text.channel}] {text.body}", flush=True)
+        self.redis.xadd(
+            outbox_key(text.to),
+            {"body": text.body.encode(), "sid": sid, "message_id": str(text.message_id)},
+            maxlen=OUTBOX_LENGTH, approximate=True,
+        )
+        return sid
+
+
+class _BaseUrlHttpClient(TwilioHttpClient):
+    """Sends every request to ``base_url`` instead of api.twilio.com (for a local stand-in)."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url[len(TWILIO_API) :]
+        return super().request(method, url, *args, **kwargs)
+
+
+class TwilioTransport:
+    def __init__(self, config: Config, timeout: float = 10.0) -> None:
+        self.config = config
+        http = (
+            _BaseUrlHttpClient(config.twilio_api_base_url, timeout=timeout)
+            if config.twilio_api_base_url.rstrip("/") != TWILIO_API
+            else TwilioHttpClient(timeout=timeout)
+        )
+        self.client = Client(
+            config.twilio_account_sid, config.twilio_auth_token, http_client=http
+        )
+
+    def send(self, text: OutboundText) -> str:
+        params: dict[str, Any] = {"to": text.to, "body": text.body}
+        if text.channel == "sms" and self.config.twilio_messaging_service_sid:
+            params["messaging_service_sid"] = self.config.twilio_messaging_service_sid
+        elif text.sender:
+            params["from_"] = text.sender
+        else:
+            raise PermanentSendError("no-sender", f"no {text.channel} number configured")
+        if self.config.public_base_url:
+            params["status_callback"] = self.config.public_base_url + "/twilio/status"
+        try:
+            message = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            if exc.status >= 500 or exc.status == 429:
+                raise TransientSendError(f"Twilio answered {exc.status}") from exc
+            raise PermanentSendError(str(exc.code or exc.status), exc.msg or "") from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientSendError(type(exc).__name__) from exc
+        return str(message.sid)
+
+
+def make_transport(config: Config, redis: Redis) -> Transport:
+    if config.uses_twilio:
+        return TwilioTransport(config)
+    return ConsoleTransport(redis)
+
+
+def read_outbox(redis: Redis, address: str, last_id: str = "$", block_ms: int = 1000
+                ) -> tuple[str, list[str]]:
+    """New texts to ``address`` after ``last_id``: (the id to read from next, bodies)."""
+    found = redis.xread({outbox_key(address): last_id}, block=block_ms, count=50)
+    bodies: list[str] = []
+    for _stream, entries in found or []:
+        for entry_id, fields in entries:
+            last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            body = fields.get(b"body") or fields.get("body") or b""
+            bodies.append(body.decode() if isinstance(body, bytes) else str(body))
+    return last_id, bodies
+

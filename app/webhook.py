@@ -1,0 +1,95 @@
+"""HTTP endpoints: Twilio's message webhook and status callback, and the health check."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
+
+from app import inbound, services
+from conversations.texts import render
+from ledger import members, messages
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio", __name__)
+
+_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Original-Host")
+
+
+def _signature_ok() -> bool:
+    """Twilio's signature when an auth token is configured; else loopback callers only."""
+    config = services().config
+    if config.twilio_auth_token:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            return False
+        if config.public_base_url:
+            url = config.public_base_url + request.full_path.rstrip("?")
+        else:
+            url = request.url
+        validator = RequestValidator(config.twilio_auth_token)
+        return bool(validator.validate(url, request.form, signature))
+    # No token: accept only requests made on this machine, not ones relayed by a proxy or a
+    # tunnel (which arrive from loopback too, but carry forwarding headers).
+    if any(h in request.headers for h in _FORWARDING_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _xml(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/xml")
+
+
+@bp.post("/twilio/messages")
+def messages_webhook() -> Response:
+    if not _signature_ok():
+        log.warning("webhook refused: missing or wrong signature")
+        return Response("Forbidden", status=403, mimetype="text/plain")
+    try:
+        return _xml(inbound.handle(services(), request.form))
+    except Exception:
+        if current_app.testing:
+            raise
+        # A fault of ours (a database outage, a bug): the member is told to try again, and
+        # since the claim on the MessageSid was released, a retry is handled in full.
+        log.exception("inbound message could not be handled")
+        return _xml(inbound.twiml([render("invalid_request")]))
+
+
+@bp.post("/twilio/status")
+def status_callback() -> Response:
+    if not _signature_ok():
+        return Response("Forbidden", status=403, mimetype="text/plain")
+    sid = (request.form.get("MessageSid") or "").strip()
+    status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").strip()
+    error = (request.form.get("ErrorCode") or "").strip() or None
+    if sid and status:
+        with services().db.writing() as session:
+            message = messages.update_status(session, sid, status, error)
+            if message is not None and error == "21610":
+                phone = message.to_address.removeprefix("whatsapp:")
+                members.opt_out(session, message.bank_id, phone, reason="carrier-21610")
+    return Response(status=204)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    shared = services()
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        with shared.db.reading() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        shared.redis.ping()
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if healthy else "error", **checks), 200 if healthy else 503

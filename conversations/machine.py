@@ -1,0 +1,271 @@
+"""The conversation state machine.
+
+``step(state, facts, text)`` decides what the bank answers and what should happen, with no
+I/O: the caller loads the dialog state (Redis) and the member's facts (SQL), carries out the
+effects, sends the replies and saves the new state.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+from conversations.commands import (
+    HELP_WORDS,
+    OPT_IN_WORDS,
+    OPT_OUT_WORDS,
+    Command,
+    clean,
+    parse,
+)
+from ledger.hours import format_hours
+
+# The questions asked after JOIN, in order, with the profile field each answer fills.
+QUESTIONS: tuple[tuple[str, str, str], ...] = (
+    ("skills", "skills", "joined"),
+    ("area", "area", "ask_area"),
+    ("availability", "availability", "ask_availability"),
+)
+FIELD_LIMITS = {"name": 40, "area": 80, "skills": 300, "availability": 160}
+SETTERS = {"NAME": "name", "AREA": "area", "SKILLS": "skills", "FREE": "availability"}
+
+
+@dataclass(frozen=True)
+class State:
+    """What the dialog is waiting for; kept in Redis with an expiry."""
+
+    question: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes | None) -> State:
+        if not raw:
+            return cls()
+        try:
+            data = json.loads(raw)
+            question = data.get("question")
+        except (ValueError, AttributeError):
+            return cls()
+        return cls(question=question if question in _QUESTION_NAMES else None)
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    id: int
+    name: str
+    status: str
+    role: str = "member"
+    balance_minutes: int = 0
+    area: str | None = None
+    skills: str | None = None
+    availability: str | None = None
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the step needs to know about the sender and their bank, read before the step."""
+
+    bank_name: str
+    member: MemberFacts | None = None
+    opted_out: bool = False
+    has_media: bool = False
+    require_approval: bool = False
+    # Twilio (on SMS long codes, with its opt-out management on) answers STOP, START and HELP
+    # itself: the bank then acts on them silently, so the member never gets two answers.
+    carrier_answers_keywords: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Join:
+    name: str
+
+
+@dataclass(frozen=True)
+class SetProfile:
+    field: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class Leave:
+    pass
+
+
+@dataclass(frozen=True)
+class OptOut:
+    pass
+
+
+@dataclass(frozen=True)
+class OptIn:
+    pass
+
+
+Effect = Join | SetProfile | Leave | OptOut | OptIn
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: State
+    replies: list[Reply]
+    effects: list[Effect] = field(default_factory=list)
+
+
+_QUESTION_NAMES = {name for name, _, _ in QUESTIONS}
+
+
+def step(state: State, facts: Facts, text: str | None) -> Outcome:
+    cmd = parse(text)
+    bank = facts.bank_name
+    quiet = facts.carrier_answers_keywords
+
+    if cmd.name in OPT_OUT_WORDS:
+        return Outcome(State(), [] if quiet else [Reply("stopped", {"bank": bank})], [OptOut()])
+    if cmd.name in OPT_IN_WORDS:
+        if facts.opted_out:
+            return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
+        return Outcome(State(), [] if quiet else [Reply("already_started", {"bank": bank})])
+    if facts.opted_out:
+        # Nothing goes to a number that said STOP until it says START.
+        return Outcome(state, [])
+
+    member = facts.member if facts.member and facts.member.status != "left" else None
+    if cmd.name in HELP_WORDS:
+        if quiet:
+            return Outcome(state, [])
+        return Outcome(state, [_help(facts, member)])
+    if not cmd.text:
+        key = "picture" if facts.has_media else "empty"
+        return Outcome(state, [Reply(key if member else f"{key}_stranger", {"bank": bank})])
+    if member is None:
+        return _stranger(facts, cmd)
+    return _member(state, facts, member, cmd)
+
+
+def _help(facts: Facts, member: MemberFacts | None) -> Reply:
+    return Reply("help_member" if member else "help_stranger", {"bank": facts.bank_name})
+
+
+def _stranger(facts: Facts, cmd: Command) -> Outcome:
+    bank = facts.bank_name
+    former = facts.member  # a member who left, or None
+    if cmd.name != "JOIN":
+        if former is not None:
+            return Outcome(State(), [Reply("welcome_back", {"bank": bank, "name": former.name})])
+        return Outcome(State(), [Reply("welcome", {"bank": bank})])
+    name = valid_name(cmd.args)
+    if name is None:
+        return Outcome(State(), [Reply("bad_name" if cmd.args else "join_needs_name",
+                                       {"bank": bank})])
+    if former is not None:
+        return Outcome(State(), [Reply("rejoined", {"bank": bank, "name": name})], [Join(name)])
+    first_question = QUESTIONS[0][0]
+    key = "joined_pending" if facts.require_approval else "joined"
+    return Outcome(
+        State(question=first_question), [Reply(key, {"bank": bank, "name": name})], [Join(name)]
+    )
+
+
+def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
+    bank = facts.bank_name
+    interrupts = cmd.name is not None and (cmd.single_word or cmd.canonical)
+    if state.question and not interrupts:
+        return _answer(state, member, cmd)
+    if cmd.name is None:
+        return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+    if cmd.name == "SKIP":
+        if state.question:
+            return _next_question(state.question, member, [])
+        return Outcome(State(), [Reply("unknown_skip", {"bank": bank})])
+    if cmd.name == "BALANCE":
+        return Outcome(State(), [balance_reply(member.balance_minutes)])
+    if cmd.name == "PROFILE":
+        return Outcome(State(), [_profile(facts, member)])
+    if cmd.name == "JOIN":
+        return Outcome(State(), [Reply("already_member", {"bank": bank, "name": member.name})])
+    if cmd.name == "LEAVE":
+        return Outcome(State(), [Reply("left", {"bank": bank, "name": member.name})], [Leave()])
+    if cmd.name == "MENU":
+        return Outcome(State(), [_help(facts, member)])
+    if cmd.name in SETTERS:
+        return _set(facts, member, SETTERS[cmd.name], cmd.args)
+    return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+
+
+def _answer(state: State, member: MemberFacts, cmd: Command) -> Outcome:
+    question = state.question or ""
+    field_name = next(f for name, f, _ in QUESTIONS if name == question)
+    value = profile_value(cmd.text, field_name)
+    effects: list[Effect] = [SetProfile(field_name, value)] if value else []
+    return _next_question(question, member, effects)
+
+
+def _next_question(question: str, member: MemberFacts, effects: list[Effect]) -> Outcome:
+    names = [name for name, _, _ in QUESTIONS]
+    index = names.index(question) + 1
+    if index >= len(QUESTIONS):
+        return Outcome(State(), [Reply("profile_done", {"name": member.name})], effects)
+    name, _, key = QUESTIONS[index]
+    return Outcome(State(question=name), [Reply(key, {"name": member.name})], effects)
+
+
+def _set(facts: Facts, member: MemberFacts, field_name: str, args: str) -> Outcome:
+    if field_name == "name":
+        value = valid_name(args)
+        if value is None:
+            return Outcome(State(), [Reply("bad_name" if args else "profile_field_empty")])
+    else:
+        value = profile_value(args, field_name)
+        if not value:
+            return Outcome(State(), [Reply("profile_field_empty")])
+    name = value if field_name == "name" else member.name
+    return Outcome(
+        State(), [Reply("profile_updated", {"name": name})], [SetProfile(field_name, value)]
+    )
+
+
+def _profile(facts: Facts, member: MemberFacts) -> Reply:
+    values: dict[str, object] = {
+        "bank": facts.bank_name,
+        "name": member.name,
+        "area": member.area or _NOT_GIVEN,
+        "skills": member.skills or _NOT_GIVEN,
+        "availability": member.availability or _NOT_GIVEN,
+    }
+    return Reply("profile_pending" if member.status == "pending" else "profile", values)
+
+
+_NOT_GIVEN = "not given"
+
+
+def balance_reply(minutes: int) -> Reply:
+    key = "balance_one" if abs(minutes) == 60 else "balance"
+    return Reply(key, {"hours": format_hours(minutes)})
+
+
+def valid_name(text: str) -> str | None:
+    """A first name from free text: letters (any script), spaces, hyphens and apostrophes."""
+    kept = "".join(
+        ch for ch in clean(text)
+        if unicodedata.category(ch)[0] in ("L", "M") or ch in " -'."
+    )
+    words = kept.split()[:3]
+    name = " ".join(words).strip(" -'.")[: FIELD_LIMITS["name"]].strip()
+    if not any(unicodedata.category(ch)[0] == "L" for ch in name):
+        return None
+    return name[0].upper() + name[1:]
+
+
+def profile_value(text: str, field_name: str) -> str | None:
+    value = clean(text)[: FIELD_LIMITS[field_name]].strip()
+    return value or None

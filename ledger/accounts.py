@@ -1,0 +1,154 @@
+"""Balances and transfers: the bank's record of every hour.
+
+A transfer is immutable and carries an idempotency key, unique within its bank, so a retried
+webhook or job can never record it twice. The cached balance of both accounts changes in the
+same transaction as the insert, with the two account rows locked in id order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.errors import InvalidHours, LimitReached, NotFound, SameAccount
+from ledger.hours import MINUTES_PER_STEP, format_hours
+from ledger.models import Account, Bank, Transfer
+
+def balance_minutes(session: Session, member_id: int) -> int:
+    """A member's balance, read from the cached column: one row, whatever the history."""
+    value = session.scalar(select(Account.balance_minutes).where(Account.member_id == member_id))
+    return int(value or 0)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    transfer: Transfer
+    created: bool
+
+
+def transfer(
+    session: Session,
+    *,
+    bank_id: int,
+    from_account_id: int,
+    to_account_id: int,
+    minutes: int,
+    kind: str,
+    idempotency_key: str,
+    entered_by: str,
+    entered_by_member_id: int | None = None,
+    description: str = "",
+    reverses_id: int | None = None,
+    enforce_limit: bool = True,
+) -> Recorded:
+    """Move ``minutes`` between two accounts of one bank, exactly once per idempotency key.
+
+    Call inside ``Database.writing()``. A repeat with the same key returns the first transfer
+    and changes nothing.
+    """
+    existing = _by_key(session, bank_id, idempotency_key)
+    if existing is not None:
+        return Recorded(existing, created=False)
+    if from_account_id == to_account_id:
+        raise SameAccount("a transfer needs two different accounts")
+    bank = session.get(Bank, bank_id)
+    if bank is None:
+        raise NotFound(f"bank {bank_id}")
+    if minutes <= 0 or minutes % MINUTES_PER_STEP:
+        raise InvalidHours("hours must be positive, in quarter-hour steps")
+    if minutes > bank.max_exchange_minutes:
+        raise InvalidHours(f"at most {format_hours(bank.max_exchange_minutes)} hours at once")
+    # Lock both rows in id order, so two transfers between the same accounts cannot deadlock.
+    rows = session.scalars(
+        select(Account)
+        .where(Account.id.in_([from_account_id, to_account_id]))
+        .order_by(Account.id)
+        .with_for_update()
+    ).all()
+    accounts = {a.id: a for a in rows}
+    payer, payee = accounts.get(from_account_id), accounts.get(to_account_id)
+    if payer is None or payee is None or payer.bank_id != bank_id or payee.bank_id != bank_id:
+        raise NotFound("both accounts must exist in the same bank")
+    # Another transaction may have recorded this key while we waited for the locks.
+    existing = _by_key(session, bank_id, idempotency_key)
+    if existing is not None:
+        return Recorded(existing, created=False)
+    if enforce_limit and payer.kind == "member":
+        floor = payer.min_balance_minutes
+        if floor is None:
+            floor = bank.min_balance_minutes
+        if payer.balance_minutes - minutes < floor:
+            raise LimitReached(f"account {payer.id} would go below {format_hours(floor)} hours")
+    record = Transfer(
+        bank_id=bank_id, from_account_id=payer.id, to_account_id=payee.id, minutes=minutes,
+        kind=kind, description=description[:200], entered_by=entered_by,
+        entered_by_member_id=entered_by_member_id, idempotency_key=idempotency_key,
+        reverses_id=reverses_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        existing = _by_key(session, bank_id, idempotency_key)
+        if existing is None:
+            raise
+        return Recorded(existing, created=False)
+    payer.balance_minutes -= minutes
+    payee.balance_minutes += minutes
+    session.flush()
+    return Recorded(record, created=True)
+
+
+def _by_key(session: Session, bank_id: int, key: str) -> Transfer | None:
+    return session.scalars(
+        select(Transfer).where(Transfer.bank_id == bank_id, Transfer.idempotency_key == key)
+    ).one_or_none()
+
+
+def verify(session: Session, bank_id: int | None = None) -> list[str]:
+    """Check the ledger's invariants; return one line per breach (empty when all hold)."""
+    breaches: list[str] = []
+    banks = session.scalars(
+        select(Bank).where(Bank.id == bank_id) if bank_id else select(Bank)
+    ).all()
+    for bank in banks:
+        total = session.scalar(
+            select(func.coalesce(func.sum(Account.balance_minutes), 0)).where(
+                Account.bank_id == bank.id
+            )
+        )
+        if total:
+            breaches.append(f"bank {bank.id}: balances sum to {format_hours(int(total))}, not 0")
+        credits = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(Transfer.to_account_id, func.sum(Transfer.minutes))
+                .where(Transfer.bank_id == bank.id)
+                .group_by(Transfer.to_account_id)
+            ).all()
+        )
+        debits = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(Transfer.from_account_id, func.sum(Transfer.minutes))
+                .where(Transfer.bank_id == bank.id)
+                .group_by(Transfer.from_account_id)
+            ).all()
+        )
+        for account in session.scalars(select(Account).where(Account.bank_id == bank.id)):
+            expected = int(credits.get(account.id, 0)) - int(debits.get(account.id, 0))
+            if account.balance_minutes != expected:
+                breaches.append(
+                    f"account {account.id}: cached balance {format_hours(account.balance_minutes)}"
+                    f" but transfers give {format_hours(expected)}"
+                )
+        cross = session.scalar(
+            select(func.count(Transfer.id))
+            .join(Account, Account.id == Transfer.from_account_id)
+            .where(Transfer.bank_id == bank.id, Account.bank_id != bank.id)
+        )
+        if cross:
+            breaches.append(f"bank {bank.id}: {cross} transfers from another bank's account")
+    return breaches

@@ -1,0 +1,152 @@
+"""Banks and the numbers they are reached on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.errors import LedgerError, NotFound
+from ledger.models import Account, Bank, BankNumber
+from ledger.phones import parse_address
+
+
+class NumberTaken(LedgerError):
+    """A number that another bank already owns."""
+
+
+def ensure_default_bank(
+    session: Session,
+    *,
+    name: str,
+    timezone: str = "Europe/London",
+    require_approval: bool = False,
+    addresses: Iterable[str] = (),
+    region: str = "GB",
+) -> Bank:
+    """Create the default bank on the first run, and give it any configured number no bank owns.
+
+    Safe to call on every start and from several processes at once.
+    """
+    bank = default_bank(session)
+    if bank is None:
+        try:
+            with session.begin_nested():
+                bank = Bank(
+                    name=name, timezone=timezone, require_approval=require_approval,
+                    is_default=True,
+                )
+                session.add(bank)
+        except IntegrityError:
+            bank = default_bank(session)
+            if bank is None:  # the name is taken by a bank that is not the default
+                raise
+    for address in addresses:
+        parsed = parse_address(address, region)
+        if _number(session, parsed.twilio) is None:
+            try:
+                with session.begin_nested():
+                    session.add(
+                        BankNumber(bank_id=bank.id, address=parsed.twilio, channel=parsed.channel)
+                    )
+            except IntegrityError:
+                pass  # another process added it first
+    ensure_fund(session, bank)
+    return bank
+
+
+def default_bank(session: Session) -> Bank | None:
+    return session.scalars(select(Bank).where(Bank.is_default.is_(True))).one_or_none()
+
+
+def ensure_fund(session: Session, bank: Bank) -> Account:
+    """The bank's community fund: the account broker-recorded hours are credited from."""
+    fund = session.scalars(
+        select(Account).where(Account.bank_id == bank.id, Account.kind == "fund")
+    ).one_or_none()
+    if fund is not None:
+        return fund
+    try:
+        with session.begin_nested():
+            fund = Account(bank_id=bank.id, kind="fund", name="Community fund")
+            session.add(fund)
+        return fund
+    except IntegrityError:
+        return session.scalars(
+            select(Account).where(Account.bank_id == bank.id, Account.kind == "fund")
+        ).one()
+
+
+def add_bank(
+    session: Session,
+    name: str,
+    *,
+    addresses: Iterable[str],
+    timezone: str = "Europe/London",
+    require_approval: bool = False,
+    region: str = "GB",
+) -> Bank:
+    """Add a bank that owns ``addresses`` (``+44…`` for SMS, ``whatsapp:+44…``)."""
+    parsed = [parse_address(a, region) for a in addresses]
+    for address in parsed:
+        owner = _number(session, address.twilio)
+        if owner is not None:
+            raise NumberTaken(f"number already belongs to bank {owner.bank_id}")
+    if session.scalars(select(Bank).where(Bank.name == name)).first() is not None:
+        raise LedgerError(f"a bank called {name!r} already exists")
+    bank = Bank(name=name, timezone=timezone, require_approval=require_approval)
+    session.add(bank)
+    session.flush()
+    for address in parsed:
+        session.add(BankNumber(bank_id=bank.id, address=address.twilio, channel=address.channel))
+    ensure_fund(session, bank)
+    session.flush()
+    return bank
+
+
+def bank_for_address(session: Session, address: str | None) -> Bank:
+    """The bank that owns the number a text was sent to; the default bank for any other."""
+    if address:
+        number = _number(session, address)
+        if number is not None:
+            return number.bank
+    bank = default_bank(session)
+    if bank is None:
+        raise NotFound("no default bank: run `timebank db upgrade` first")
+    return bank
+
+
+def bank_by_name(session: Session, name: str | None) -> Bank:
+    if not name:
+        bank = default_bank(session)
+    else:
+        bank = session.scalars(select(Bank).where(Bank.name == name)).one_or_none()
+    if bank is None:
+        raise NotFound(f"no bank called {name!r}" if name else "no default bank")
+    return bank
+
+
+def sender_for(bank: Bank, channel: str) -> str | None:
+    """The number the bank sends from on ``channel``, if it owns one."""
+    for number in bank.numbers:
+        if number.channel == channel:
+            return number.address
+    return None
+
+
+def _number(session: Session, address: str) -> BankNumber | None:
+    return session.scalars(select(BankNumber).where(BankNumber.address == address)).one_or_none()
+
+
+__all__ = [
+    "NumberTaken",
+    "add_bank",
+    "bank_by_name",
+    "bank_for_address",
+    "default_bank",
+    "ensure_default_bank",
+    "ensure_fund",
+    "sender_for",
+]

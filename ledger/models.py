@@ -1,0 +1,199 @@
+"""The tables. Every row that belongs to a community belongs to exactly one bank.
+
+Hours are stored as whole minutes (quarter-hour steps are enforced by the services), so sums
+are exact in every database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+DEFAULT_MIN_BALANCE_MINUTES = -20 * 60
+DEFAULT_MAX_EXCHANGE_MINUTES = 24 * 60
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Bank(Base):
+    """One time bank: its members, accounts and numbers. One deployment hosts many."""
+
+    __tablename__ = "banks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    require_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_balance_minutes: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_MIN_BALANCE_MINUTES
+    )
+    max_exchange_minutes: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_MAX_EXCHANGE_MINUTES
+    )
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    numbers: Mapped[list[BankNumber]] = relationship(back_populates="bank")
+
+    __table_args__ = (
+        # At most one default bank, enforced by the database so two first runs cannot race.
+        Index(
+            "uq_banks_default", "is_default", unique=True,
+            postgresql_where=text("is_default"), sqlite_where=text("is_default"),
+        ),
+    )
+
+
+class BankNumber(Base):
+    """A number a bank texts from and is texted on: ``+44…`` (SMS) or ``whatsapp:+44…``."""
+
+    __tablename__ = "bank_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+
+    bank: Mapped[Bank] = relationship(back_populates="numbers")
+
+
+class Member(Base):
+    """A person in one bank. The same person in two banks is two members with two balances."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    whatsapp: Mapped[str | None] = mapped_column(String(48))
+    name: Mapped[str] = mapped_column(String(80))
+    area: Mapped[str | None] = mapped_column(String(80))
+    skills: Mapped[str | None] = mapped_column(String(300))
+    availability: Mapped[str | None] = mapped_column(String(160))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    notes: Mapped[str | None] = mapped_column(Text)
+    last_channel: Mapped[str] = mapped_column(String(16), default="sms")
+    last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
+        CheckConstraint("status in ('pending', 'active', 'left')", name="ck_members_status"),
+        CheckConstraint("role in ('member', 'broker')", name="ck_members_role"),
+    )
+
+
+class OptOut(Base):
+    """A number that asked the bank (by STOP or a carrier's 21610) to send it nothing."""
+
+    __tablename__ = "opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    phone: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32), default="stop")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("bank_id", "phone", name="uq_opt_outs_bank_phone"),)
+
+
+class Account(Base):
+    """Where hours are held: a member's, an organisation's, or the bank's community fund."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    balance_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    # None: the bank's limit applies.
+    min_balance_minutes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "kind in ('member', 'organisation', 'fund')", name="ck_accounts_kind"
+        ),
+        Index(
+            "uq_accounts_fund", "bank_id", unique=True,
+            postgresql_where=text("kind = 'fund'"), sqlite_where=text("kind = 'fund'"),
+        ),
+    )
+
+
+class Transfer(Base):
+    """An immutable movement of hours between two accounts of one bank."""
+
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    from_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    to_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    entered_by: Mapped[str] = mapped_column(String(16))
+    entered_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("bank_id", "idempotency_key", name="uq_transfers_idempotency"),
+        CheckConstraint("minutes > 0", name="ck_transfers_positive"),
+        CheckConstraint("minutes % 15 = 0", name="ck_transfers_quarter_hours"),
+        CheckConstraint("from_account_id <> to_account_id", name="ck_transfers_distinct"),
+        CheckConstraint(
+            "entered_by in ('member', 'broker', 'system')", name="ck_transfers_entered_by"
+        ),
+        Index("ix_transfers_bank_created", "bank_id", "created_at"),
+    )
+
+
+class Message(Base):
+    """A text the bank sends. The idempotency key makes every send happen at most once."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    to_address: Mapped[str] = mapped_column(String(48))
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
