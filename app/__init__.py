@@ -24,7 +24,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.extensions["timebank"] = services
     _quiet_libraries()
 
-    from app.webhook import bp  # noqa: PLC0415
+    from app.webhook import bp
 
     app.register_blueprint(bp)
     return app

