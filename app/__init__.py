@@ -32,7 +32,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
 def services() -> Services:
     """The current app's services (inside a request, a CLI command or a job)."""
-    return current_app.extensions["timebank"]  # type: ignore[no-any-return]
+    return current_app.extensions["timebank"]
 
 
 def _quiet_libraries() -> None:

@@ -337,7 +337,7 @@ def member_approve(who: str, bank_name: str | None) -> None:
                     message_id = outbound.queue_text(
                         session, member, kind="approved", key="approved",
                         idempotency_key=f"approved:{member.id}", urgent=True,
-                        name=member.name, bank=bank.name,
+                        values={"name": member.name, "bank": bank.name},
                     )
                     queued = [message_id] if message_id else []
                 line = f"{member.name} is {'now' if changed else 'already'} {member.status}."

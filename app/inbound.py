@@ -21,14 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app import outbound
+from app import effects, outbound
 from app.services import Services, address_key
 from conversations import Facts, MemberFacts, State, step
-from conversations.machine import Join, Leave, OptIn, OptOut, Outcome, SetProfile
 from conversations.texts import render
 from ledger import banks, members
 from ledger.models import Account, Bank, Member
-from ledger.phones import Address, InvalidNumber, mask, parse_address
+from ledger.phones import Address, InvalidNumber, parse_address
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def _repeat_answer(services: Services, key: str, sid: str) -> str:
         stored = services.redis.get(key)
         if stored:
             log.info("inbound %s repeated; first answer sent again", sid)
-            return bytes(stored).decode()
+            return stored.decode() if isinstance(stored, bytes) else str(stored)
         if stored is None or time.monotonic() > deadline:
             # The first attempt failed or is stuck; this one must not act twice, so answer
             # nothing now. Twilio's next retry (or the member) will be served.
@@ -126,19 +125,28 @@ def _process(services: Services, message: Inbound) -> str:
 
     outcome = step(state, loaded.facts, message.body)
 
-    queued: list[int] = []
+    replies = list(outcome.replies)
+    language = loaded.language
     if outcome.effects or loaded.contact_stale:
         with services.db.writing() as session:
-            queued = _apply(session, services, loaded, message, outcome)
-    if queued:
-        outbound.enqueue(services, queued)
+            bank = session.get(Bank, loaded.bank_id)
+            assert bank is not None
+            ctx = effects.Context(
+                session=session, bank=bank, sender=message.sender, sid=message.sid,
+                region=config.default_region,
+                member=members.find_member(session, bank.id, message.sender.phone),
+            )
+            effects.carry_out(ctx, outcome.effects)
+            replies += ctx.replies
+            if ctx.member is not None:
+                language = ctx.member.language
+        outbound.enqueue(services, ctx.queued)
 
-    if outcome.state.question:
+    if not outcome.state.empty:
         services.redis.set(session_key, outcome.state.to_json(), ex=config.session_ttl_seconds)
-    elif state.question:
+    elif not state.empty:
         services.redis.delete(session_key)
-    language = loaded.language
-    return twiml([render(reply.key, language, **reply.params) for reply in outcome.replies])
+    return twiml([render(reply.key, language, **reply.params) for reply in replies])
 
 
 def _load(session: Session, services: Services, message: Inbound) -> _Loaded:
@@ -170,6 +178,7 @@ def _load(session: Session, services: Services, message: Inbound) -> _Loaded:
         opted_out=members.is_opted_out(session, bank.id, message.sender.phone),
         has_media=message.has_media,
         require_approval=bank.require_approval,
+        region=config.default_region,
         carrier_answers_keywords=config.twilio_answers_keywords
         and message.sender.channel == "sms",
     )
@@ -180,34 +189,3 @@ def _load(session: Session, services: Services, message: Inbound) -> _Loaded:
         language=member.language if member else "en",
         contact_stale=contact_stale,
     )
-
-
-def _apply(
-    session: Session, services: Services, loaded: _Loaded, message: Inbound, outcome: Outcome
-) -> list[int]:
-    """Carry out the step's effects in the caller's transaction; return messages to send."""
-    bank = session.get(Bank, loaded.bank_id)
-    assert bank is not None
-    phone = message.sender.phone
-    member = members.find_member(session, bank.id, phone)
-    queued: list[int] = []
-    for effect in outcome.effects:
-        if isinstance(effect, Join):
-            member, changed = members.join(session, bank, message.sender, effect.name)
-            if changed and member.status == "pending":
-                queued += outbound.tell_brokers_new_member(session, bank, member)
-            log.info("inbound %s: member %s joined bank %s", message.sid, member.id, bank.id)
-        elif isinstance(effect, SetProfile) and member is not None:
-            members.update_profile(session, member.id, effect.field, effect.value)
-        elif isinstance(effect, Leave) and member is not None:
-            members.leave(session, member.id)
-            log.info("inbound %s: member %s left bank %s", message.sid, member.id, bank.id)
-        elif isinstance(effect, OptOut):
-            members.opt_out(session, bank.id, phone)
-            log.info("inbound %s: %s opted out of bank %s", message.sid, mask(phone), bank.id)
-        elif isinstance(effect, OptIn):
-            members.opt_in(session, bank.id, phone)
-            log.info("inbound %s: %s opted in to bank %s", message.sid, mask(phone), bank.id)
-    if member is not None:
-        members.record_contact(member, message.sender)
-    return queued

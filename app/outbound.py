@@ -38,7 +38,7 @@ def queue_text(
     key: str,
     idempotency_key: str,
     urgent: bool = False,
-    **params: object,
+    values: dict[str, object] | None = None,
 ) -> int | None:
     """Record a text to ``member`` once per idempotency key; its id if it should be sent now."""
     if member.phone and members.is_opted_out(session, member.bank_id, member.phone):
@@ -49,19 +49,21 @@ def queue_text(
     to_address, channel = target
     message, created = messages.create(
         session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
-        channel=channel, kind=kind, body=render(key, member.language, **params),
+        channel=channel, kind=kind, body=render(key, member.language, **(values or {})),
         idempotency_key=idempotency_key, urgent=urgent,
     )
     return message.id if created else None
 
 
-def tell_brokers_new_member(session: Session, bank: Bank, member: Member) -> list[int]:
+def tell_brokers(
+    session: Session, bank: Bank, key: str, idempotency_key: str, values: dict[str, object]
+) -> list[int]:
+    """Text every broker of ``bank`` once per ``idempotency_key``."""
     ids = []
     for broker in members.brokers(session, bank.id):
         message_id = queue_text(
-            session, broker, kind="broker_new_member", key="broker_new_member",
-            idempotency_key=f"new-member:{member.id}:{member.joined_at.date()}:to:{broker.id}",
-            bank=bank.name, name=member.name, member_id=member.id,
+            session, broker, kind=key, key=key, idempotency_key=f"{idempotency_key}:to:{broker.id}",
+            urgent=True, values=values,
         )
         if message_id is not None:
             ids.append(message_id)

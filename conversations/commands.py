@@ -32,13 +32,22 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "LEAVE": ("LEAVING",),
     "MENU": ("COMMANDS", "OPTIONS", "HI", "HELLO", "HEY"),
     "SKIP": ("NEXT", "PASS"),
+    "YES": ("Y", "YEP", "YEAH", "CONFIRM", "OK", "OKAY"),
+    "NO": ("N", "NOPE"),
+    "DONE": ("HELPED", "GAVE"),
+    "GIVE": ("DONATE",),
+    "STATEMENT": ("HISTORY", "STATEMENTS", "STMT"),
+    "MORE": (),
+    "RECORD": (),
     "NAME": (),
     "AREA": (),
     "SKILLS": ("SKILL",),
     "FREE": ("AVAILABILITY",),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
-_NOT_GUESSED = frozenset({"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU"})
+_NOT_GUESSED = frozenset(
+    {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE"}
+)
 
 _LOOKUP: dict[str, str] = {}
 for _command, _aliases in ALIASES.items():

@@ -19,7 +19,9 @@ from conversations.commands import (
     clean,
     parse,
 )
-from ledger.hours import format_hours
+from ledger.errors import InvalidHours
+from ledger.hours import format_hours, parse_hours
+from ledger.phones import InvalidNumber, normalise
 
 # The questions asked after JOIN, in order, with the profile field each answer fills.
 QUESTIONS: tuple[tuple[str, str, str], ...] = (
@@ -36,6 +38,12 @@ class State:
     """What the dialog is waiting for; kept in Redis with an expiry."""
 
     question: str | None = None
+    # The statement page last shown, so that MORE shows the next one.
+    statement_page: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.question is None and self.statement_page is None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -47,9 +55,13 @@ class State:
         try:
             data = json.loads(raw)
             question = data.get("question")
+            page = data.get("statement_page")
         except (ValueError, AttributeError):
             return cls()
-        return cls(question=question if question in _QUESTION_NAMES else None)
+        return cls(
+            question=question if question in _QUESTION_NAMES else None,
+            statement_page=page if isinstance(page, int) and 0 <= page < 10_000 else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class Facts:
     opted_out: bool = False
     has_media: bool = False
     require_approval: bool = False
+    # Region for numbers members write without a country code.
+    region: str = "GB"
     # Twilio (on SMS long codes, with its opt-out management on) answers STOP, START and HELP
     # itself: the bank then acts on them silently, so the member never gets two answers.
     carrier_answers_keywords: bool = False
@@ -111,7 +125,56 @@ class OptIn:
     pass
 
 
-Effect = Join | SetProfile | Leave | OptOut | OptIn
+@dataclass(frozen=True)
+class ReportHours:
+    """``DONE 2 Ana gardening``: the sender gave ``minutes`` of help to someone named in
+    ``who`` (a name or a number, followed by what the help was)."""
+
+    minutes: int
+    who: str
+
+
+@dataclass(frozen=True)
+class ReportOnRef:
+    """``DONE 42 2``: hours given on a match or request with reference ``ref``."""
+
+    ref: int
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """``YES 17`` / ``NO 17``; ``ref`` is None when the member sent the word alone."""
+
+    ref: int | None
+    yes: bool
+
+
+@dataclass(frozen=True)
+class Give:
+    """``GIVE 2 Ana`` or ``GIVE 1 FUND``: preview a gift of hours."""
+
+    minutes: int
+    who: str
+
+
+@dataclass(frozen=True)
+class ShowStatement:
+    page: int
+
+
+@dataclass(frozen=True)
+class RecordHours:
+    """A broker's ``RECORD 07700900123 2 gardening``: ``who`` holds the number and the what."""
+
+    minutes: int
+    who: str
+
+
+Effect = (
+    Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
+    | ShowStatement | RecordHours
+)
 
 
 @dataclass(frozen=True)
@@ -189,6 +252,30 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         return Outcome(State(), [Reply("unknown_skip", {"bank": bank})])
     if cmd.name == "BALANCE":
         return Outcome(State(), [balance_reply(member.balance_minutes)])
+    if cmd.name in ("YES", "NO"):
+        ref = _ref(cmd.args)
+        if ref is None and cmd.args:
+            if not cmd.canonical:  # "Ok thanks" is not an answer to anything
+                return Outcome(
+                    State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
+                )
+            return Outcome(State(), [Reply("yes_which" if cmd.name == "YES" else "no_which")])
+        return Outcome(State(), [], [Answer(ref, cmd.name == "YES")])
+    if cmd.name == "DONE":
+        return _done(facts, cmd.args)
+    if cmd.name == "GIVE":
+        return _give(facts, cmd.args)
+    if cmd.name == "STATEMENT":
+        return Outcome(State(statement_page=0), [], [ShowStatement(0)])
+    if cmd.name == "MORE":
+        if state.statement_page is None:
+            return Outcome(State(), [Reply("more_nothing")])
+        page = state.statement_page + 1
+        return Outcome(State(statement_page=page), [], [ShowStatement(page)])
+    if cmd.name == "RECORD":
+        if member.role != "broker":
+            return Outcome(State(), [Reply("brokers_only", {"bank": bank})])
+        return _record(cmd.args, facts.region)
     if cmd.name == "PROFILE":
         return Outcome(State(), [_profile(facts, member)])
     if cmd.name == "JOIN":
@@ -200,6 +287,72 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
     return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+
+
+def _ref(text: str) -> int | None:
+    token = text.split()[0].lstrip("#") if text.split() else ""
+    return int(token) if token.isdigit() and len(token) <= 9 else None
+
+
+def _hours_then_rest(args: str) -> tuple[int | None, str, bool]:
+    """``"1.5 hours Ana gardening"`` → (90, "Ana gardening", ok). ``ok`` is False when the
+    first word is meant as hours but is not a usable number."""
+    words = args.split()
+    if not words:
+        return None, "", True
+    try:
+        minutes = parse_hours(words[0])
+    except InvalidHours:
+        looks_numeric = any(ch.isdigit() for ch in words[0]) or words[0] in "½¼¾"
+        return None, args, not looks_numeric
+    rest = words[1:]
+    if rest and rest[0].lower().strip(".,") in _HOUR_WORDS:
+        rest = rest[1:]
+    return minutes, " ".join(rest), True
+
+
+_HOUR_WORDS = {"h", "hr", "hrs", "hour", "hours", "mins", "minutes"}
+
+
+def _done(facts: Facts, args: str) -> Outcome:
+    words = args.split()
+    if len(words) >= 2 and words[0].isdigit() and len(words) <= 3:
+        # DONE <ref> <hours>: hours on a match or request.
+        minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
+        if minutes is not None and not rest:
+            return Outcome(State(), [], [ReportOnRef(int(words[0]), minutes)])
+    minutes, rest, ok = _hours_then_rest(args)
+    if not ok:
+        return Outcome(State(), [Reply("hours_invalid")])
+    if minutes is None or not rest:
+        return Outcome(State(), [Reply("done_usage")])
+    return Outcome(State(), [], [ReportHours(minutes, rest)])
+
+
+def _give(facts: Facts, args: str) -> Outcome:
+    minutes, rest, ok = _hours_then_rest(args)
+    if not ok:
+        return Outcome(State(), [Reply("hours_invalid")])
+    if minutes is None or not rest:
+        return Outcome(State(), [Reply("give_usage")])
+    return Outcome(State(), [], [Give(minutes, rest)])
+
+
+def _record(args: str, region: str) -> Outcome:
+    """``RECORD <phone> <hours> <what>``: the number may be written with spaces."""
+    words = args.split()
+    for split in range(min(len(words) - 1, 4), 0, -1):
+        number = "".join(words[:split])
+        try:
+            normalise(number, region)
+        except InvalidNumber:
+            continue
+        minutes, rest, ok = _hours_then_rest(" ".join(words[split:]))
+        if not ok:
+            return Outcome(State(), [Reply("hours_invalid")])
+        if minutes is not None:
+            return Outcome(State(), [], [RecordHours(minutes, f"{number} {rest}".strip())])
+    return Outcome(State(), [Reply("record_usage")])
 
 
 def _answer(state: State, member: MemberFacts, cmd: Command) -> Outcome:

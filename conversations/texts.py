@@ -10,9 +10,11 @@ Twilio act on those words themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from string import Formatter
 
 from conversations.gsm import to_gsm
+from ledger.hours import format_hours
 
 DEFAULT_LANGUAGE = "en"
 
@@ -107,8 +109,91 @@ CATALOGUE: dict[str, dict[str, str]] = {
         ),
         "approved": "Good news, {name}: you're now an active member of {bank}. "
                     "Reply MENU for what you can do",
+        # Hours, as other texts show them ({hours} is a number of hours with its unit)
+        "hours_one": "{n} hour",
+        "hours_other": "{n} hours",
+        # Recording hours given: DONE, then YES or NO from the member helped
+        "done_usage": "To record help you gave, reply DONE, the hours and who you helped, "
+                      "e.g. DONE 2 Ana gardening",
+        "hours_invalid": "Please write the hours as a number in quarter hours, "
+                         "e.g. 1, 1.5 or 0.25",
+        "hours_too_many": "That's more than {hours} at once. For longer, please ask your broker",
+        "who_unknown": "Sorry, I can't find {who} in {bank}. Try their phone number instead, "
+                       "e.g. DONE 2 07700900123",
+        "who_ambiguous": "There's more than one {who} in {bank}. Please use their phone number, "
+                         "e.g. DONE 2 07700900123",
+        "who_self": "That's your own number or name. Please name the member you helped",
+        "done_requested": "Thanks {name}! I've asked {other} to confirm {hours} ({what}). "
+                          "I'll text you when they reply",
+        "confirm_ask": "{other} says they helped you for {hours} ({what}). Reply YES {ref} to "
+                       "confirm or NO {ref} if that's not right",
+        "confirm_reminder": "Reminder: {other} says they helped you for {hours} ({what}). "
+                            "Reply YES {ref} to confirm or NO {ref} if not",
+        "receipt_payer": "Thank you! {hours} from you to {other} for {what} is recorded. "
+                         "Your balance: {balance}",
+        "receipt_payee": "{other} confirmed the {hours} you gave ({what}). Thank you! "
+                         "Your balance: {balance}",
+        "already_confirmed": "Ref {ref} is already recorded. Your balance: {balance}",
+        "disputed_member": "Thanks for telling us. Ref {ref} is not recorded, and someone from "
+                           "{bank} will be in touch",
+        "disputed_other": "{other} says ref {ref} ({hours}, {what}) isn't right, so it's not "
+                          "recorded. Someone from {bank} will be in touch",
+        "limit_reached": "Sorry, that would take your balance below {limit}, so ref {ref} is "
+                         "not recorded yet. Someone from {bank} will be in touch",
+        "ref_unknown": "Sorry, I can't find ref {ref} for you. Please check the number in "
+                       "our text",
+        "ref_closed": "Ref {ref} is already closed. Someone from {bank} will be in touch if "
+                      "anything is needed",
+        "yes_which": "Please reply YES and the number from our text, e.g. YES 17",
+        "no_which": "Please reply NO and the number from our text, e.g. NO 17",
+        "nothing_to_answer": "There's nothing waiting for your answer. Reply BALANCE for your "
+                             "hours or MENU for what you can do",
+        "several_to_answer": "Several requests are waiting for you. Please reply YES or NO "
+                             "with the number, e.g. YES {ref}",
+        # Giving hours
+        "give_usage": "To give hours, reply GIVE, the hours and who to, e.g. GIVE 2 Ana, or "
+                      "GIVE 1 FUND for the community fund",
+        "give_preview": "Give {hours} to {other}? Reply YES {ref} to confirm or NO {ref} "
+                        "to cancel",
+        "give_preview_fund": "Give {hours} to the {bank} community fund? Reply YES {ref} to "
+                             "confirm or NO {ref} to cancel",
+        "give_done": "Done: {hours} given to {other}. Your balance: {balance}",
+        "give_canceled": "OK, ref {ref} is canceled and nothing was given. "
+                         "Your balance: {balance}",
+        "gift_received": "{other} gave you {hours} of time credit. Your balance: {balance}",
+        "community_fund": "community fund",
+        # Statement
+        "statement_in": "{date} +{hours} from {other}: {what}",
+        "statement_out": "{date} -{hours} to {other}: {what}",
+        "statement_more": "{entries}\nReply MORE for earlier ones",
+        "statement_last": "{entries}\nBalance: {balance}",
+        "statement_empty": "No hours recorded yet. Balance: {balance}",
+        "statement_end": "That's all. Balance: {balance}",
+        "more_nothing": "Reply STATEMENT to see your latest hours",
+        # Brokers recording hours for members who cannot text
+        "brokers_only": "Sorry, only {bank}'s brokers can do that",
+        "record_usage": "To record hours, reply RECORD, the member's number, the hours and "
+                        "what, e.g. RECORD 07700900123 2 gardening",
+        "member_not_found": "No member of {bank} has that number. Please check it",
+        "record_done": "Recorded {hours} for {other} ({what}), from the {source}. "
+                       "Their balance: {balance}",
+        "record_received": "{bank} recorded {hours} for you ({what}). Thank you! "
+                           "Your balance: {balance}",
+        "broker_disputed": "Ref {ref} disputed: {payee} says they helped {payer} for {hours} "
+                           "({what}). See timebank ledger queue",
+        "broker_held": "Ref {ref} held: it would take {payer} below their limit ({hours} from "
+                       "{payer} to {payee}). See timebank ledger queue",
+        "broker_unanswered": "Ref {ref} unanswered: {payee} says they helped {payer} for "
+                             "{hours} ({what}). See timebank ledger queue",
     },
 }
+
+
+@dataclass(frozen=True)
+class Hours:
+    """A number of hours with its unit, rendered in the text's language ("1 hour", "2 hours")."""
+
+    minutes: int
 
 
 class MissingText(KeyError):
@@ -121,10 +206,19 @@ def render(key: str, language: str = DEFAULT_LANGUAGE, **params: object) -> str:
     template = texts.get(key) or CATALOGUE[DEFAULT_LANGUAGE].get(key)
     if template is None:
         raise MissingText(key)
+    values = {
+        name: _hours(value, language) if isinstance(value, Hours) else value
+        for name, value in params.items()
+    }
     try:
-        return to_gsm(template.format_map(_Strict(params)))
+        return to_gsm(template.format_map(_Strict(values)))
     except KeyError as exc:
         raise MissingText(f"{key}: missing value {exc}") from None
+
+
+def _hours(value: Hours, language: str) -> str:
+    key = "hours_one" if abs(value.minutes) == 60 else "hours_other"
+    return render(key, language, n=format_hours(value.minutes))
 
 
 def placeholders(key: str, language: str = DEFAULT_LANGUAGE) -> set[str]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFound
 from ledger.models import Account, Bank, Member, OptOut, utcnow
-from ledger.phones import WHATSAPP, Address
+from ledger.phones import WHATSAPP, Address, InvalidNumber, normalise
 
 PROFILE_FIELDS = ("name", "area", "skills", "availability")
 # Last-contact times are written at most this often: stale by less than this, and never late.
@@ -172,3 +174,50 @@ def opt_in(session: Session, bank_id: int, phone: str) -> bool:
         delete(OptOut).where(OptOut.bank_id == bank_id, OptOut.phone == phone)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+_NUMBER_CHUNK = re.compile(r"\+?[\d()\-.]{6,}")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Who a member meant in ``DONE 2 Ana gardening``: the members that fit, the words that
+    named them (``label``) and the rest of the text (``rest``, here "gardening")."""
+
+    members: list[Member]
+    label: str
+    rest: str
+
+
+def find_by_words(session: Session, bank_id: int, text: str, region: str = "GB") -> Found:
+    """Find the member named at the start of ``text``, by number or by name."""
+    words = text.split()
+    if not words:
+        return Found([], "", "")
+    for count in range(min(4, len(words)), 0, -1):
+        chunk = "".join(words[:count])
+        if _NUMBER_CHUNK.fullmatch(chunk):
+            try:
+                phone = normalise(chunk, region)
+            except InvalidNumber:
+                continue
+            member = find_member(session, bank_id, phone)
+            found = [member] if member is not None and member.status != "left" else []
+            return Found(found, chunk, " ".join(words[count:]))
+    candidates = select(Member).where(Member.bank_id == bank_id, Member.status != "left")
+    for count in range(min(3, len(words)), 0, -1):
+        name = " ".join(words[:count]).strip(",.:;!")
+        if not name:
+            continue
+        exact = list(session.scalars(
+            candidates.where(func.lower(Member.name) == name.lower()).order_by(Member.id)
+        ))
+        if exact:
+            return Found(exact, name, " ".join(words[count:]))
+    first = "".join(ch for ch in words[0] if ch.isalnum() or ch in "-'")
+    if not first:
+        return Found([], words[0], " ".join(words[1:]))
+    by_first_name = list(session.scalars(
+        candidates.where(func.lower(Member.name).like(first.lower() + " %")).order_by(Member.id)
+    ))
+    return Found(by_first_name, first, " ".join(words[1:]))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -50,6 +51,15 @@ class Bank(Base):
         Integer, default=DEFAULT_MAX_EXCHANGE_MINUTES
     )
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # References members reply with ("YES 17"), shared by every kind of request in the bank.
+    next_ref: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Unanswered confirmations: reminded once, then passed to brokers (or, if the bank has
+    # chosen so, credited without an answer).
+    confirm_remind_hours: Mapped[int] = mapped_column(Integer, default=48, server_default="48")
+    confirm_escalate_hours: Mapped[int] = mapped_column(
+        Integer, default=7 * 24, server_default="168"
+    )
+    auto_confirm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     numbers: Mapped[list[BankNumber]] = relationship(back_populates="bank")
@@ -172,6 +182,49 @@ class Transfer(Base):
             "entered_by in ('member', 'broker', 'system')", name="ck_transfers_entered_by"
         ),
         Index("ix_transfers_bank_created", "bank_id", "created_at"),
+    )
+
+
+class Confirmation(Base):
+    """Hours waiting for a member's reply before they become a transfer.
+
+    ``exchange``: a member reported help they gave (``DONE``); the member helped confirms.
+    ``gift``: a member asked to give hours (``GIVE``); the giver confirms the preview.
+    The payer is always the account the hours leave. It lives in SQL, so ``YES 17`` works days
+    later and after any restart.
+    """
+
+    __tablename__ = "confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    ref: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    payee_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    minutes: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    requested_by_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    confirmer_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    request_key: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    note: Mapped[str | None] = mapped_column(String(200))
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("bank_id", "ref", name="uq_confirmations_ref"),
+        UniqueConstraint("bank_id", "request_key", name="uq_confirmations_request"),
+        CheckConstraint("minutes > 0 and minutes % 15 = 0", name="ck_confirmations_minutes"),
+        CheckConstraint(
+            "status in ('pending', 'confirmed', 'disputed', 'held', 'canceled')",
+            name="ck_confirmations_status",
+        ),
+        CheckConstraint("kind in ('exchange', 'gift')", name="ck_confirmations_kind"),
+        Index("ix_confirmations_bank_status", "bank_id", "status"),
     )
 
 

@@ -1,0 +1,412 @@
+"""Carrying out what a conversation step asked for, inside one SQL transaction.
+
+Each effect is idempotent: joining is get-or-create, requests and transfers carry keys made
+from the ``MessageSid``, and texts to other people carry keys made from what they report. The
+replies that depend on the ledger's answer (a receipt, "already recorded") are decided here,
+from catalogue keys, and rendered by the caller in the member's language.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app import outbound
+from conversations.machine import (
+    Answer,
+    Effect,
+    Give,
+    Join,
+    Leave,
+    OptIn,
+    OptOut,
+    RecordHours,
+    Reply,
+    ReportHours,
+    ReportOnRef,
+    SetProfile,
+    ShowStatement,
+)
+from conversations.texts import Hours, render
+from ledger import accounts, banks, confirmations, members
+from ledger.errors import InvalidHours, LedgerError
+from ledger.models import Account, Bank, Member, Transfer
+from ledger.phones import Address, mask
+
+log = logging.getLogger(__name__)
+
+STATEMENT_PAGE = 3
+_DEFAULT_WHAT = "help"
+
+
+@dataclass
+class Context:
+    session: Session
+    bank: Bank
+    sender: Address
+    sid: str
+    region: str
+    member: Member | None
+    replies: list[Reply] = field(default_factory=list)
+    queued: list[int] = field(default_factory=list)
+
+    def reply(self, key: str, **params: object) -> None:
+        self.replies.append(Reply(key, dict(params)))
+
+
+def carry_out(ctx: Context, effects: list[Effect]) -> None:
+    for effect in effects:
+        _HANDLERS[type(effect)](ctx, effect)
+    if ctx.member is not None:
+        members.record_contact(ctx.member, ctx.sender)
+
+
+# --- membership -----------------------------------------------------------------------------
+
+
+def _join(ctx: Context, effect: Join) -> None:
+    member, changed = members.join(ctx.session, ctx.bank, ctx.sender, effect.name)
+    ctx.member = member
+    if changed and member.status == "pending":
+        ctx.queued += outbound.tell_brokers(
+            ctx.session, ctx.bank, "broker_new_member",
+            f"new-member:{member.id}:{member.joined_at.date()}",
+            {"bank": ctx.bank.name, "name": member.name, "member_id": member.id},
+        )
+    log.info("inbound %s: member %s joined bank %s", ctx.sid, member.id, ctx.bank.id)
+
+
+def _set_profile(ctx: Context, effect: SetProfile) -> None:
+    if ctx.member is not None:
+        members.update_profile(ctx.session, ctx.member.id, effect.field, effect.value)
+
+
+def _leave(ctx: Context, _effect: Leave) -> None:
+    if ctx.member is not None:
+        members.leave(ctx.session, ctx.member.id)
+        log.info("inbound %s: member %s left bank %s", ctx.sid, ctx.member.id, ctx.bank.id)
+
+
+def _opt_out(ctx: Context, _effect: OptOut) -> None:
+    members.opt_out(ctx.session, ctx.bank.id, ctx.sender.phone)
+    log.info("inbound %s: %s opted out of bank %s", ctx.sid, mask(ctx.sender.phone), ctx.bank.id)
+
+
+def _opt_in(ctx: Context, _effect: OptIn) -> None:
+    members.opt_in(ctx.session, ctx.bank.id, ctx.sender.phone)
+    log.info("inbound %s: %s opted in to bank %s", ctx.sid, mask(ctx.sender.phone), ctx.bank.id)
+
+
+# --- hours ----------------------------------------------------------------------------------
+
+
+def _member(ctx: Context) -> Member:
+    assert ctx.member is not None, "the conversation only asks this of members"
+    return ctx.member
+
+
+def _within_maximum(ctx: Context, minutes: int) -> bool:
+    if minutes > ctx.bank.max_exchange_minutes:
+        ctx.reply("hours_too_many", hours=Hours(ctx.bank.max_exchange_minutes))
+        return False
+    return True
+
+
+def _one_member(ctx: Context, text: str, usage_key: str) -> tuple[Member, str] | None:
+    """The member named at the start of ``text`` and the rest, or None after replying why."""
+    found = members.find_by_words(ctx.session, ctx.bank.id, text, ctx.region)
+    if not found.members:
+        if not found.label:
+            ctx.reply(usage_key)
+        else:
+            ctx.reply("who_unknown", who=found.label[:30], bank=ctx.bank.name)
+        return None
+    if len(found.members) > 1:
+        ctx.reply("who_ambiguous", who=found.label[:30], bank=ctx.bank.name)
+        return None
+    other = found.members[0]
+    if other.id == _member(ctx).id:
+        ctx.reply("who_self")
+        return None
+    return other, found.rest
+
+
+def _report_hours(ctx: Context, effect: ReportHours) -> None:
+    helper = _member(ctx)
+    if not _within_maximum(ctx, effect.minutes):
+        return
+    resolved = _one_member(ctx, effect.who, "done_usage")
+    if resolved is None:
+        return
+    helped, what = resolved
+    what = what[:100] or _DEFAULT_WHAT
+    request, created = confirmations.request(
+        ctx.session, bank_id=ctx.bank.id, kind="exchange",
+        payer=members.member_account(ctx.session, helped),
+        payee=members.member_account(ctx.session, helper),
+        minutes=effect.minutes, description=what, requested_by=helper, confirmer=helped,
+        request_key=f"done:{ctx.sid}",
+    )
+    if created:
+        _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}", urgent=True,
+               other=helper.name, hours=Hours(request.minutes), what=what, ref=request.ref)
+    ctx.reply("done_requested", name=helper.name, other=helped.name,
+              hours=Hours(request.minutes), what=what, ref=request.ref)
+
+
+def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
+    # Matches bring their own references; until then no request answers to DONE <ref>.
+    ctx.reply("ref_unknown", ref=effect.ref)
+
+
+def _give(ctx: Context, effect: Give) -> None:
+    giver = _member(ctx)
+    if not _within_maximum(ctx, effect.minutes):
+        return
+    words = effect.who.split()
+    to_fund = (bool(words) and words[0].upper().strip(".!") == "FUND") or (
+        len(words) >= 2 and " ".join(w.upper() for w in words[:2]) in ("THE FUND", "COMMUNITY FUND")
+    )
+    receiver: Member | None = None
+    if to_fund:
+        payee = banks.ensure_fund(ctx.session, ctx.bank)
+    else:
+        resolved = _one_member(ctx, effect.who, "give_usage")
+        if resolved is None:
+            return
+        receiver, _ = resolved
+        payee = members.member_account(ctx.session, receiver)
+    request, _ = confirmations.request(
+        ctx.session, bank_id=ctx.bank.id, kind="gift",
+        payer=members.member_account(ctx.session, giver), payee=payee,
+        minutes=effect.minutes, description="gift", requested_by=giver, confirmer=giver,
+        request_key=f"give:{ctx.sid}",
+    )
+    if receiver is None:
+        ctx.reply("give_preview_fund", hours=Hours(request.minutes), bank=ctx.bank.name,
+                  ref=request.ref)
+    else:
+        ctx.reply("give_preview", hours=Hours(request.minutes), other=receiver.name,
+                  ref=request.ref)
+
+
+def _answer(ctx: Context, effect: Answer) -> None:
+    member = _member(ctx)
+    ref = effect.ref
+    if ref is None:
+        waiting = confirmations.waiting_for(ctx.session, ctx.bank.id, member.id)
+        if not waiting:
+            ctx.reply("nothing_to_answer")
+            return
+        if len(waiting) > 1:
+            ctx.reply("several_to_answer", ref=waiting[0].ref)
+            return
+        ref = waiting[0].ref
+    result = confirmations.answer(
+        ctx.session, bank_id=ctx.bank.id, member_id=member.id, ref=ref, yes=effect.yes
+    )
+    request = result.confirmation
+    if result.outcome == "unknown" or request is None:
+        ctx.reply("ref_unknown", ref=ref)
+        return
+    payer, payee = _account(ctx, request.payer_account_id), _account(ctx, request.payee_account_id)
+    payer_name, payee_name = _account_label(ctx, payer), _account_label(ctx, payee)
+    hours = Hours(request.minutes)
+    balance = Hours(members.member_account(ctx.session, member).balance_minutes)
+    what = request.description
+    if result.outcome == "confirmed":
+        payee_member = _account_member(ctx, payee)
+        if request.kind == "gift":
+            ctx.reply("give_done", hours=hours, other=payee_name, balance=balance)
+            if payee_member is not None:
+                _queue(ctx, payee_member, "gift_received", f"gift-received:{request.id}",
+                       other=member.name, hours=hours, balance=Hours(payee.balance_minutes))
+        else:
+            ctx.reply("receipt_payer", hours=hours, other=payee_name, what=what, balance=balance)
+            if payee_member is not None:
+                _queue(ctx, payee_member, "receipt_payee", f"receipt:{request.id}",
+                       other=member.name, hours=hours, what=what,
+                       balance=Hours(payee.balance_minutes))
+        log.info("inbound %s: ref %s confirmed in bank %s", ctx.sid, request.ref, ctx.bank.id)
+    elif result.outcome == "already_confirmed":
+        ctx.reply("already_confirmed", ref=request.ref, balance=balance)
+    elif result.outcome == "canceled":
+        ctx.reply("give_canceled", ref=request.ref, balance=balance)
+    elif result.outcome == "disputed":
+        ctx.reply("disputed_member", ref=request.ref, bank=ctx.bank.name)
+        requester = ctx.session.get(Member, request.requested_by_member_id)
+        if requester is not None:
+            _queue(ctx, requester, "disputed_other", f"disputed:{request.id}", other=member.name,
+                   ref=request.ref, hours=hours, what=what, bank=ctx.bank.name)
+        ctx.queued += outbound.tell_brokers(
+            ctx.session, ctx.bank, "broker_disputed", f"broker-disputed:{request.id}",
+            {"ref": request.ref, "payer": payer_name, "payee": payee_name, "hours": hours,
+             "what": what},
+        )
+    elif result.outcome == "limit":
+        floor = payer.min_balance_minutes
+        if floor is None:
+            floor = ctx.bank.min_balance_minutes
+        ctx.reply("limit_reached", limit=Hours(floor), ref=request.ref, bank=ctx.bank.name)
+        ctx.queued += outbound.tell_brokers(
+            ctx.session, ctx.bank, "broker_held", f"broker-held:{request.id}",
+            {"ref": request.ref, "payer": payer_name, "payee": payee_name, "hours": hours},
+        )
+    else:
+        ctx.reply("ref_closed", ref=request.ref, bank=ctx.bank.name)
+
+
+def _statement(ctx: Context, effect: ShowStatement) -> None:
+    member = _member(ctx)
+    account = members.member_account(ctx.session, member)
+    balance = Hours(account.balance_minutes)
+    rows = list(ctx.session.scalars(
+        select(Transfer)
+        .where(or_(Transfer.from_account_id == account.id, Transfer.to_account_id == account.id))
+        .order_by(Transfer.id.desc())
+        .offset(effect.page * STATEMENT_PAGE)
+        .limit(STATEMENT_PAGE + 1)
+    ))
+    if not rows:
+        ctx.reply("statement_empty" if effect.page == 0 else "statement_end", balance=balance)
+        return
+    zone = _zone(ctx.bank.timezone)
+    lines = []
+    for transfer in rows[:STATEMENT_PAGE]:
+        incoming = transfer.to_account_id == account.id
+        other = _account(ctx, transfer.from_account_id if incoming else transfer.to_account_id)
+        created = transfer.created_at
+        if created.tzinfo is None:  # SQLite hands back naive UTC datetimes
+            created = created.replace(tzinfo=UTC)
+        lines.append(render(
+            "statement_in" if incoming else "statement_out", member.language,
+            date=created.astimezone(zone).strftime("%d %b").lstrip("0"),
+            hours=Hours(transfer.minutes), other=_account_label(ctx, other),
+            what=transfer.description or _DEFAULT_WHAT,
+        ))
+    key = "statement_more" if len(rows) > STATEMENT_PAGE else "statement_last"
+    ctx.reply(key, entries="\n".join(lines), balance=balance)
+
+
+def _record(ctx: Context, effect: RecordHours) -> None:
+    broker = _member(ctx)
+    if not _within_maximum(ctx, effect.minutes):
+        return
+    found = members.find_by_words(ctx.session, ctx.bank.id, effect.who, ctx.region)
+    if len(found.members) != 1:
+        ctx.reply("member_not_found", bank=ctx.bank.name)
+        return
+    receiver = found.members[0]
+    what = found.rest[:100] or _DEFAULT_WHAT
+    try:
+        recorded = record_hours(
+            ctx.session, ctx.bank, receiver, effect.minutes, what,
+            idempotency_key=f"record:{ctx.sid}", broker=broker,
+        )
+    except InvalidHours:
+        ctx.reply("hours_invalid")
+        return
+    ctx.queued += recorded.queued
+    ctx.reply("record_done", hours=Hours(effect.minutes), other=receiver.name, what=what,
+              source=recorded.source, balance=Hours(recorded.balance_minutes))
+
+
+# --- shared with the command line -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedHours:
+    transfer: Transfer
+    created: bool
+    balance_minutes: int
+    source: str
+    queued: list[int]
+
+
+def record_hours(
+    session: Session, bank: Bank, receiver: Member, minutes: int, what: str, *,
+    idempotency_key: str, broker: Member | None = None, source: Account | None = None,
+) -> RecordedHours:
+    """Credit ``receiver`` with hours a broker recorded (a paper timesheet, a member who
+    cannot text), from the community fund or an organisation's account; tell them by text."""
+    payer = source or banks.ensure_fund(session, bank)
+    if payer.bank_id != bank.id:
+        raise LedgerError("the source account belongs to another bank")
+    account = members.member_account(session, receiver)
+    recorded = accounts.transfer(
+        session, bank_id=bank.id, from_account_id=payer.id, to_account_id=account.id,
+        minutes=minutes, kind="record", description=what, idempotency_key=idempotency_key,
+        entered_by="broker" if broker else "system",
+        entered_by_member_id=broker.id if broker else None,
+    )
+    queued: list[int] = []
+    if recorded.created:
+        message_id = outbound.queue_text(
+            session, receiver, kind="record_received", key="record_received",
+            idempotency_key=f"record-received:{recorded.transfer.id}",
+            values={"bank": bank.name, "hours": Hours(minutes), "what": what,
+                    "balance": Hours(account.balance_minutes)},
+        )
+        queued = [message_id] if message_id else []
+    label = "community fund" if payer.kind == "fund" else payer.name
+    return RecordedHours(recorded.transfer, recorded.created, account.balance_minutes, label,
+                         queued)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _queue(ctx: Context, member: Member, key: str, idempotency_key: str, *,
+           urgent: bool = False, **values: object) -> None:
+    message_id = outbound.queue_text(
+        ctx.session, member, kind=key, key=key, idempotency_key=idempotency_key,
+        urgent=urgent, values=values,
+    )
+    if message_id is not None:
+        ctx.queued.append(message_id)
+
+
+def _account(ctx: Context, account_id: int) -> Account:
+    account = ctx.session.get(Account, account_id)
+    assert account is not None
+    return account
+
+
+def _account_member(ctx: Context, account: Account) -> Member | None:
+    return ctx.session.get(Member, account.member_id) if account.member_id else None
+
+
+def _account_label(ctx: Context, account: Account) -> str:
+    if account.kind == "fund":
+        return "the community fund"
+    member = _account_member(ctx, account)
+    return member.name if member is not None else account.name
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+_HANDLERS: dict[type, Callable[[Context, Any], None]] = {
+    Join: _join,
+    SetProfile: _set_profile,
+    Leave: _leave,
+    OptOut: _opt_out,
+    OptIn: _opt_in,
+    ReportHours: _report_hours,
+    ReportOnRef: _report_on_ref,
+    Answer: _answer,
+    Give: _give,
+    ShowStatement: _statement,
+    RecordHours: _record,
+}
