@@ -12,6 +12,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 from flask import Flask
@@ -344,6 +345,255 @@ def member_approve(who: str, bank_name: str | None) -> None:
         except LedgerError as exc:
             raise click.ClickException(str(exc)) from None
         outbound.enqueue(shared, queued)
+    click.echo(line)
+
+
+# --- the ledger -----------------------------------------------------------------------------
+
+
+@main.group("ledger")
+def ledger_group() -> None:
+    """The record of hours: record, correct, check and export."""
+
+
+def _parse_hours(text: str) -> int:
+    from ledger.hours import parse_hours
+
+    try:
+        return parse_hours(text)
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@ledger_group.command("record")
+@click.argument("phone")
+@click.argument("hours")
+@click.argument("what", nargs=-1, required=True)
+@click.option("--from", "source", default=None,
+              help="An organisation's account to credit from (default: the community fund).")
+@click.option("--bank", "bank_name", default=None)
+@click.option("--key", default=None,
+              help="An idempotency key: recording again with the same key changes nothing.")
+def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | None,
+                  bank_name: str | None, key: str | None) -> None:
+    """Credit PHONE's member with HOURS for WHAT (paper timesheets, members who cannot text)."""
+    from app import effects, outbound
+    from ledger import accounts
+    from ledger.hours import format_hours
+
+    minutes = _parse_hours(hours)
+    with _app() as (_, shared):
+        number = _phone(phone, shared.config)
+        prepare(shared)
+        try:
+            with shared.db.writing() as session:
+                bank = banks.bank_by_name(session, bank_name)
+                member = members.find_member(session, bank.id, number)
+                if member is None:
+                    raise click.ClickException(f"no member of {bank.name} has that number")
+                account = accounts.organisation(session, bank.id, source) if source else None
+                result = effects.record_hours(
+                    session, bank, member, minutes, " ".join(what)[:100],
+                    idempotency_key=f"cli:{key or uuid.uuid4().hex}", source=account,
+                )
+                line = (
+                    f"{'Recorded' if result.created else 'Already recorded'} "
+                    f"{format_hours(minutes)} hours for {member.name} from the {result.source}"
+                    f" (transfer {result.transfer.id}). Balance: "
+                    f"{format_hours(result.balance_minutes)} hours."
+                )
+        except LedgerError as exc:
+            raise click.ClickException(str(exc)) from None
+        outbound.enqueue(shared, result.queued)
+    click.echo(line)
+
+
+@ledger_group.command("reverse")
+@click.argument("transfer_id", type=int)
+@click.option("--reason", required=True, help="Why, for the record.")
+def ledger_reverse(transfer_id: int, reason: str) -> None:
+    """Correct a transfer with one the other way (transfers are never edited or deleted)."""
+    from ledger import accounts
+
+    with _app() as (_, shared):
+        prepare(shared)
+        try:
+            with shared.db.writing() as session:
+                recorded = accounts.reverse(session, transfer_id, reason=reason)
+                done = "reversed" if recorded.created else "was already reversed"
+                line = f"Transfer {transfer_id} {done} by transfer {recorded.transfer.id}."
+        except LedgerError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(line)
+
+
+@ledger_group.command("verify")
+@click.option("--bank", "bank_name", default=None, help="One bank (default: all).")
+def ledger_verify(bank_name: str | None) -> None:
+    """Check every invariant of the ledger; exit non-zero and name each breach."""
+    from sqlalchemy import func, select
+
+    from ledger import accounts
+    from ledger.models import Transfer
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.reading() as session:
+            bank_id = banks.bank_by_name(session, bank_name).id if bank_name else None
+            breaches = accounts.verify(session, bank_id)
+            count = session.scalar(select(func.count(Transfer.id))) or 0
+    if breaches:
+        for breach in breaches:
+            click.echo(f"BREACH {breach}", err=True)
+        raise SystemExit(1)
+    click.echo(f"Ledger OK: {count} transfers; every balance equals its transfers and each "
+               "bank sums to zero.")
+
+
+@ledger_group.command("export")
+@click.option("--bank", "bank_name", default=None)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day (UTC), e.g. 2026-01-01.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Day after the last (UTC).")
+@click.option("--balances", is_flag=True, help="Export account balances instead of transfers.")
+@click.option("--output", "-o", type=click.File("w"), default="-", show_default=True)
+def ledger_export(bank_name: str | None, since: Any, until: Any, balances: bool,
+                  output: Any) -> None:
+    """CSV of a bank's transfers (or balances) for funders and audits."""
+    import csv
+    from datetime import UTC
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from ledger.hours import format_hours
+    from ledger.models import Account, Transfer
+
+    writer = csv.writer(output)
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.reading() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            if balances:
+                writer.writerow(["account_id", "kind", "name", "member_id", "balance_hours"])
+                for account in session.scalars(
+                    select(Account).where(Account.bank_id == bank.id).order_by(Account.id)
+                ):
+                    writer.writerow([account.id, account.kind, account.name, account.member_id,
+                                     format_hours(account.balance_minutes)])
+                return
+            payer, payee = aliased(Account), aliased(Account)
+            query = (
+                select(Transfer, payer.name, payee.name)
+                .join(payer, payer.id == Transfer.from_account_id)
+                .join(payee, payee.id == Transfer.to_account_id)
+                .where(Transfer.bank_id == bank.id)
+                .order_by(Transfer.id)
+            )
+            if since:
+                query = query.where(Transfer.created_at >= since.replace(tzinfo=UTC))
+            if until:
+                query = query.where(Transfer.created_at < until.replace(tzinfo=UTC))
+            writer.writerow([
+                "transfer_id", "created_at", "bank", "from_account_id", "from_name",
+                "to_account_id", "to_name", "hours", "kind", "description", "entered_by",
+                "entered_by_member_id", "reverses_id",
+            ])
+            for transfer, from_name, to_name in session.execute(query):
+                created = transfer.created_at
+                if created.tzinfo is None:
+                    created = created.replace(tzinfo=UTC)
+                writer.writerow([
+                    transfer.id, created.isoformat(timespec="seconds"), bank.name,
+                    transfer.from_account_id, from_name, transfer.to_account_id, to_name,
+                    format_hours(transfer.minutes), transfer.kind, transfer.description,
+                    transfer.entered_by, transfer.entered_by_member_id, transfer.reverses_id,
+                ])
+
+
+@ledger_group.command("queue")
+@click.option("--bank", "bank_name", default=None)
+def ledger_queue(bank_name: str | None) -> None:
+    """Hours waiting for a broker: disputed, held at a limit, or unanswered."""
+    from ledger import confirmations
+    from ledger.hours import format_hours
+    from ledger.models import Account
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.reading() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            waiting = confirmations.broker_queue(session, bank.id)
+            if not waiting:
+                click.echo("Nothing is waiting for a broker.")
+            for request in waiting:
+                payer = session.get(Account, request.payer_account_id)
+                payee = session.get(Account, request.payee_account_id)
+                state = "unanswered" if request.status == "pending" else request.status
+                click.echo(
+                    f"ref {request.ref}  {state:10}  {format_hours(request.minutes)} h from "
+                    f"{payer.name if payer else '?'} to {payee.name if payee else '?'}: "
+                    f"{request.description}"
+                )
+
+
+@ledger_group.command("settle")
+@click.argument("ref", type=int)
+@click.option("--record/--cancel", "confirm", required=True,
+              help="Record the hours, or close the request without recording them.")
+@click.option("--bank", "bank_name", default=None)
+def ledger_settle(ref: int, confirm: bool, bank_name: str | None) -> None:
+    """Settle a request in the brokers' queue."""
+    from sqlalchemy import select
+
+    from ledger import confirmations
+    from ledger.models import Confirmation
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            request = session.scalars(
+                select(Confirmation).where(Confirmation.bank_id == bank.id,
+                                           Confirmation.ref == ref)
+            ).one_or_none()
+            if request is None:
+                raise click.ClickException(f"no request with ref {ref} in {bank.name}")
+            result = confirmations.settle_by_broker(
+                session, request.id, broker_id=None, confirm=confirm
+            )
+    click.echo(f"Ref {ref}: {result.outcome.replace('_', ' ')}.")
+
+
+@ledger_group.command("sweep")
+def ledger_sweep() -> None:
+    """Remind, escalate and re-send now (the worker does this every few minutes)."""
+    from app import jobs
+
+    with _app():
+        counts = jobs.sweep()
+    click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
+
+
+@main.group("org")
+def org_group() -> None:
+    """Organisations (a ward, a community centre) with accounts of their own."""
+
+
+@org_group.command("add")
+@click.argument("name")
+@click.option("--bank", "bank_name", default=None)
+def org_add(name: str, bank_name: str | None) -> None:
+    """Add an organisation's account to a bank."""
+    from ledger import accounts
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            account = accounts.add_organisation(session, bank.id, name[:80])
+            line = f"Organisation {account.name} has account {account.id} in {bank.name}."
     click.echo(line)
 
 

@@ -7,13 +7,17 @@ that should be retried reach RQ, which records them and retries on the job's sch
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app import outbound
 from app import services as current_services
 from app.transports import OutboundText, PermanentSendError, TransientSendError
-from ledger import banks, members
-from ledger.models import Bank, Message
+from conversations.texts import Hours
+from ledger import banks, confirmations, members
+from ledger.models import Account, Bank, Confirmation, Member, Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +86,88 @@ def _set_status(message_id: int, status: str) -> None:
         message = session.get(Message, message_id)
         if message is not None:
             message.status = status
+
+
+# Messages still "queued" this long after their last change lost their job (a crash between
+# the commit and the enqueue, or a Redis that lost its queue): the sweep hands them over again.
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def sweep() -> dict[str, int]:
+    """Periodic upkeep, safe to run from many workers at once: remind and escalate unanswered
+    confirmations, and re-enqueue texts whose job was lost. Driven by SQL, not by Redis."""
+    services = current_services()
+    queued: list[int] = []
+    with services.db.writing() as session:
+        due = confirmations.sweep(session)
+        for request in due.remind:
+            queued += _remind(session, request)
+        for request in due.escalate:
+            queued += _escalate(session, request)
+        for answer in due.auto_confirmed:
+            if answer.outcome == "confirmed" and answer.confirmation is not None:
+                queued += _auto_receipts(session, answer.confirmation)
+        stuck = list(session.scalars(
+            select(Message.id).where(
+                Message.status == "queued", Message.updated_at < utcnow() - STUCK_AFTER
+            ).limit(1000)
+        ))
+    outbound.enqueue(services, queued + stuck)
+    return {
+        "reminded": len(due.remind), "escalated": len(due.escalate),
+        "auto_confirmed": len(due.auto_confirmed), "requeued": len(stuck),
+    }
+
+
+def _names(session: Session, request: Confirmation) -> tuple[Member | None, Member | None]:
+    payer = session.get(Account, request.payer_account_id)
+    payee = session.get(Account, request.payee_account_id)
+    return (
+        session.get(Member, payer.member_id) if payer and payer.member_id else None,
+        session.get(Member, payee.member_id) if payee and payee.member_id else None,
+    )
+
+
+def _remind(session: Session, request: Confirmation) -> list[int]:
+    confirmer = session.get(Member, request.confirmer_member_id)
+    requester = session.get(Member, request.requested_by_member_id)
+    if confirmer is None or requester is None or request.kind != "exchange":
+        return []
+    message_id = outbound.queue_text(
+        session, confirmer, kind="confirm_reminder", key="confirm_reminder",
+        idempotency_key=f"confirm-reminder:{request.id}",
+        values={"other": requester.name, "hours": Hours(request.minutes),
+                "what": request.description, "ref": request.ref},
+    )
+    return [message_id] if message_id else []
+
+
+def _escalate(session: Session, request: Confirmation) -> list[int]:
+    bank = session.get(Bank, request.bank_id)
+    assert bank is not None
+    payer, payee = _names(session, request)
+    return outbound.tell_brokers(
+        session, bank, "broker_unanswered", f"broker-unanswered:{request.id}",
+        {"ref": request.ref, "payer": payer.name if payer else "the fund",
+         "payee": payee.name if payee else "the fund", "hours": Hours(request.minutes),
+         "what": request.description},
+    )
+
+
+def _auto_receipts(session: Session, request: Confirmation) -> list[int]:
+    ids: list[int] = []
+    payer, payee = _names(session, request)
+    for member, other in ((payer, payee), (payee, payer)):
+        if member is None or other is None:
+            continue
+        account = members.member_account(session, member)
+        key = "receipt_payer" if member is payer else "receipt_payee"
+        message_id = outbound.queue_text(
+            session, member, kind=key, key=key,
+            idempotency_key=f"auto-receipt:{request.id}:{member.id}",
+            values={"other": other.name, "hours": Hours(request.minutes),
+                    "what": request.description, "balance": Hours(account.balance_minutes)},
+        )
+        if message_id:
+            ids.append(message_id)
+    return ids

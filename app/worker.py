@@ -1,12 +1,38 @@
-"""Run the RQ worker inside the app's context, with RQ's scheduler for delayed jobs."""
+"""Run the RQ worker inside the app's context, with RQ's scheduler for delayed jobs, and a
+timer that enqueues the periodic sweep (reminders, escalations, lost jobs)."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
-from rq import Worker
+from redis import Redis
+from rq import Queue, Worker
 
 from app import create_app, services
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY_SECONDS = 300
+
+
+def enqueue_sweep(redis: Redis, queue: Queue, now: float | None = None) -> bool:
+    """Enqueue one sweep per period, however many workers are running."""
+    bucket = int((now or time.time()) // SWEEP_EVERY_SECONDS)
+    if not redis.set(f"tb:sweep:{bucket}", b"1", nx=True, ex=SWEEP_EVERY_SECONDS * 2):
+        return False
+    queue.enqueue("app.jobs.sweep", job_id=f"sweep-{bucket}", description="periodic sweep")
+    return True
+
+
+def _sweep_timer(redis: Redis, queue: Queue, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            enqueue_sweep(redis, queue)
+        except Exception:  # Redis briefly away: try again next period
+            log.exception("could not enqueue the sweep")
+        stop.wait(min(60, SWEEP_EVERY_SECONDS))
 
 
 def main(burst: bool = False) -> bool:
@@ -14,5 +40,13 @@ def main(burst: bool = False) -> bool:
     app = create_app()
     with app.app_context():
         shared = services()
-        worker = Worker([shared.queue], connection=shared.redis)
-        return bool(worker.work(burst=burst, with_scheduler=True))
+        stop = threading.Event()
+        if not burst:
+            threading.Thread(
+                target=_sweep_timer, args=(shared.redis, shared.queue, stop), daemon=True
+            ).start()
+        try:
+            worker = Worker([shared.queue], connection=shared.redis)
+            return bool(worker.work(burst=burst, with_scheduler=True))
+        finally:
+            stop.set()

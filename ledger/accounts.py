@@ -153,3 +153,54 @@ def verify(session: Session, bank_id: int | None = None) -> list[str]:
         if cross:
             breaches.append(f"bank {bank.id}: {cross} transfers from another bank's account")
     return breaches
+
+
+def reverse(
+    session: Session, transfer_id: int, *, reason: str, entered_by: str = "broker",
+    entered_by_member_id: int | None = None,
+) -> Recorded:
+    """Correct a mistake with a transfer the other way; the original stays as it was.
+
+    A transfer is reversed at most once (the key is ``reverse:<id>``), and a reversal cannot
+    itself be reversed: record a new transfer instead.
+    """
+    original = session.get(Transfer, transfer_id)
+    if original is None:
+        raise NotFound(f"transfer {transfer_id}")
+    if original.kind == "reversal":
+        raise InvalidHours("a reversal cannot be reversed; record a new transfer instead")
+    return transfer(
+        session, bank_id=original.bank_id, from_account_id=original.to_account_id,
+        to_account_id=original.from_account_id, minutes=original.minutes, kind="reversal",
+        description=f"reverses #{original.id}: {reason}"[:200],
+        idempotency_key=f"reverse:{original.id}", entered_by=entered_by,
+        entered_by_member_id=entered_by_member_id, reverses_id=original.id,
+        enforce_limit=False,
+    )
+
+
+def add_organisation(session: Session, bank_id: int, name: str) -> Account:
+    """An organisation's account (a ward, a community centre) that gives and receives hours."""
+    existing = session.scalars(
+        select(Account).where(
+            Account.bank_id == bank_id, Account.kind == "organisation", Account.name == name
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    account = Account(bank_id=bank_id, kind="organisation", name=name)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def organisation(session: Session, bank_id: int, name: str) -> Account:
+    account = session.scalars(
+        select(Account).where(
+            Account.bank_id == bank_id, Account.kind == "organisation",
+            func.lower(Account.name) == name.lower(),
+        )
+    ).first()
+    if account is None:
+        raise NotFound(f"no organisation called {name!r}")
+    return account
