@@ -96,7 +96,8 @@ def fill(shared, bank_id: int, ids: list[int], target: int) -> None:  # type: ig
             session.execute(insert(Transfer), rows)
         n += len(rows)
     with shared.db.writing() as session:
-        for account_id in ids + [banks.ensure_fund(session, banks.bank_for_address(session, None)).id]:
+        fund = banks.ensure_fund(session, banks.bank_for_address(session, None))
+        for account_id in [*ids, fund.id]:
             incoming = session.scalar(text(
                 "select coalesce(sum(minutes), 0) from transfers where to_account_id = :a"
             ), {"a": account_id})
