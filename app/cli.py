@@ -267,6 +267,60 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
     click.echo(f"Added bank {bank_id}: {name}.")
 
 
+@bank_group.command("set")
+@click.argument("name", required=False)
+@click.option("--require-approval/--no-require-approval", default=None,
+              help="New members wait for a broker.")
+@click.option("--min-balance", default=None, help="Lowest balance in hours, e.g. -20.")
+@click.option("--max-exchange", default=None, help="Most hours in one exchange, e.g. 24.")
+@click.option("--remind-after", type=int, default=None,
+              help="Hours before an unanswered confirmation is reminded.")
+@click.option("--escalate-after", type=int, default=None,
+              help="Hours before an unanswered confirmation goes to the brokers.")
+@click.option("--auto-confirm/--no-auto-confirm", default=None,
+              help="Credit unanswered confirmations instead of passing them to brokers.")
+@click.option("--timezone", default=None)
+def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
+             max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
+             auto_confirm: bool | None, timezone: str | None) -> None:
+    """Change a bank's settings (the default bank if NAME is not given)."""
+    from zoneinfo import ZoneInfo
+
+    from ledger.hours import format_hours
+
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (KeyError, ValueError):
+            raise click.BadParameter(f"unknown time zone {timezone!r}") from None
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank = banks.bank_by_name(session, name)
+            if require_approval is not None:
+                bank.require_approval = require_approval
+            if min_balance is not None:
+                bank.min_balance_minutes = -_limit_minutes(min_balance)
+            if max_exchange is not None:
+                bank.max_exchange_minutes = _parse_hours(max_exchange)
+            if remind_after is not None:
+                bank.confirm_remind_hours = max(1, remind_after)
+            if escalate_after is not None:
+                bank.confirm_escalate_hours = max(1, escalate_after)
+            if auto_confirm is not None:
+                bank.auto_confirm = auto_confirm
+            if timezone:
+                bank.timezone = timezone
+            summary = (
+                f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
+                f"balance {format_hours(bank.min_balance_minutes)} h, at most "
+                f"{format_hours(bank.max_exchange_minutes)} h an exchange, remind after "
+                f"{bank.confirm_remind_hours} h, brokers after {bank.confirm_escalate_hours} h, "
+                f"auto-confirm {'on' if bank.auto_confirm else 'off'}, {bank.timezone}."
+            )
+    click.echo(summary)
+
+
 @bank_group.command("list")
 def bank_list() -> None:
     """List the banks and their numbers."""
@@ -313,6 +367,98 @@ def member_group() -> None:
     """Members of a bank."""
 
 
+def _member_by(session: Any, bank: Any, who: str, config: Config) -> Any:
+    """A member of ``bank`` by phone number or member id."""
+    if who.isdigit() and len(who) < 9:
+        member = members.get_member(session, int(who))
+        if member.bank_id != bank.id:
+            raise click.ClickException(f"member {who} is not in {bank.name}")
+        return member
+    found = members.find_member(session, bank.id, _phone(who, config))
+    if found is None:
+        raise click.ClickException(f"no member with that number in {bank.name}")
+    return found
+
+
+@member_group.command("show")
+@click.argument("who")
+@click.option("--bank", "bank_name", default=None)
+def member_show(who: str, bank_name: str | None) -> None:
+    """A member's details, balance and private notes (for brokers' eyes only)."""
+    from ledger.hours import format_hours
+    from ledger.phones import mask
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.reading() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            member = _member_by(session, bank, who, shared.config)
+            account = members.member_account(session, member)
+            opted_out = bool(member.phone) and members.is_opted_out(
+                session, bank.id, member.phone
+            )
+            limit = account.min_balance_minutes
+            if limit is None:
+                limit = bank.min_balance_minutes
+            rows = [
+                ("member", f"{member.id} in {bank.name}"),
+                ("name", member.name),
+                ("phone", member.phone or "-"),
+                ("whatsapp", "yes" if member.whatsapp else "no"),
+                ("status", member.status + (" (texts stopped)" if opted_out else "")),
+                ("role", member.role),
+                ("area", member.area or "-"),
+                ("can help with", member.skills or "-"),
+                ("free", member.availability or "-"),
+                ("balance", f"{format_hours(account.balance_minutes)} hours"),
+                ("lowest balance", f"{format_hours(limit)} hours"),
+                ("notes", member.notes or "-"),
+            ]
+    for label, value in rows:
+        click.echo(f"{label:>15}: {value}")
+
+
+@member_group.command("note")
+@click.argument("who")
+@click.argument("note", nargs=-1, required=True)
+@click.option("--bank", "bank_name", default=None)
+def member_note(who: str, note: tuple[str, ...], bank_name: str | None) -> None:
+    """Set a member's private notes (support needs), which only brokers see."""
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            member = _member_by(session, bank, who, shared.config)
+            member.notes = " ".join(note)[:2000]
+            name = member.name
+    click.echo(f"Notes saved for {name}.")
+
+
+@member_group.command("limit")
+@click.argument("who")
+@click.argument("hours")
+@click.option("--bank", "bank_name", default=None)
+def member_limit(who: str, hours: str, bank_name: str | None) -> None:
+    """Set how far below zero a member's balance may go (e.g. 10, or "bank" for the bank's)."""
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            member = _member_by(session, bank, who, shared.config)
+            account = members.member_account(session, member)
+            if hours.lower() == "bank":
+                account.min_balance_minutes = None
+            else:
+                account.min_balance_minutes = -_limit_minutes(hours)
+            name = member.name
+    click.echo(f"Limit saved for {name}.")
+
+
+def _limit_minutes(text: str) -> int:
+    """Hours as a limit: 0 is allowed (no credit at all)."""
+    return 0 if text.strip().lstrip("-") in ("0", "0.0") else _parse_hours(text.lstrip("-"))
+
+
 @member_group.command("approve")
 @click.argument("who")
 @click.option("--bank", "bank_name", default=None)
@@ -325,13 +471,7 @@ def member_approve(who: str, bank_name: str | None) -> None:
         try:
             with shared.db.writing() as session:
                 bank = banks.bank_by_name(session, bank_name)
-                if who.isdigit() and len(who) < 9:
-                    member = members.get_member(session, int(who))
-                else:
-                    found = members.find_member(session, bank.id, _phone(who, shared.config))
-                    if found is None:
-                        raise click.ClickException(f"no member with that number in {bank.name}")
-                    member = found
+                member = _member_by(session, bank, who, shared.config)
                 member, changed = members.approve(session, member.id)
                 queued = []
                 if changed:
