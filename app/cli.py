@@ -386,7 +386,6 @@ def _member_by(session: Any, bank: Any, who: str, config: Config) -> Any:
 def member_show(who: str, bank_name: str | None) -> None:
     """A member's details, balance and private notes (for brokers' eyes only)."""
     from ledger.hours import format_hours
-    from ledger.phones import mask
 
     with _app() as (_, shared):
         prepare(shared)
