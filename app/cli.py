@@ -367,17 +367,25 @@ def member_group() -> None:
     """Members of a bank."""
 
 
-def _member_by(session: Any, bank: Any, who: str, config: Config) -> Any:
-    """A member of ``bank`` by phone number or member id."""
+def _member_by(session: Any, bank_name: str | None, who: str, config: Config) -> Any:
+    """(bank, member) for a member id (in whichever bank it is) or a phone number (in the
+    named bank, or the default one)."""
+    from ledger.models import Bank  # noqa: PLC0415
+
     if who.isdigit() and len(who) < 9:
-        member = members.get_member(session, int(who))
-        if member.bank_id != bank.id:
-            raise click.ClickException(f"member {who} is not in {bank.name}")
-        return member
+        try:
+            member = members.get_member(session, int(who))
+        except LedgerError:
+            raise click.ClickException(f"there is no member {who}") from None
+        bank = session.get(Bank, member.bank_id)
+        if bank_name and bank.name != bank_name:
+            raise click.ClickException(f"member {who} is in {bank.name}, not {bank_name}")
+        return bank, member
+    bank = banks.bank_by_name(session, bank_name)
     found = members.find_member(session, bank.id, _phone(who, config))
     if found is None:
         raise click.ClickException(f"no member with that number in {bank.name}")
-    return found
+    return bank, found
 
 
 @member_group.command("show")
@@ -390,8 +398,7 @@ def member_show(who: str, bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.reading() as session:
-            bank = banks.bank_by_name(session, bank_name)
-            member = _member_by(session, bank, who, shared.config)
+            bank, member = _member_by(session, bank_name, who, shared.config)
             account = members.member_account(session, member)
             opted_out = bool(member.phone) and members.is_opted_out(
                 session, bank.id, member.phone
@@ -426,8 +433,7 @@ def member_note(who: str, note: tuple[str, ...], bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
-            bank = banks.bank_by_name(session, bank_name)
-            member = _member_by(session, bank, who, shared.config)
+            bank, member = _member_by(session, bank_name, who, shared.config)
             member.notes = " ".join(note)[:2000]
             name = member.name
     click.echo(f"Notes saved for {name}.")
@@ -442,8 +448,7 @@ def member_limit(who: str, hours: str, bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
-            bank = banks.bank_by_name(session, bank_name)
-            member = _member_by(session, bank, who, shared.config)
+            bank, member = _member_by(session, bank_name, who, shared.config)
             account = members.member_account(session, member)
             if hours.lower() == "bank":
                 account.min_balance_minutes = None
@@ -469,8 +474,7 @@ def member_approve(who: str, bank_name: str | None) -> None:
         prepare(shared)
         try:
             with shared.db.writing() as session:
-                bank = banks.bank_by_name(session, bank_name)
-                member = _member_by(session, bank, who, shared.config)
+                bank, member = _member_by(session, bank_name, who, shared.config)
                 member, changed = members.approve(session, member.id)
                 queued = []
                 if changed:

@@ -7,14 +7,19 @@ that should be retried reach RQ, which records them and retries on the job's sch
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import outbound
 from app import services as current_services
-from app.transports import OutboundText, PermanentSendError, TransientSendError
+from app.transports import (
+    AmbiguousSendError,
+    OutboundText,
+    PermanentSendError,
+    TransientSendError,
+)
 from conversations.texts import Hours
 from ledger import banks, confirmations, members
 from ledger.models import Account, Bank, Confirmation, Member, Message, utcnow
@@ -22,6 +27,10 @@ from ledger.models import Account, Bank, Confirmation, Member, Message, utcnow
 log = logging.getLogger(__name__)
 
 OPTED_OUT_CODE = "21610"
+# Error code kept on a message whose last attempt may have reached Twilio.
+AMBIGUOUS = "ambiguous"
+# With RQ's retries and the sweep's re-enqueueing, a message is tried at most this often.
+MAX_ATTEMPTS = 10
 
 
 def send_message(message_id: int) -> str:
@@ -45,21 +54,48 @@ def send_message(message_id: int) -> str:
             return message.status
         bank = session.get(Bank, message.bank_id)
         assert bank is not None
-        sender = banks.sender_for(bank, message.channel) or (
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status = "failed"
+            message.error_code = "attempts"
+            log.warning("message %s failed after %s attempts", message_id, message.attempts)
+            return message.status
+        configured = (
             config.twilio_whatsapp_from if message.channel == "whatsapp"
             else config.twilio_sms_from
         )
+        # A bank texts from its own number; the default bank may use a Messaging Service.
+        sender = banks.sender_for(bank, message.channel, configured if bank.is_default else None)
+        if sender is None and bank.is_default:
+            sender = configured or None
+        service = (
+            config.twilio_messaging_service_sid
+            if message.channel == "sms" and config.twilio_messaging_service_sid
+            and (bank.is_default or sender is None)
+            else None
+        )
         text = OutboundText(
             message_id=message.id, to=message.to_address, body=message.body,
-            sender=sender or None, channel=message.channel,
+            sender=sender, channel=message.channel, messaging_service_sid=service,
         )
+        check_first = message.error_code == AMBIGUOUS
+        last_attempt = message.updated_at
         message.status = "sending"
         message.attempts += 1
 
     try:
-        provider_sid = services.transport.send(text)
+        provider_sid = None
+        if check_first:
+            # The last attempt may have reached Twilio: never text twice.
+            if last_attempt.tzinfo is None:
+                last_attempt = last_attempt.replace(tzinfo=UTC)
+            provider_sid = services.transport.find_sent(text, last_attempt)
+        if provider_sid is None:
+            provider_sid = services.transport.send(text)
+    except AmbiguousSendError:
+        _set_status(message_id, "queued", AMBIGUOUS)
+        raise
     except TransientSendError:
-        _set_status(message_id, "queued")
+        _set_status(message_id, "queued", AMBIGUOUS if check_first else None)
         raise
     except PermanentSendError as exc:
         with services.db.writing() as session:
@@ -76,16 +112,18 @@ def send_message(message_id: int) -> str:
         sent = session.get(Message, message_id)
         assert sent is not None
         sent.provider_sid = provider_sid
+        sent.error_code = None
         if sent.status in ("sending", "queued"):
             sent.status = "sent"
         return sent.status
 
 
-def _set_status(message_id: int, status: str) -> None:
+def _set_status(message_id: int, status: str, error_code: str | None = None) -> None:
     with current_services().db.writing() as session:
         message = session.get(Message, message_id)
         if message is not None:
             message.status = status
+            message.error_code = error_code
 
 
 # Messages still "queued" this long after their last change lost their job (a crash between

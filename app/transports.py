@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import requests
@@ -17,6 +18,7 @@ from redis import Redis
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from app.config import Config
 from app.services import address_key
@@ -32,6 +34,11 @@ class TransientSendError(Exception):
     """Sending failed in a way that may succeed later; the job should be retried."""
 
 
+class AmbiguousSendError(TransientSendError):
+    """The request may have reached Twilio (a read timeout, a connection dropped mid-answer):
+    before sending again, ask Twilio whether the message exists (``find_sent``)."""
+
+
 class PermanentSendError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -45,10 +52,15 @@ class OutboundText:
     body: str
     sender: str | None
     channel: str
+    # Send through this Messaging Service instead of from ``sender``.
+    messaging_service_sid: str | None = None
 
 
 class Transport(Protocol):
     def send(self, text: OutboundText) -> str: ...
+
+    def find_sent(self, text: OutboundText, since: datetime) -> str | None:
+        """The provider's id of ``text`` if an earlier, ambiguous attempt created it."""
 
 
 def outbox_key(address: str) -> str:
@@ -71,6 +83,9 @@ class ConsoleTransport:
             maxlen=OUTBOX_LENGTH, approximate=True,
         )
         return sid
+
+    def find_sent(self, text: OutboundText, since: datetime) -> str | None:
+        return None  # printing never half-succeeds
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):
@@ -100,8 +115,8 @@ class TwilioTransport:
 
     def send(self, text: OutboundText) -> str:
         params: dict[str, Any] = {"to": text.to, "body": text.body}
-        if text.channel == "sms" and self.config.twilio_messaging_service_sid:
-            params["messaging_service_sid"] = self.config.twilio_messaging_service_sid
+        if text.messaging_service_sid:
+            params["messaging_service_sid"] = text.messaging_service_sid
         elif text.sender:
             params["from_"] = text.sender
         else:
@@ -111,12 +126,43 @@ class TwilioTransport:
         try:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
-            if exc.status >= 500 or exc.status == 429:
+            # 5xx and 429 may pass; so may 401 (credentials being fixed): try again later.
+            if exc.status >= 500 or exc.status in (429, 401):
                 raise TransientSendError(f"Twilio answered {exc.status}") from exc
             raise PermanentSendError(str(exc.code or exc.status), exc.msg or "") from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientSendError(type(exc).__name__) from exc
+            if _never_sent(exc):
+                raise TransientSendError(type(exc).__name__) from exc
+            raise AmbiguousSendError(type(exc).__name__) from exc
         return str(message.sid)
+
+    def find_sent(self, text: OutboundText, since: datetime) -> str | None:
+        """Look for ``text`` among the latest messages to its number created since ``since``."""
+        filters: dict[str, Any] = {"to": text.to, "limit": 20}
+        if text.sender and not text.messaging_service_sid:
+            filters["from_"] = text.sender
+        try:
+            recent = self.client.messages.list(**filters)
+        except TwilioRestException as exc:
+            raise TransientSendError(f"Twilio answered {exc.status} to a look-up") from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientSendError(type(exc).__name__) from exc
+        earliest = since - timedelta(minutes=5)  # clocks differ
+        for message in recent:
+            created = message.date_created
+            if message.body == text.body and (created is None or created >= earliest):
+                return str(message.sid)
+        return None
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Whether the request certainly never reached Twilio (no connection was made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ReadTimeout):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def make_transport(config: Config, redis: Redis) -> Transport:

@@ -128,12 +128,13 @@ def bank_by_name(session: Session, name: str | None) -> Bank:
     return bank
 
 
-def sender_for(bank: Bank, channel: str) -> str | None:
-    """The number the bank sends from on ``channel``, if it owns one."""
-    for number in bank.numbers:
-        if number.channel == channel:
-            return number.address
-    return None
+def sender_for(bank: Bank, channel: str, preferred: str | None = None) -> str | None:
+    """The number the bank sends from on ``channel``, if it owns one: ``preferred`` (the
+    configured number, for the default bank) when the bank owns it, else its first."""
+    owned = [number.address for number in bank.numbers if number.channel == channel]
+    if preferred and preferred in owned:
+        return preferred
+    return owned[0] if owned else None
 
 
 def _number(session: Session, address: str) -> BankNumber | None:

@@ -62,7 +62,9 @@ class Bank(Base):
     auto_confirm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    numbers: Mapped[list[BankNumber]] = relationship(back_populates="bank")
+    numbers: Mapped[list[BankNumber]] = relationship(
+        back_populates="bank", order_by="BankNumber.id"
+    )
 
     __table_args__ = (
         # At most one default bank, enforced by the database so two first runs cannot race.
