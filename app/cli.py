@@ -370,7 +370,7 @@ def member_group() -> None:
 def _member_by(session: Any, bank_name: str | None, who: str, config: Config) -> Any:
     """(bank, member) for a member id (in whichever bank it is) or a phone number (in the
     named bank, or the default one)."""
-    from ledger.models import Bank  # noqa: PLC0415
+    from ledger.models import Bank
 
     if who.isdigit() and len(who) < 9:
         try:
@@ -433,7 +433,7 @@ def member_note(who: str, note: tuple[str, ...], bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
-            bank, member = _member_by(session, bank_name, who, shared.config)
+            _, member = _member_by(session, bank_name, who, shared.config)
             member.notes = " ".join(note)[:2000]
             name = member.name
     click.echo(f"Notes saved for {name}.")
@@ -448,7 +448,7 @@ def member_limit(who: str, hours: str, bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
-            bank, member = _member_by(session, bank_name, who, shared.config)
+            _, member = _member_by(session, bank_name, who, shared.config)
             account = members.member_account(session, member)
             if hours.lower() == "bank":
                 account.min_balance_minutes = None
