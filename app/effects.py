@@ -119,21 +119,21 @@ def _within_maximum(ctx: Context, minutes: int) -> bool:
     return True
 
 
-def _one_member(ctx: Context, text: str, usage_key: str) -> tuple[Member, str] | None:
+def _one_member(ctx: Context, text: str, command: str) -> tuple[Member, str] | None:
     """The member named at the start of ``text`` and the rest, or None after replying why."""
     found = members.find_by_words(ctx.session, ctx.bank.id, text, ctx.region)
     if not found.members:
         if not found.label:
-            ctx.reply(usage_key)
+            ctx.reply("done_usage" if command == "DONE" else "give_usage")
         else:
-            ctx.reply("who_unknown", who=found.label[:30], bank=ctx.bank.name)
+            ctx.reply("who_unknown", who=found.label[:30], bank=ctx.bank.name, command=command)
         return None
     if len(found.members) > 1:
-        ctx.reply("who_ambiguous", who=found.label[:30], bank=ctx.bank.name)
+        ctx.reply("who_ambiguous", who=found.label[:30], bank=ctx.bank.name, command=command)
         return None
     other = found.members[0]
     if other.id == _member(ctx).id:
-        ctx.reply("who_self")
+        ctx.reply("who_self", command=command)
         return None
     return other, found.rest
 
@@ -142,7 +142,7 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     helper = _member(ctx)
     if not _within_maximum(ctx, effect.minutes):
         return
-    resolved = _one_member(ctx, effect.who, "done_usage")
+    resolved = _one_member(ctx, effect.who, "DONE")
     if resolved is None:
         return
     helped, what = resolved
@@ -178,7 +178,7 @@ def _give(ctx: Context, effect: Give) -> None:
     if to_fund:
         payee = banks.ensure_fund(ctx.session, ctx.bank)
     else:
-        resolved = _one_member(ctx, effect.who, "give_usage")
+        resolved = _one_member(ctx, effect.who, "GIVE")
         if resolved is None:
             return
         receiver, _ = resolved
@@ -311,7 +311,7 @@ def _record(ctx: Context, effect: RecordHours) -> None:
             idempotency_key=f"record:{ctx.sid}", broker=broker,
         )
     except InvalidHours:
-        ctx.reply("hours_invalid")
+        ctx.reply("hours_invalid", example="RECORD 07700900123 1.5 gardening")
         return
     ctx.queued += recorded.queued
     ctx.reply("record_done", hours=Hours(effect.minutes), other=receiver.name, what=what,

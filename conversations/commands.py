@@ -32,7 +32,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "LEAVE": ("LEAVING",),
     "MENU": ("COMMANDS", "OPTIONS", "HI", "HELLO", "HEY"),
     "SKIP": ("NEXT", "PASS"),
-    "YES": ("Y", "YEP", "YEAH", "CONFIRM", "OK", "OKAY"),
+    "YES": ("Y", "YEP", "YEAH", "CONFIRM"),
     "NO": ("N", "NOPE"),
     "DONE": ("HELPED", "GAVE"),
     "GIVE": ("DONATE",),
@@ -45,8 +45,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "FREE": ("AVAILABILITY",),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
+# Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
-    {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE"}
+    {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
+     "LEAVE", "RECORD"}
 )
 
 _LOOKUP: dict[str, str] = {}
@@ -70,6 +72,8 @@ class Command:
     single_word: bool
     # The first word is the command's own name, not a short form or a guessed typo.
     canonical: bool = False
+    # The command was guessed from a typo ("balence").
+    guessed: bool = False
 
 
 def clean(text: str | None) -> str:
@@ -81,17 +85,16 @@ def clean(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text[: MAX_TEXT * 2])
     kept = []
-    for ch in text:
-        category = unicodedata.category(ch)
+    for ch in text[: MAX_TEXT * 2]:
         if ch in "\t\n\r":
             kept.append(" ")
-        elif category in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            continue
-        else:
+        elif unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"):
             kept.append(ch)
-    return " ".join("".join(kept).split())[:MAX_TEXT]
+    # Invisible characters go first, so what is left normalises cleanly (and cleaning twice
+    # changes nothing).
+    text = unicodedata.normalize("NFKC", "".join(kept))
+    return " ".join(text.split())[:MAX_TEXT]
 
 
 def _word(token: str) -> str:
@@ -132,4 +135,7 @@ def parse(raw: str | None) -> Command:
     if name in CARRIER_WORDS and not single and name not in OPT_OUT_LEADING_WORDS:
         # "Help with shopping" is an answer, not a request for help.
         name = None
-    return Command(name, rest.strip(), text, single_word=single, canonical=name == word)
+    return Command(
+        name, rest.strip(), text, single_word=single, canonical=name == word,
+        guessed=name is not None and word not in _LOOKUP and word not in CARRIER_WORDS,
+    )

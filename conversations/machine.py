@@ -54,13 +54,15 @@ class State:
             return cls()
         try:
             data = json.loads(raw)
-            question = data.get("question")
-            page = data.get("statement_page")
-        except (ValueError, AttributeError):
+        except (ValueError, RecursionError):
             return cls()
+        if not isinstance(data, dict):
+            return cls()
+        question, page = data.get("question"), data.get("statement_page")
         return cls(
-            question=question if question in _QUESTION_NAMES else None,
-            statement_page=page if isinstance(page, int) and 0 <= page < 10_000 else None,
+            question=question if isinstance(question, str) and question in _QUESTION_NAMES
+            else None,
+            statement_page=page if type(page) is int and 0 <= page < 10_000 else None,
         )
 
 
@@ -193,7 +195,9 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
     quiet = facts.carrier_answers_keywords
 
     if cmd.name in OPT_OUT_WORDS:
-        return Outcome(State(), [] if quiet else [Reply("stopped", {"bank": bank})], [OptOut()])
+        # Said once; a number that already said STOP gets nothing more, not even this.
+        silent = quiet or facts.opted_out
+        return Outcome(State(), [] if silent else [Reply("stopped", {"bank": bank})], [OptOut()])
     if cmd.name in OPT_IN_WORDS:
         if facts.opted_out:
             return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
@@ -239,10 +243,42 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
     )
 
 
+# Commands that only show something: safe to run even when a word was meant as an answer.
+_READ_ONLY = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MENU"})
+# Commands whose words carry a number first: "YES 17", "DONE 2 Ana", "RECORD 07700…".
+_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD"})
+
+
+def interrupts_question(cmd: Command) -> bool:
+    """Whether a text is a command rather than the answer to a pending profile question.
+
+    A command word interrupts, but an answer may start with one ("Free lifts to the
+    hospital", "Leave it to me", "No car, but I can cook"). So, while a question waits:
+
+    - a command's own name sent alone interrupts; so do SKIP and short forms of commands
+      that only show something ("bal"), but not other short forms ("History" as a skill);
+    - commands that only show something interrupt, and so do those followed by a number
+      ("YES 17", "DONE 2 Ana");
+    - any other command followed by words interrupts when written in capitals, as every
+      text of the bank writes them ("AREA Brixton", "JOIN Kemi"), but not "Free lifts…";
+    - typos guessed as commands never interrupt.
+    """
+    if cmd.name is None or cmd.guessed:
+        return False
+    if not cmd.canonical:
+        return cmd.single_word and (cmd.name in _READ_ONLY or cmd.name == "SKIP")
+    if cmd.single_word or cmd.name in _READ_ONLY:
+        return True
+    first = cmd.args[:1]
+    if cmd.name in _NUMBERED and (first.isdecimal() or first == "+"):
+        return True
+    word = cmd.text.split()[0]
+    return word.isupper() and not cmd.text.isupper()
+
+
 def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
     bank = facts.bank_name
-    interrupts = cmd.name is not None and (cmd.single_word or cmd.canonical)
-    if state.question and not interrupts:
+    if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
     if cmd.name is None:
         return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
@@ -291,7 +327,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
 
 def _ref(text: str) -> int | None:
     token = text.split()[0].lstrip("#") if text.split() else ""
-    return int(token) if token.isdigit() and len(token) <= 9 else None
+    return int(token) if token.isdecimal() and len(token) <= 9 else None
 
 
 def _hours_then_rest(args: str) -> tuple[int | None, str, bool]:
@@ -303,7 +339,7 @@ def _hours_then_rest(args: str) -> tuple[int | None, str, bool]:
     try:
         minutes = parse_hours(words[0])
     except InvalidHours:
-        looks_numeric = any(ch.isdigit() for ch in words[0]) or words[0] in "½¼¾"
+        looks_numeric = any(ch.isdecimal() for ch in words[0]) or words[0] in "½¼¾"
         return None, args, not looks_numeric
     rest = words[1:]
     if rest and rest[0].lower().strip(".,") in _HOUR_WORDS:
@@ -314,16 +350,22 @@ def _hours_then_rest(args: str) -> tuple[int | None, str, bool]:
 _HOUR_WORDS = {"h", "hr", "hrs", "hour", "hours", "mins", "minutes"}
 
 
+def _hours_invalid(command: str) -> Outcome:
+    examples = {"DONE": "DONE 1.5 Ana", "GIVE": "GIVE 1.5 Ana",
+                "RECORD": "RECORD 07700900123 1.5 gardening"}
+    return Outcome(State(), [Reply("hours_invalid", {"example": examples[command]})])
+
+
 def _done(facts: Facts, args: str) -> Outcome:
     words = args.split()
-    if len(words) >= 2 and words[0].isdigit() and len(words) <= 3:
+    if len(words) >= 2 and words[0].isdecimal() and len(words) <= 3:
         # DONE <ref> <hours>: hours on a match or request.
         minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
         if minutes is not None and not rest:
             return Outcome(State(), [], [ReportOnRef(int(words[0]), minutes)])
     minutes, rest, ok = _hours_then_rest(args)
     if not ok:
-        return Outcome(State(), [Reply("hours_invalid")])
+        return _hours_invalid("DONE")
     if minutes is None or not rest:
         return Outcome(State(), [Reply("done_usage")])
     return Outcome(State(), [], [ReportHours(minutes, rest)])
@@ -332,7 +374,7 @@ def _done(facts: Facts, args: str) -> Outcome:
 def _give(facts: Facts, args: str) -> Outcome:
     minutes, rest, ok = _hours_then_rest(args)
     if not ok:
-        return Outcome(State(), [Reply("hours_invalid")])
+        return _hours_invalid("GIVE")
     if minutes is None or not rest:
         return Outcome(State(), [Reply("give_usage")])
     return Outcome(State(), [], [Give(minutes, rest)])
@@ -349,7 +391,7 @@ def _record(args: str, region: str) -> Outcome:
             continue
         minutes, rest, ok = _hours_then_rest(" ".join(words[split:]))
         if not ok:
-            return Outcome(State(), [Reply("hours_invalid")])
+            return _hours_invalid("RECORD")
         if minutes is not None:
             return Outcome(State(), [], [RecordHours(minutes, f"{number} {rest}".strip())])
     return Outcome(State(), [Reply("record_usage")])
@@ -376,7 +418,7 @@ def _set(facts: Facts, member: MemberFacts, field_name: str, args: str) -> Outco
     if field_name == "name":
         value = valid_name(args)
         if value is None:
-            return Outcome(State(), [Reply("bad_name" if args else "profile_field_empty")])
+            return Outcome(State(), [Reply("bad_name_member" if args else "profile_field_empty")])
     else:
         value = profile_value(args, field_name)
         if not value:

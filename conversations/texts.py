@@ -22,8 +22,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "en": {
         # People the bank does not know yet
         "welcome": (
-            "Hi! This is {bank}: neighbours help each other and every hour given earns an "
-            "hour back. To join, reply JOIN and your first name, e.g. JOIN Sam"
+            "Hi! {bank} is a time bank: neighbours swap help by the hour. To join, reply "
+            "JOIN and your first name, e.g. JOIN Sam"
         ),
         "join_needs_name": "To join {bank}, reply JOIN and your first name, e.g. JOIN Sam",
         "welcome_back": (
@@ -99,6 +99,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "picture_stranger": "Thanks! I can only read words, not pictures. To join {bank}, "
                             "reply JOIN and your first name, e.g. JOIN Sam",
         "bad_name": "Please send your first name in letters, e.g. JOIN Sam",
+        "bad_name_member": "Please send your name in letters, e.g. NAME Sam",
         "unsupported_sender": "Sorry, the time bank can only answer texts from a mobile "
                               "phone number.",
         "invalid_request": "Sorry, that message could not be read. Please text again.",
@@ -115,14 +116,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
         # Recording hours given: DONE, then YES or NO from the member helped
         "done_usage": "To record help you gave, reply DONE, the hours and who you helped, "
                       "e.g. DONE 2 Ana gardening",
-        "hours_invalid": "Please write the hours as a number in quarter hours, "
-                         "e.g. 1, 1.5 or 0.25",
+        "hours_invalid": "Please write the hours as a number in quarter hours (1, 1.5, 0.25), "
+                         "e.g. {example}",
         "hours_too_many": "That's more than {hours} at once. For longer, please ask your broker",
         "who_unknown": "Sorry, I can't find {who} in {bank}. Try their phone number instead, "
-                       "e.g. DONE 2 07700900123",
+                       "e.g. {command} 2 07700900123",
         "who_ambiguous": "There's more than one {who} in {bank}. Please use their phone number, "
-                         "e.g. DONE 2 07700900123",
-        "who_self": "That's your own number or name. Please name the member you helped",
+                         "e.g. {command} 2 07700900123",
+        "who_self": "That's you! Reply {command}, the hours and another member's name or "
+                    "number, e.g. {command} 2 Ana",
         "done_requested": "Thanks {name}! I've asked {other} to confirm {hours} ({what}). "
                           "I'll text you when they reply",
         "confirm_ask": "{other} says they helped you for {hours} ({what}). Reply YES {ref} to "
@@ -140,8 +142,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
                           "recorded. Someone from {bank} will be in touch",
         "limit_reached": "Sorry, that would take your balance below {limit}, so ref {ref} is "
                          "not recorded yet. Someone from {bank} will be in touch",
-        "ref_unknown": "Sorry, I can't find ref {ref} for you. Please check the number in "
-                       "our text",
+        "ref_unknown": "Sorry, I can't find ref {ref} for you. Reply YES or NO with the number "
+                       "from our text, e.g. YES 17",
         "ref_closed": "Ref {ref} is already closed. Someone from {bank} will be in touch if "
                       "anything is needed",
         "yes_which": "Please reply YES and the number from our text, e.g. YES 17",
@@ -158,7 +160,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "give_preview_fund": "Give {hours} to the {bank} community fund? Reply YES {ref} to "
                              "confirm or NO {ref} to cancel",
         "give_done": "Done: {hours} given to {other}. Your balance: {balance}",
-        "give_canceled": "OK, ref {ref} is canceled and nothing was given. "
+        "give_canceled": "Fine, ref {ref} is canceled and nothing was given. "
                          "Your balance: {balance}",
         "gift_received": "{other} gave you {hours} of time credit. Your balance: {balance}",
         "community_fund": "community fund",
@@ -174,7 +176,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "brokers_only": "Sorry, only {bank}'s brokers can do that",
         "record_usage": "To record hours, reply RECORD, the member's number, the hours and "
                         "what, e.g. RECORD 07700900123 2 gardening",
-        "member_not_found": "No member of {bank} has that number. Please check it",
+        "member_not_found": "No member of {bank} has that number. Reply RECORD, their number, "
+                            "the hours and what, e.g. RECORD 07700900123 2 gardening",
         "record_done": "Recorded {hours} for {other} ({what}), from the {source}. "
                        "Their balance: {balance}",
         "record_received": "{bank} recorded {hours} for you ({what}). Thank you! "
