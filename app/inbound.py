@@ -17,8 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app import effects, outbound
@@ -26,7 +25,7 @@ from app.services import Services, address_key
 from conversations import Facts, MemberFacts, State, step
 from conversations.texts import render
 from ledger import banks, members
-from ledger.models import Account, Bank, Member
+from ledger.models import Bank
 from ledger.phones import Address, InvalidNumber, parse_address
 
 log = logging.getLogger(__name__)
@@ -71,17 +70,53 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         media = 0
     message = Inbound(sid, sender, to, form.get("Body") or "", media > 0)
 
-    key = f"tb:inbound:{sid}"
-    redis = services.redis
-    if not redis.set(key, b"", nx=True, ex=_CLAIM_SECONDS):
-        return _repeat_answer(services, key, sid)
+    with services.db.peek() as connection:
+        bank = _bank(services, connection, to)
+        key = f"tb:inbound:{sid}"
+        session_key = f"tb:session:{bank.id}:{address_key(sender.phone)}"
+        # One round trip: claim the MessageSid and read the dialog state.
+        pipe = services.redis.pipeline(transaction=False)
+        pipe.set(key, b"", nx=True, ex=_CLAIM_SECONDS)
+        pipe.get(session_key)
+        claimed, raw_state = pipe.execute()
+        if not claimed:
+            return _repeat_answer(services, key, sid)
+        try:
+            loaded = _load(connection, services, bank, message)
+        except BaseException:
+            services.redis.delete(key)
+            raise
     try:
-        answer = _process(services, message)
+        answer, new_state = _process(services, message, loaded, State.from_json(raw_state))
     except BaseException:
-        redis.delete(key)  # let Twilio's retry try again; every effect is idempotent
+        services.redis.delete(key)  # let Twilio's retry try again; every effect is idempotent
         raise
-    redis.set(key, answer.encode(), ex=config.inbound_memory_seconds)
+    # One round trip: remember the answer for repeats, and save or clear the dialog state.
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.set(key, answer.encode(), ex=config.inbound_memory_seconds)
+    if not new_state.empty:
+        pipe.set(session_key, new_state.to_json(), ex=config.session_ttl_seconds)
+    elif raw_state:
+        pipe.delete(session_key)
+    pipe.execute()
     return answer
+
+
+_BANK_CACHE_SECONDS = 10.0
+
+
+def _bank(services: Services, connection: Connection, to: str | None) -> banks.BankInfo:
+    """The bank a text was sent to, cached per process for a few seconds (settings changed
+    with ``timebank bank set`` apply within that time)."""
+    now = time.monotonic()
+    cached = services.bank_cache.get(to)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    bank = banks.lookup(connection, to)
+    if len(services.bank_cache) > 1000:
+        services.bank_cache.clear()
+    services.bank_cache[to] = (now + _BANK_CACHE_SECONDS, bank)
+    return bank
 
 
 def _repeat_answer(services: Services, key: str, sid: str) -> str:
@@ -116,15 +151,12 @@ class _Loaded:
     contact_stale: bool
 
 
-def _process(services: Services, message: Inbound) -> str:
+def _process(
+    services: Services, message: Inbound, loaded: _Loaded, state: State
+) -> tuple[str, State]:
+    """Step the conversation and carry out its effects; return the TwiML and the new state."""
     config = services.config
-    with services.db.reading() as session:
-        loaded = _load(session, services, message)
-    session_key = f"tb:session:{loaded.bank_id}:{address_key(message.sender.phone)}"
-    state = State.from_json(services.redis.get(session_key))
-
     outcome = step(state, loaded.facts, message.body)
-
     replies = list(outcome.replies)
     language = loaded.language
     if outcome.effects or loaded.contact_stale:
@@ -141,41 +173,31 @@ def _process(services: Services, message: Inbound) -> str:
             if ctx.member is not None:
                 language = ctx.member.language
         outbound.enqueue(services, ctx.queued)
-
-    if not outcome.state.empty:
-        services.redis.set(session_key, outcome.state.to_json(), ex=config.session_ttl_seconds)
-    elif not state.empty:
-        services.redis.delete(session_key)
-    return twiml([render(reply.key, language, **reply.params) for reply in replies])
+    answer = twiml([render(reply.key, language, **reply.params) for reply in replies])
+    return answer, outcome.state
 
 
-def _load(session: Session, services: Services, message: Inbound) -> _Loaded:
+def _load(
+    connection: Connection, services: Services, bank: banks.BankInfo, message: Inbound
+) -> _Loaded:
+    """The facts the step needs, in one statement for a member (two for a stranger)."""
     config = services.config
-    bank = banks.bank_for_address(session, message.to)
-    row = session.execute(
-        select(Member, Account.balance_minutes)
-        .outerjoin(Account, Account.member_id == Member.id)
-        .where(Member.bank_id == bank.id, Member.phone == message.sender.phone)
-    ).one_or_none()
-    member: Member | None = row[0] if row else None
+    phone = message.sender.phone
+    row = members.facts_row(connection, bank.id, phone)
     facts_member = None
-    contact_stale = False
-    if member is not None:
+    if row is not None:
         facts_member = MemberFacts(
-            id=member.id, name=member.name, status=member.status, role=member.role,
-            balance_minutes=int(row[1] or 0) if row else 0, area=member.area,
-            skills=member.skills, availability=member.availability, language=member.language,
+            id=row.id, name=row.name, status=row.status, role=row.role,
+            balance_minutes=int(row.balance_minutes or 0), area=row.area, skills=row.skills,
+            availability=row.availability, language=row.language,
         )
-        # Compare on a detached copy: the read transaction must not write.
-        probe = Member(
-            last_channel=member.last_channel, whatsapp=member.whatsapp,
-            last_inbound_at=member.last_inbound_at,
-        )
-        contact_stale = members.record_contact(probe, message.sender)
+        opted_out = bool(row.opted_out)
+    else:
+        opted_out = members.opted_out_by_connection(connection, bank.id, phone)
     facts = Facts(
         bank_name=bank.name,
         member=facts_member,
-        opted_out=members.is_opted_out(session, bank.id, message.sender.phone),
+        opted_out=opted_out,
         has_media=message.has_media,
         require_approval=bank.require_approval,
         region=config.default_region,
@@ -184,8 +206,10 @@ def _load(session: Session, services: Services, message: Inbound) -> _Loaded:
     )
     return _Loaded(
         bank_id=bank.id,
-        member_id=member.id if member else None,
+        member_id=row.id if row is not None else None,
         facts=facts,
-        language=member.language if member else "en",
-        contact_stale=contact_stale,
+        language=row.language if row is not None else "en",
+        contact_stale=row is not None and members.contact_is_stale(
+            row.last_channel, row.whatsapp, row.last_inbound_at, message.sender
+        ),
     )

@@ -41,6 +41,8 @@ class Services:
     redis: Redis
     queue: Queue
     _transport: Any = field(default=None, repr=False)
+    # The bank each number belongs to, for a few seconds (see app.inbound._bank).
+    bank_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def transport(self) -> Any:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,6 +117,33 @@ def bank_for_address(session: Session, address: str | None) -> Bank:
     if bank is None:
         raise NotFound("no default bank: run `timebank db upgrade` first")
     return bank
+
+
+@dataclass(frozen=True)
+class BankInfo:
+    """What the webhook needs of a bank on every text; cheap to cache for a few seconds."""
+
+    id: int
+    name: str
+    require_approval: bool
+
+
+_BANK_COLUMNS = (Bank.id, Bank.name, Bank.require_approval)
+_BY_NUMBER = (
+    select(*_BANK_COLUMNS).join(BankNumber, BankNumber.bank_id == Bank.id)
+    .where(BankNumber.address == bindparam("address"))
+)
+_DEFAULT = select(*_BANK_COLUMNS).where(Bank.is_default.is_(True))
+
+
+def lookup(connection: Connection, address: str | None) -> BankInfo:
+    """``bank_for_address`` in one Core statement, for the webhook's hot path."""
+    row = connection.execute(_BY_NUMBER, {"address": address}).first() if address else None
+    if row is None:
+        row = connection.execute(_DEFAULT).first()
+    if row is None:
+        raise NotFound("no default bank: run `timebank db upgrade` first")
+    return BankInfo(id=row.id, name=row.name, require_approval=bool(row.require_approval))
 
 
 def bank_by_name(session: Session, name: str | None) -> Bank:

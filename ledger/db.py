@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -40,7 +40,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No ping before each use: it is a round trip on every request. A connection the server
+    # dropped fails once, SQLAlchemy then refreshes the whole pool, and the member is asked
+    # to text again; connections are also renewed every half hour.
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
@@ -61,7 +64,8 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "NONE":  # NONE: each statement on its own (``Database.peek``)
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _lower(value: object) -> object:
@@ -80,6 +84,10 @@ class Database:
             else self.engine
         )
         self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._peek_engine = (
+            self.engine.execution_options(sqlite_begin="NONE") if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # RQ forks a child per job: the child must open its own connections, never share ours.
         engine_ref = weakref.ref(self.engine)
         os.register_at_fork(after_in_child=lambda: _dispose_in_child(engine_ref))
@@ -89,6 +97,13 @@ class Database:
     def reading(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
+
+    @contextmanager
+    def peek(self) -> Iterator[Connection]:
+        """A connection without a transaction, for a statement or two that only read: the
+        webhook's hot path, where BEGIN and COMMIT would be round trips for nothing."""
+        with self._peek_engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

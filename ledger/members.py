@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -118,6 +119,23 @@ def brokers(session: Session, bank_id: int) -> list[Member]:
     )
 
 
+def contact_is_stale(
+    last_channel: str | None, whatsapp: str | None, last_inbound_at: datetime | None,
+    address: Address, now: datetime | None = None,
+) -> bool:
+    """Whether ``record_contact`` would change anything (checked on the read-only hot path)."""
+    now = now or utcnow()
+    if last_channel != address.channel:
+        return True
+    if address.channel == WHATSAPP and whatsapp != address.twilio:
+        return True
+    if last_inbound_at is None:
+        return True
+    if last_inbound_at.tzinfo is None:  # SQLite hands back naive datetimes
+        last_inbound_at = last_inbound_at.replace(tzinfo=now.tzinfo)
+    return now - last_inbound_at > _CONTACT_WRITE_INTERVAL
+
+
 def record_contact(member: Member, address: Address, now: datetime | None = None) -> bool:
     """Remember the channel a member last used and when (WhatsApp's 24-hour window).
 
@@ -126,20 +144,46 @@ def record_contact(member: Member, address: Address, now: datetime | None = None
     truth, so a window computed from it closes early rather than late.
     """
     now = now or utcnow()
-    changed = False
-    if member.last_channel != address.channel:
-        member.last_channel = address.channel
-        changed = True
-    if address.channel == WHATSAPP and member.whatsapp != address.twilio:
+    if not contact_is_stale(
+        member.last_channel, member.whatsapp, member.last_inbound_at, address, now
+    ):
+        return False
+    member.last_channel = address.channel
+    if address.channel == WHATSAPP:
         member.whatsapp = address.twilio
-        changed = True
-    last = member.last_inbound_at
-    if last is not None and last.tzinfo is None:  # SQLite hands back naive datetimes
-        last = last.replace(tzinfo=now.tzinfo)
-    if changed or last is None or now - last > _CONTACT_WRITE_INTERVAL:
-        member.last_inbound_at = now
-        changed = True
-    return changed
+    member.last_inbound_at = now
+    return True
+
+
+# Built once: constructing a statement costs more than running it on the hot path.
+_OPTED_OUT = (
+    select(OptOut.id)
+    .where(OptOut.bank_id == bindparam("bank_id"), OptOut.phone == bindparam("phone"))
+    .limit(1)
+)
+_FACTS = (
+    select(
+        Member.id, Member.name, Member.status, Member.role, Member.area, Member.skills,
+        Member.availability, Member.language, Member.last_channel, Member.whatsapp,
+        Member.last_inbound_at, Account.balance_minutes,
+        select(OptOut.id)
+        .where(OptOut.bank_id == bindparam("bank_id"), OptOut.phone == bindparam("phone"))
+        .exists().label("opted_out"),
+    )
+    .outerjoin(Account, Account.member_id == Member.id)
+    .where(Member.bank_id == bindparam("bank_id"), Member.phone == bindparam("phone"))
+)
+
+
+def facts_row(connection: Connection, bank_id: int, phone: str) -> Any:
+    """A member's facts, balance and opt-out in one statement (the webhook's hot path)."""
+    return connection.execute(_FACTS, {"bank_id": bank_id, "phone": phone}).first()
+
+
+def opted_out_by_connection(connection: Connection, bank_id: int, phone: str) -> bool:
+    return connection.execute(
+        _OPTED_OUT, {"bank_id": bank_id, "phone": phone}
+    ).first() is not None
 
 
 def member_account(session: Session, member: Member) -> Account:
