@@ -16,9 +16,10 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from xml.sax.saxutils import escape
 
 from sqlalchemy import Connection
-from twilio.twiml.messaging_response import MessagingResponse
 
 from app import effects, outbound
 from app.services import Services, address_key
@@ -44,11 +45,30 @@ class Inbound:
     has_media: bool
 
 
+_XML_ILLEGAL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+
+
 def twiml(texts: list[str]) -> str:
-    response = MessagingResponse()
-    for text in texts:
-        response.message(text)
-    return str(response)
+    """``<Response><Message>…</Message></Response>``, as Twilio's MessagingResponse writes it
+    (built as a string: this is on every request's path)."""
+    messages = "".join(_message(text) for text in texts)
+    body = f"<Response>{messages}</Response>" if messages else "<Response />"
+    return f'<?xml version="1.0" encoding="UTF-8"?>{body}'
+
+
+def _message(text: str) -> str:
+    if not text:
+        return "<Message />"
+    return f"<Message>{escape(text.translate(_XML_ILLEGAL))}</Message>"
+
+
+@lru_cache(maxsize=4096)
+def _address(value: str, region: str) -> Address | None:
+    """A ``From`` or ``To`` read as a number (cached: the same numbers text again and again)."""
+    try:
+        return parse_address(value, region, strict=True)
+    except InvalidNumber:
+        return None
 
 
 def handle(services: Services, form: Mapping[str, str]) -> str:
@@ -58,12 +78,13 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     if not _SID.match(sid):
         log.warning("inbound message without a valid MessageSid; answered, nothing changed")
         return twiml([render("invalid_request")])
-    try:
-        sender = parse_address(form.get("From", ""), config.default_region, strict=True)
-    except InvalidNumber:
+    sender = _address(form.get("From", "")[:64], config.default_region)
+    if sender is None:
         log.info("inbound %s from a sender that is not a phone number", sid)
         return twiml([render("unsupported_sender")])
-    to = _to_address(form.get("To", ""), config.default_region)
+    to_value = form.get("To", "")[:64]
+    to_address = _address(to_value, config.default_region) if to_value else None
+    to = to_address.twilio if to_address else None
     try:
         media = int(form.get("NumMedia") or 0)
     except ValueError:
@@ -133,13 +154,6 @@ def _repeat_answer(services: Services, key: str, sid: str) -> str:
             log.info("inbound %s repeated while in flight; empty answer", sid)
             return twiml([])
         time.sleep(0.05)
-
-
-def _to_address(value: str, region: str) -> str | None:
-    try:
-        return parse_address(value, region).twilio
-    except InvalidNumber:
-        return None
 
 
 @dataclass(frozen=True)

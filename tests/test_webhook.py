@@ -195,3 +195,32 @@ def test_healthz_reports_database_and_redis(app):
     response = app.test_client().get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_twiml_is_written_exactly_as_twilios_own_builder_writes_it():
+    import xml.etree.ElementTree as ET
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    from app.inbound import twiml
+
+    legal = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="".join(
+        chr(c) for c in range(32) if c not in (9, 10, 13)
+    )), max_size=200)
+
+    @given(st.lists(legal, max_size=3))
+    def same(texts: list[str]) -> None:
+        response = MessagingResponse()
+        for text in texts:
+            response.message(text)
+        assert twiml(texts) == str(response)
+
+    @given(st.lists(st.text(max_size=50), max_size=3))
+    def always_parseable(texts: list[str]) -> None:
+        # Twilio's builder would write control characters raw (invalid XML); ours drops them.
+        ET.fromstring(twiml(texts).encode("utf-8", "surrogatepass"))
+
+    same()
+    always_parseable()
