@@ -106,7 +106,7 @@ def answer(session: Session, *, bank_id: int, member_id: int, ref: int, yes: boo
 
 def _confirm(
     session: Session, confirmation: Confirmation, *, entered_by: str,
-    entered_by_member_id: int | None,
+    entered_by_member_id: int | None, enforce_limit: bool = True,
 ) -> Answer:
     try:
         recorded = accounts.transfer(
@@ -115,7 +115,7 @@ def _confirm(
             to_account_id=confirmation.payee_account_id, minutes=confirmation.minutes,
             kind=confirmation.kind, description=confirmation.description,
             idempotency_key=f"confirmation:{confirmation.id}", entered_by=entered_by,
-            entered_by_member_id=entered_by_member_id,
+            entered_by_member_id=entered_by_member_id, enforce_limit=enforce_limit,
         )
     except LimitReached:
         confirmation.status = "held"
@@ -141,21 +141,9 @@ def settle_by_broker(
         confirmation.status = "canceled"
         confirmation.settled_at = utcnow()
         return Answer("closed", confirmation)
-    try:
-        recorded = accounts.transfer(
-            session, bank_id=confirmation.bank_id,
-            from_account_id=confirmation.payer_account_id,
-            to_account_id=confirmation.payee_account_id, minutes=confirmation.minutes,
-            kind=confirmation.kind, description=confirmation.description,
-            idempotency_key=f"confirmation:{confirmation.id}", entered_by="broker",
-            entered_by_member_id=broker_id, enforce_limit=False,
-        )
-    except LimitReached:  # pragma: no cover - limits are not enforced for brokers
-        raise
-    confirmation.status = "confirmed"
-    confirmation.transfer_id = recorded.transfer.id
-    confirmation.settled_at = utcnow()
-    return Answer("confirmed", confirmation, recorded.transfer)
+    # A broker's decision stands even where the member's own YES met the balance limit.
+    return _confirm(session, confirmation, entered_by="broker",
+                    entered_by_member_id=broker_id, enforce_limit=False)
 
 
 @dataclass(frozen=True)
