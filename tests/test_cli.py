@@ -6,41 +6,13 @@ the runner's environment points the CLI at the same database and Redis.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from app.cli import main
 from ledger.models import Account, Bank, BankNumber, Member, Message
-from tests.conftest import Backend
 from tests.helpers import Outbox, Phone
 
 PERSON = "+447700900555"
 BRIXTON = "+447700900777"
-
-
-@pytest.fixture
-def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-untyped-def]
-    """Run ``timebank ARGS…`` as a person would, on the wiped test backend."""
-    env: dict[str, str | None] = {
-        "TIMEBANK_INSTANCE_PATH": str(backend.instance),
-        "DATABASE_URL": backend.database_url,
-        "REDIS_URL": backend.redis_url,
-        "TIMEBANK_NAME": "Lambeth Time Bank",
-        "TIMEBANK_CHAT_LINGER": "0",
-    }
-    for unset in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM",
-                  "TWILIO_WHATSAPP_FROM", "TWILIO_MESSAGING_SERVICE_SID", "PUBLIC_BASE_URL",
-                  "TIMEBANK_REQUIRE_APPROVAL", "TWILIO_API_BASE_URL"):
-        env[unset] = None
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
-
-    return invoke
 
 
 def banks_by_name(services) -> dict[str, Bank]:  # type: ignore[no-untyped-def]
