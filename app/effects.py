@@ -147,6 +147,15 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
         return
     helped, what = resolved
     what = what[:100] or _DEFAULT_WHAT
+    repeat = confirmations.recent_repeat(
+        ctx.session, bank_id=ctx.bank.id, requested_by=helper.id, confirmer=helped.id,
+        minutes=effect.minutes,
+    )
+    if repeat is not None:
+        # The same report again, sent anew (not a webhook retry): one request is enough.
+        ctx.reply("done_already_asked", other=helped.name, hours=Hours(repeat.minutes),
+                  ref=repeat.ref)
+        return
     request, created = confirmations.request(
         ctx.session, bank_id=ctx.bank.id, kind="exchange",
         payer=members.member_account(ctx.session, helped),
@@ -200,6 +209,9 @@ def _give(ctx: Context, effect: Give) -> None:
 def _answer(ctx: Context, effect: Answer) -> None:
     member = _member(ctx)
     ref = effect.ref
+    already = confirmations.answered_by(ctx.session, ctx.bank.id, ctx.sid)
+    if ref is None and already is not None:
+        ref = already.ref  # this very text answered it before (a retried webhook)
     if ref is None:
         waiting = confirmations.waiting_for(ctx.session, ctx.bank.id, member.id)
         if not waiting:
@@ -210,7 +222,8 @@ def _answer(ctx: Context, effect: Answer) -> None:
             return
         ref = waiting[0].ref
     result = confirmations.answer(
-        ctx.session, bank_id=ctx.bank.id, member_id=member.id, ref=ref, yes=effect.yes
+        ctx.session, bank_id=ctx.bank.id, member_id=member.id, ref=ref, yes=effect.yes,
+        sid=ctx.sid,
     )
     request = result.confirmation
     if result.outcome == "unknown" or request is None:
@@ -304,6 +317,9 @@ def _record(ctx: Context, effect: RecordHours) -> None:
         ctx.reply("member_not_found", bank=ctx.bank.name)
         return
     receiver = found.members[0]
+    if receiver.id == broker.id:
+        ctx.reply("record_self", bank=ctx.bank.name)
+        return
     what = found.rest[:100] or _DEFAULT_WHAT
     try:
         recorded = record_hours(

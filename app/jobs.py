@@ -40,6 +40,7 @@ def send_message(message_id: int) -> str:
     with services.db.writing() as session:
         message = session.scalars(
             select(Message).where(Message.id == message_id).with_for_update()
+            .execution_options(populate_existing=True)
         ).one_or_none()
         if message is None:
             log.warning("message %s does not exist", message_id)
@@ -126,35 +127,66 @@ def _set_status(message_id: int, status: str, error_code: str | None = None) -> 
             message.error_code = error_code
 
 
-# Messages still "queued" this long after their last change lost their job (a crash between
-# the commit and the enqueue, or a Redis that lost its queue): the sweep hands them over again.
-STUCK_AFTER = timedelta(minutes=10)
+# A text whose job was lost (a crash between the commit and the enqueue, a Redis that lost
+# its queue) is handed over again by the sweep: one never tried after 10 minutes, one waiting
+# for a retry after an hour (longer than RQ's longest backoff), and one left "sending" by a
+# worker killed mid-call after 10 minutes, as ambiguous (looked up before it is sent again).
+NEVER_TRIED_AFTER = timedelta(minutes=10)
+RETRY_LOST_AFTER = timedelta(hours=1)
+SENDING_STUCK_AFTER = timedelta(minutes=10)
 
 
 def sweep() -> dict[str, int]:
-    """Periodic upkeep, safe to run from many workers at once: remind and escalate unanswered
-    confirmations, and re-enqueue texts whose job was lost. Driven by SQL, not by Redis."""
+    """Periodic upkeep, safe to run from many workers at once: remind, escalate, expire or
+    auto-confirm unanswered requests, one transaction each, and re-enqueue texts whose job
+    was lost. Driven by SQL, not by Redis."""
     services = current_services()
-    queued: list[int] = []
+    counts = {"reminded": 0, "escalated": 0, "expired": 0, "auto_confirmed": 0, "requeued": 0}
+    with services.db.reading() as session:
+        due = confirmations.due(session)
+    for confirmation_id in due:
+        with services.db.writing() as session:
+            step = confirmations.sweep_one(session, confirmation_id)
+            if step is None:
+                continue
+            queued = _after_sweep(session, step)
+        outbound.enqueue(services, queued)
+        key = {"remind": "reminded", "escalate": "escalated", "expire": "expired",
+               "auto": "auto_confirmed"}[step.action]
+        counts[key] += 1
+    now = utcnow()
     with services.db.writing() as session:
-        due = confirmations.sweep(session)
-        for request in due.remind:
-            queued += _remind(session, request)
-        for request in due.escalate:
-            queued += _escalate(session, request)
-        for answer in due.auto_confirmed:
-            if answer.outcome == "confirmed" and answer.confirmation is not None:
-                queued += _auto_receipts(session, answer.confirmation)
         stuck = list(session.scalars(
-            select(Message.id).where(
-                Message.status == "queued", Message.updated_at < utcnow() - STUCK_AFTER
-            ).limit(1000)
+            select(Message).where(
+                ((Message.status == "queued") & (Message.attempts == 0)
+                 & (Message.updated_at < now - NEVER_TRIED_AFTER))
+                | ((Message.status == "queued") & (Message.updated_at < now - RETRY_LOST_AFTER))
+                | ((Message.status == "sending")
+                   & (Message.updated_at < now - SENDING_STUCK_AFTER))
+            ).limit(1000).with_for_update(skip_locked=True)
         ))
-    outbound.enqueue(services, queued + stuck)
-    return {
-        "reminded": len(due.remind), "escalated": len(due.escalate),
-        "auto_confirmed": len(due.auto_confirmed), "requeued": len(stuck),
-    }
+        for message in stuck:
+            if message.status == "sending":
+                message.status = "queued"
+                message.error_code = AMBIGUOUS
+            message.updated_at = now
+        requeue = [message.id for message in stuck]
+    outbound.enqueue(services, requeue)
+    counts["requeued"] = len(requeue)
+    return counts
+
+
+def _after_sweep(session: Session, step: confirmations.SweepStep) -> list[int]:
+    request = step.confirmation
+    if step.action == "remind":
+        return _remind(session, request)
+    if step.action == "escalate":
+        return _escalate(session, request, "broker_unanswered")
+    if step.action == "auto" and step.settlement is not None:
+        if step.settlement.outcome == "confirmed":
+            return _auto_receipts(session, request)
+        return _escalate(session, request, "broker_held")
+    return []
 
 
 def _names(session: Session, request: Confirmation) -> tuple[Member | None, Member | None]:
@@ -180,12 +212,12 @@ def _remind(session: Session, request: Confirmation) -> list[int]:
     return [message_id] if message_id else []
 
 
-def _escalate(session: Session, request: Confirmation) -> list[int]:
+def _escalate(session: Session, request: Confirmation, key: str) -> list[int]:
     bank = session.get(Bank, request.bank_id)
     assert bank is not None
     payer, payee = _names(session, request)
     return outbound.tell_brokers(
-        session, bank, "broker_unanswered", f"broker-unanswered:{request.id}",
+        session, bank, key, f"{key}:{request.id}",
         {"ref": request.ref, "payer": payer.name if payer else "the fund",
          "payee": payee.name if payee else "the fund", "hours": Hours(request.minutes),
          "what": request.description},

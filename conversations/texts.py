@@ -127,6 +127,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
                     "number, e.g. {command} 2 Ana",
         "done_requested": "Thanks {name}! I've asked {other} to confirm {hours} ({what}). "
                           "I'll text you when they reply",
+        "done_already_asked": "I've already asked {other} to confirm {hours} (ref {ref}). "
+                              "I'll text you when they reply",
         "confirm_ask": "{other} says they helped you for {hours} ({what}). Reply YES {ref} to "
                        "confirm or NO {ref} if that's not right",
         "confirm_reminder": "Reminder: {other} says they helped you for {hours} ({what}). "
@@ -174,6 +176,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "more_nothing": "Reply STATEMENT to see your latest hours",
         # Brokers recording hours for members who cannot text
         "brokers_only": "Sorry, only {bank}'s brokers can do that",
+        "record_self": "Brokers can't record hours for themselves: another broker of {bank} "
+                       "can",
         "record_usage": "To record hours, reply RECORD, the member's number, the hours and "
                         "what, e.g. RECORD 07700900123 2 gardening",
         "member_not_found": "No member of {bank} has that number. Reply RECORD, their number, "

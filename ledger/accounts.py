@@ -18,12 +18,6 @@ from ledger.hours import MINUTES_PER_STEP, format_hours
 from ledger.models import Account, Bank, Transfer
 
 
-def balance_minutes(session: Session, member_id: int) -> int:
-    """A member's balance, read from the cached column: one row, whatever the history."""
-    value = session.scalar(select(Account.balance_minutes).where(Account.member_id == member_id))
-    return int(value or 0)
-
-
 @dataclass(frozen=True)
 class Recorded:
     transfer: Transfer
@@ -44,6 +38,7 @@ def transfer(
     description: str = "",
     reverses_id: int | None = None,
     enforce_limit: bool = True,
+    enforce_maximum: bool = True,
 ) -> Recorded:
     """Move ``minutes`` between two accounts of one bank, exactly once per idempotency key.
 
@@ -60,7 +55,7 @@ def transfer(
         raise NotFound(f"bank {bank_id}")
     if minutes <= 0 or minutes % MINUTES_PER_STEP:
         raise InvalidHours("hours must be positive, in quarter-hour steps")
-    if minutes > bank.max_exchange_minutes:
+    if enforce_maximum and minutes > bank.max_exchange_minutes:
         raise InvalidHours(f"at most {format_hours(bank.max_exchange_minutes)} hours at once")
     # Lock both rows in id order, so two transfers between the same accounts cannot deadlock.
     rows = session.scalars(
@@ -68,6 +63,7 @@ def transfer(
         .where(Account.id.in_([from_account_id, to_account_id]))
         .order_by(Account.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
     accounts = {a.id: a for a in rows}
     payer, payee = accounts.get(from_account_id), accounts.get(to_account_id)
@@ -145,13 +141,16 @@ def verify(session: Session, bank_id: int | None = None) -> list[str]:
                     f"account {account.id}: cached balance {format_hours(account.balance_minutes)}"
                     f" but transfers give {format_hours(expected)}"
                 )
-        cross = session.scalar(
-            select(func.count(Transfer.id))
-            .join(Account, Account.id == Transfer.from_account_id)
-            .where(Transfer.bank_id == bank.id, Account.bank_id != bank.id)
-        )
-        if cross:
-            breaches.append(f"bank {bank.id}: {cross} transfers from another bank's account")
+        for side in (Transfer.from_account_id, Transfer.to_account_id):
+            cross = session.scalar(
+                select(func.count(Transfer.id))
+                .join(Account, Account.id == side)
+                .where(Transfer.bank_id == bank.id, Account.bank_id != bank.id)
+            )
+            if cross:
+                breaches.append(
+                    f"bank {bank.id}: {cross} transfers with another bank's account"
+                )
     return breaches
 
 
@@ -166,7 +165,7 @@ def reverse(
     """
     original = session.get(Transfer, transfer_id)
     if original is None:
-        raise NotFound(f"transfer {transfer_id}")
+        raise NotFound(f"there is no transfer {transfer_id}")
     if original.kind == "reversal":
         raise InvalidHours("a reversal cannot be reversed; record a new transfer instead")
     return transfer(
@@ -175,7 +174,7 @@ def reverse(
         description=f"reverses #{original.id}: {reason}"[:200],
         idempotency_key=f"reverse:{original.id}", entered_by=entered_by,
         entered_by_member_id=entered_by_member_id, reverses_id=original.id,
-        enforce_limit=False,
+        enforce_limit=False, enforce_maximum=False,
     )
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger import accounts
-from ledger.errors import LimitReached
+from ledger.errors import LedgerError, LimitReached
 from ledger.models import Account, Bank, Confirmation, Member, Transfer, utcnow
 
 
@@ -67,13 +68,13 @@ def request(
 
 
 @dataclass(frozen=True)
-class Answer:
-    """What became of a ``YES``/``NO``: ``outcome`` is one of
+class Settlement:
+    """What became of an answer to a request: ``outcome`` is one of
 
     ``confirmed`` (transfer recorded now), ``already_confirmed`` (a repeat), ``disputed``,
-    ``canceled`` (NO to a gift's preview),
-    ``already_disputed``, ``limit`` (the payer would go below the bank's limit: held for a
-    broker), ``closed`` (settled otherwise), ``unknown`` (no such reference for this member).
+    ``canceled`` (NO to a gift's preview), ``already_disputed``, ``limit`` (held for a broker:
+    the payer would go below their limit, or the bank's rules changed since the request),
+    ``closed`` (settled otherwise), ``unknown`` (no such reference for this member).
     """
 
     outcome: str
@@ -81,113 +82,177 @@ class Answer:
     transfer: Transfer | None = None
 
 
-def answer(session: Session, *, bank_id: int, member_id: int, ref: int, yes: bool) -> Answer:
-    confirmation = session.scalars(
-        select(Confirmation)
-        .where(Confirmation.bank_id == bank_id, Confirmation.ref == ref)
-        .with_for_update()
+def _locked(session: Session, *conditions: Any) -> Confirmation | None:
+    """A request, locked, re-read from the database (never a stale copy from this session)."""
+    return session.scalars(
+        select(Confirmation).where(*conditions).with_for_update()
+        .execution_options(populate_existing=True)
     ).one_or_none()
+
+
+def answer(
+    session: Session, *, bank_id: int, member_id: int, ref: int, yes: bool,
+    sid: str | None = None,
+) -> Settlement:
+    """The member's YES or NO to request ``ref``; ``sid`` is the text that carried it."""
+    confirmation = _locked(session, Confirmation.bank_id == bank_id, Confirmation.ref == ref)
     if confirmation is None or confirmation.confirmer_member_id != member_id:
-        return Answer("unknown")
+        return Settlement("unknown")
     if confirmation.status == "confirmed":
         transfer = session.get(Transfer, confirmation.transfer_id)
-        return Answer("already_confirmed" if yes else "closed", confirmation, transfer)
+        return Settlement("already_confirmed" if yes else "closed", confirmation, transfer)
     if confirmation.status == "disputed":
-        return Answer("already_disputed" if not yes else "closed", confirmation)
+        return Settlement("already_disputed" if not yes else "closed", confirmation)
     if confirmation.status != "pending":  # held for a broker, or canceled
-        return Answer("closed", confirmation)
+        return Settlement("closed", confirmation)
+    confirmation.answered_sid = sid
     if not yes:
         # NO to a gift's preview withdraws it; NO to reported help disputes it.
         confirmation.status = "canceled" if confirmation.kind == "gift" else "disputed"
         confirmation.settled_at = utcnow()
-        return Answer(confirmation.status, confirmation)
+        return Settlement(confirmation.status, confirmation)
     return _confirm(session, confirmation, entered_by="member", entered_by_member_id=member_id)
+
+
+def recent_repeat(
+    session: Session, *, bank_id: int, requested_by: int, confirmer: int, minutes: int,
+    within: timedelta = timedelta(hours=1),
+) -> Confirmation | None:
+    """A pending request with the same people and hours made within the last hour: a member
+    who sends the same DONE twice (no answer seen, a resend) means one request."""
+    return session.scalars(
+        select(Confirmation).where(
+            Confirmation.bank_id == bank_id, Confirmation.requested_by_member_id == requested_by,
+            Confirmation.confirmer_member_id == confirmer, Confirmation.minutes == minutes,
+            Confirmation.status == "pending", Confirmation.kind == "exchange",
+            Confirmation.created_at >= utcnow() - within,
+        ).order_by(Confirmation.id.desc())
+    ).first()
+
+
+def answered_by(session: Session, bank_id: int, sid: str) -> Confirmation | None:
+    """The request a text (by its MessageSid) already answered, if any: a retried bare YES
+    must settle the same request again, not the next one waiting."""
+    return session.scalars(
+        select(Confirmation).where(
+            Confirmation.bank_id == bank_id, Confirmation.answered_sid == sid
+        )
+    ).first()
 
 
 def _confirm(
     session: Session, confirmation: Confirmation, *, entered_by: str,
     entered_by_member_id: int | None, enforce_limit: bool = True,
-) -> Answer:
+) -> Settlement:
     try:
-        recorded = accounts.transfer(
-            session, bank_id=confirmation.bank_id,
-            from_account_id=confirmation.payer_account_id,
-            to_account_id=confirmation.payee_account_id, minutes=confirmation.minutes,
-            kind=confirmation.kind, description=confirmation.description,
-            idempotency_key=f"confirmation:{confirmation.id}", entered_by=entered_by,
-            entered_by_member_id=entered_by_member_id, enforce_limit=enforce_limit,
-        )
-    except LimitReached:
+        with session.begin_nested():
+            recorded = accounts.transfer(
+                session, bank_id=confirmation.bank_id,
+                from_account_id=confirmation.payer_account_id,
+                to_account_id=confirmation.payee_account_id, minutes=confirmation.minutes,
+                kind=confirmation.kind, description=confirmation.description,
+                idempotency_key=f"confirmation:{confirmation.id}", entered_by=entered_by,
+                entered_by_member_id=entered_by_member_id, enforce_limit=enforce_limit,
+                # The maximum was checked when the request was made; a bank lowering it
+                # later must not strand requests already agreed.
+                enforce_maximum=False,
+            )
+    except LedgerError as exc:
         confirmation.status = "held"
-        confirmation.note = "limit"
-        return Answer("limit", confirmation)
+        confirmation.note = "limit" if isinstance(exc, LimitReached) else str(exc)[:200]
+        return Settlement("limit", confirmation)
     confirmation.status = "confirmed"
     confirmation.transfer_id = recorded.transfer.id
     confirmation.settled_at = utcnow()
-    return Answer("confirmed", confirmation, recorded.transfer)
+    return Settlement("confirmed", confirmation, recorded.transfer)
+
+
+SETTLEABLE = ("disputed", "held", "pending")
 
 
 def settle_by_broker(
     session: Session, confirmation_id: int, *, broker_id: int | None, confirm: bool
-) -> Answer:
-    """A broker settles a held or disputed request: record it, or close it."""
-    confirmation = session.scalars(
-        select(Confirmation).where(Confirmation.id == confirmation_id).with_for_update()
-    ).one()
+) -> Settlement:
+    """A broker settles a disputed, held or unanswered request: record it, or close it."""
+    confirmation = _locked(session, Confirmation.id == confirmation_id)
+    if confirmation is None:
+        return Settlement("unknown")
     if confirmation.status == "confirmed":
-        return Answer("already_confirmed", confirmation,
-                      session.get(Transfer, confirmation.transfer_id))
+        return Settlement("already_confirmed", confirmation,
+                          session.get(Transfer, confirmation.transfer_id))
+    if confirmation.status not in SETTLEABLE or (
+        confirmation.kind == "gift" and confirmation.status == "pending"
+    ):
+        # Canceled requests stay canceled; only the giver can agree to a gift.
+        return Settlement("closed", confirmation)
     if not confirm:
         confirmation.status = "canceled"
         confirmation.settled_at = utcnow()
-        return Answer("closed", confirmation)
+        return Settlement("canceled", confirmation)
     # A broker's decision stands even where the member's own YES met the balance limit.
     return _confirm(session, confirmation, entered_by="broker",
                     entered_by_member_id=broker_id, enforce_limit=False)
 
 
 @dataclass(frozen=True)
-class Due:
-    """Requests the sweep should act on: remind, pass to brokers, or credit (auto-confirm)."""
+class SweepStep:
+    """What the sweep did to one request: ``remind``, ``escalate``, ``expire`` (a gift's
+    preview nobody confirmed) or ``auto`` (credited without an answer, as the bank chose)."""
 
-    remind: list[Confirmation]
-    escalate: list[Confirmation]
-    auto_confirmed: list[Answer]
+    action: str
+    confirmation: Confirmation
+    settlement: Settlement | None = None
 
 
-def sweep(session: Session, now: datetime | None = None) -> Due:
-    """Mark unanswered requests as reminded or escalated; safe to run from many workers.
-
-    Rows are locked and skipped if another sweeper holds them, and each step is recorded on
-    the row, so a request is reminded at most once and escalated at most once.
-    """
-    now = now or utcnow()
-    remind: list[Confirmation] = []
-    escalate: list[Confirmation] = []
-    auto: list[Answer] = []
-    rows = session.execute(
-        select(Confirmation, Bank)
-        .join(Bank, Bank.id == Confirmation.bank_id)
+def due(session: Session, now: datetime | None = None) -> list[int]:
+    """Ids of unanswered requests that may need a step (read without locks)."""
+    del now  # every pending, unescalated request is looked at; sweep_one decides
+    return list(session.scalars(
+        select(Confirmation.id)
         .where(Confirmation.status == "pending", Confirmation.escalated_at.is_(None))
         .order_by(Confirmation.id)
+    ))
+
+
+def sweep_one(session: Session, confirmation_id: int, now: datetime | None = None
+              ) -> SweepStep | None:
+    """Remind, escalate, expire or auto-confirm one request, in the caller's transaction.
+
+    The row is locked and skipped if another sweeper (or a member's YES) holds it; each step
+    is recorded on the row, so a request is reminded at most once and escalated at most once.
+    """
+    now = now or utcnow()
+    row = session.execute(
+        select(Confirmation, Bank)
+        .join(Bank, Bank.id == Confirmation.bank_id)
+        .where(Confirmation.id == confirmation_id, Confirmation.status == "pending",
+               Confirmation.escalated_at.is_(None))
         .with_for_update(skip_locked=True, of=Confirmation)
-    ).all()
-    for confirmation, bank in rows:
-        created = _aware(confirmation.created_at, now)
-        if now - created >= timedelta(hours=bank.confirm_escalate_hours):
-            confirmation.escalated_at = now
-            if bank.auto_confirm and confirmation.kind == "exchange":
-                auto.append(_confirm(session, confirmation, entered_by="system",
-                                     entered_by_member_id=None))
-            else:
-                escalate.append(confirmation)
-        elif (
-            confirmation.reminded_at is None
-            and now - created >= timedelta(hours=bank.confirm_remind_hours)
-        ):
-            confirmation.reminded_at = now
-            remind.append(confirmation)
-    return Due(remind, escalate, auto)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        return None
+    confirmation, bank = row
+    age = now - _aware(confirmation.created_at, now)
+    if confirmation.kind == "gift":
+        # Only the giver can agree to a gift; an old preview simply lapses.
+        if age >= timedelta(hours=bank.confirm_remind_hours):
+            confirmation.status = "canceled"
+            confirmation.note = "expired"
+            confirmation.settled_at = now
+            return SweepStep("expire", confirmation)
+        return None
+    if age >= timedelta(hours=bank.confirm_escalate_hours):
+        confirmation.escalated_at = now
+        if bank.auto_confirm:
+            return SweepStep("auto", confirmation, _confirm(
+                session, confirmation, entered_by="system", entered_by_member_id=None
+            ))
+        return SweepStep("escalate", confirmation)
+    if confirmation.reminded_at is None and age >= timedelta(hours=bank.confirm_remind_hours):
+        confirmation.reminded_at = now
+        return SweepStep("remind", confirmation)
+    return None
 
 
 def broker_queue(session: Session, bank_id: int) -> list[Confirmation]:

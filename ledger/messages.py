@@ -66,6 +66,7 @@ def update_status(
     """Apply a delivery status callback; an older status never overwrites a newer one."""
     message = session.scalars(
         select(Message).where(Message.provider_sid == provider_sid).with_for_update()
+        .execution_options(populate_existing=True)
     ).one_or_none()
     if message is None:
         return None

@@ -212,6 +212,8 @@ class Confirmation(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     note: Mapped[str | None] = mapped_column(String(200))
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
+    # The MessageSid of the member's YES or NO, so a retried bare YES settles the same request.
+    answered_sid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

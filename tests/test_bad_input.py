@@ -346,8 +346,8 @@ def test_members_named_in_any_script_can_be_found_by_name(make_phone, name):
     assert "Welcome to" in other.reply(f"JOIN {name}")
     sam = make_phone(NUMBER)
     join_and_finish(sam)
-    for written in (name, name.lower()):
-        answer = sam.reply(f"DONE 1 {written} gardening")
+    for hours, written in ((1, name), (2, name.lower())):
+        answer = sam.reply(f"DONE {hours} {written} gardening")
         assert "I've asked" in answer and name in answer, (written, answer)
 
 

@@ -154,14 +154,14 @@ def test_give_to_the_fund_and_cancel(sam, services):
 
 
 def test_the_limit_holds_hours_for_a_broker(sam, ana, bea, outbox, services):
-    for _ in range(3):
-        sam.text("DONE 8 Ana cleaning")
+    for hours in ("8", "8.25", "5"):
+        sam.text(f"DONE {hours} Ana cleaning")
     asks = outbox.to(ana.number)
     for ask in asks[:2]:
         ana.text(f"YES {ref_in(ask)}")
     reply = ana.reply(f"YES {ref_in(asks[2])}")
     assert "below -20 hours" in reply and "not recorded yet" in reply
-    assert balance(ana) == "Balance: -16 hours"
+    assert balance(ana) == "Balance: -16.25 hours"
     assert any("held" in text for text in outbox.to(bea.number))
 
 
