@@ -123,6 +123,8 @@ Press Ctrl-C to stop.
         stopping = True
 
     signal.signal(signal.SIGTERM, _stop)
+    # Explicitly: a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGINT, _stop)
     try:
         while not stopping and web.poll() is None and worker.poll() is None:
             time.sleep(0.5)
@@ -177,24 +179,30 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
         )
         base = config.public_base_url or "http://localhost"
 
-        from app.transports import read_outbox
+        from app.transports import outbox_key, read_outbox
 
         stop = threading.Event()
-        outbox_address = sender
+        outbox = outbox_key(sender, config.secret_key)
+        seen_key = f"tb:chat-seen:{shared.address_key(sender)}"
+        missed = _missed_texts(shared.redis, outbox, seen_key)
 
-        def watch() -> None:
-            last = "$"
+        def watch(last: str) -> None:
             while not stop.is_set():
                 try:
-                    last, bodies = read_outbox(shared.redis, outbox_address, last, 500)
+                    last, bodies = read_outbox(shared.redis, outbox, last, 500)
                 except Exception:
                     return
                 for body in bodies:
                     click.echo(f"\nbank> {body}")
+                if bodies:
+                    shared.redis.set(seen_key, last, ex=30 * 24 * 3600)
 
-        threading.Thread(target=watch, daemon=True).start()
+        watcher = threading.Thread(target=watch, args=(missed[0],), daemon=True)
+        watcher.start()
         click.echo(f"Texting the bank as {sender}. Type a message and press Enter; "
                    "an empty line or Ctrl-D quits.")
+        for body in missed[1]:
+            click.echo(f"bank> (sent while you were away) {body}")
         try:
             while True:
                 try:
@@ -227,6 +235,36 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
             time.sleep(float(os.environ.get("TIMEBANK_CHAT_LINGER", "0.5")))
         finally:
             stop.set()
+            watcher.join(2)
+            _release_embedded_redis(shared.redis)
+
+
+def _missed_texts(redis: Any, outbox: str, seen_key: str, most: int = 10
+                  ) -> tuple[str, list[str]]:
+    """(where to read on from, the last few texts the bank sent to this number since its
+    chat last showed one). A first chat shows nothing old."""
+    seen = redis.get(seen_key)
+    bodies: list[str] = []
+    if seen:
+        last = seen.decode()
+        entries = redis.xrange(outbox, min=f"({last}", max="+")
+        if entries:
+            last = entries[-1][0].decode()
+            bodies = [fields.get(b"body", b"").decode() for _, fields in entries[-most:]]
+    else:
+        newest = redis.xrevrange(outbox, count=1)
+        last = newest[0][0].decode() if newest else "0-0"
+    redis.set(seen_key, last, ex=30 * 24 * 3600)
+    return last, bodies
+
+
+def _release_embedded_redis(redis: Any) -> None:
+    """Stop the embedded Redis server if this process started it and nobody else uses it
+    (``timebank chat`` run while the bank is not running)."""
+    redis.connection_pool.disconnect()
+    cleanup = getattr(redis, "_cleanup", None)
+    if callable(cleanup):
+        cleanup()
 
 
 # --- banks, brokers and members -------------------------------------------------------------

@@ -35,6 +35,8 @@ class Config:
     quiet_hours: str = "21:00-08:00"
     require_approval: bool = False
     bank_name: str = "Time Bank"
+    # Keys the names of numbers in Redis. Set it in production; any long random string.
+    secret_key: str = "timebank-development-key"
     session_ttl_seconds: int = 2 * 24 * 3600
     inbound_memory_seconds: int = 72 * 3600
     queue_name: str = "timebank"
@@ -62,6 +64,7 @@ class Config:
             quiet_hours=env.get("TIMEBANK_QUIET_HOURS") or "21:00-08:00",
             require_approval=_flag(env.get("TIMEBANK_REQUIRE_APPROVAL")),
             bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
+            secret_key=env.get("TIMEBANK_SECRET_KEY") or "timebank-development-key",
         )
         known = {f.name for f in fields(cls)}
         return replace(config, **{k: v for k, v in overrides.items() if k in known})

@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape
 from sqlalchemy import Connection
 
 from app import effects, outbound
-from app.services import Services, address_key
+from app.services import Services
 from conversations import Facts, MemberFacts, State, step
 from conversations.texts import render
 from ledger import banks, members
@@ -94,7 +94,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     with services.db.peek() as connection:
         bank = _bank(services, connection, to)
         key = f"tb:inbound:{sid}"
-        session_key = f"tb:session:{bank.id}:{address_key(sender.phone)}"
+        session_key = f"tb:session:{bank.id}:{services.address_key(sender.phone)}"
         # One round trip: claim the MessageSid and read the dialog state.
         pipe = services.redis.pipeline(transaction=False)
         pipe.set(key, b"", nx=True, ex=_CLAIM_SECONDS)
@@ -110,16 +110,20 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     try:
         answer, new_state = _process(services, message, loaded, State.from_json(raw_state))
     except BaseException:
-        services.redis.delete(key)  # let Twilio's retry try again; every effect is idempotent
+        services.redis.delete(key)  # nothing was committed: Twilio's retry starts afresh
         raise
-    # One round trip: remember the answer for repeats, and save or clear the dialog state.
-    pipe = services.redis.pipeline(transaction=False)
-    pipe.set(key, answer.encode(), ex=config.inbound_memory_seconds)
-    if not new_state.empty:
-        pipe.set(session_key, new_state.to_json(), ex=config.session_ttl_seconds)
-    elif raw_state:
-        pipe.delete(session_key)
-    pipe.execute()
+    # Everything below happens after the commit: a failure here must not tell the member to
+    # text again (a resend would be a new message), so it is logged and the answer stands.
+    try:
+        pipe = services.redis.pipeline(transaction=False)
+        pipe.set(key, answer.encode(), ex=config.inbound_memory_seconds)
+        if not new_state.empty:
+            pipe.set(session_key, new_state.to_json(), ex=config.session_ttl_seconds)
+        elif raw_state:
+            pipe.delete(session_key)
+        pipe.execute()
+    except Exception:
+        log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
     return answer
 
 
@@ -186,7 +190,10 @@ def _process(
             replies += ctx.replies
             if ctx.member is not None:
                 language = ctx.member.language
-        outbound.enqueue(services, ctx.queued)
+        try:
+            outbound.enqueue(services, ctx.queued)
+        except Exception:  # committed: the sweep hands these texts to the worker later
+            log.exception("inbound %s: texts recorded but not enqueued", message.sid)
     answer = twiml([render(reply.key, language, **reply.params) for reply in replies])
     return answer, outcome.state
 

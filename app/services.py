@@ -7,6 +7,7 @@ created at import time.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,9 @@ class Services:
             self._transport = make_transport(self.config, self.redis)
         return self._transport
 
+    def address_key(self, address: str) -> str:
+        return address_key(address, self.config.secret_key)
+
     def close(self) -> None:
         self.db.dispose()
 
@@ -64,6 +68,8 @@ def build_services(config: Config) -> Services:
     return Services(config=config, db=db, redis=redis, queue=queue)
 
 
-def address_key(address: str) -> str:
-    """A stable, non-reversible name for a number, for Redis keys (no raw numbers anywhere)."""
-    return hashlib.sha256(address.encode()).hexdigest()[:24]
+def address_key(address: str, secret: str) -> str:
+    """A stable name for a number in Redis keys, so no raw number is stored there. Keyed
+    with ``TIMEBANK_SECRET_KEY``: phone numbers are few enough that a plain hash could be
+    reversed by trying them all."""
+    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]

@@ -63,22 +63,23 @@ class Transport(Protocol):
         """The provider's id of ``text`` if an earlier, ambiguous attempt created it."""
 
 
-def outbox_key(address: str) -> str:
-    return f"tb:outbox:{address_key(address)}"
+def outbox_key(address: str, secret: str) -> str:
+    return f"tb:outbox:{address_key(address, secret)}"
 
 
 class ConsoleTransport:
     """Prints each text (number masked) and keeps the latest in a Redis stream per number,
     which ``timebank chat`` reads, so the bank can be tried without Twilio."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, secret: str) -> None:
         self.redis = redis
+        self.secret = secret
 
     def send(self, text: OutboundText) -> str:
         sid = f"CONSOLE{uuid.uuid4().hex}"
         print(f"[to {mask(text.to)} by {text.channel}] {text.body}", flush=True)
         self.redis.xadd(
-            outbox_key(text.to),
+            outbox_key(text.to, self.secret),
             {"body": text.body.encode(), "sid": sid, "message_id": str(text.message_id)},
             maxlen=OUTBOX_LENGTH, approximate=True,
         )
@@ -168,13 +169,13 @@ def _never_sent(exc: Exception) -> bool:
 def make_transport(config: Config, redis: Redis) -> Transport:
     if config.uses_twilio:
         return TwilioTransport(config)
-    return ConsoleTransport(redis)
+    return ConsoleTransport(redis, config.secret_key)
 
 
-def read_outbox(redis: Redis, address: str, last_id: str = "$", block_ms: int = 1000
+def read_outbox(redis: Redis, key: str, last_id: str = "$", block_ms: int = 1000
                 ) -> tuple[str, list[str]]:
-    """New texts to ``address`` after ``last_id``: (the id to read from next, bodies)."""
-    found: Any = redis.xread({outbox_key(address): last_id}, block=block_ms, count=50)
+    """New texts in the outbox ``key`` after ``last_id``: (the id to read from next, bodies)."""
+    found: Any = redis.xread({key: last_id}, block=block_ms, count=50)
     bodies: list[str] = []
     for _stream, entries in found or []:
         for entry_id, fields in entries:

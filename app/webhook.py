@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
@@ -16,6 +17,7 @@ from ledger import members, messages
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__)
 
+_SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
 _FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Original-Host")
 
 
@@ -56,8 +58,8 @@ def messages_webhook() -> Response:
     except Exception:
         if current_app.testing:
             raise
-        # A fault of ours (a database outage, a bug): the member is told to try again, and
-        # since the claim on the MessageSid was released, a retry is handled in full.
+        # A fault of ours before anything was committed (a database outage, a bug): the
+        # member is told to text again, and the claim on the MessageSid was released.
         log.exception("inbound message could not be handled")
         return _xml(inbound.twiml([render("invalid_request")]))
 
@@ -69,12 +71,21 @@ def status_callback() -> Response:
     sid = (request.form.get("MessageSid") or "").strip()
     status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").strip()
     error = (request.form.get("ErrorCode") or "").strip() or None
-    if sid and status:
+    if not (_SID.match(sid) and status.isalpha() and len(status) <= 16):
+        return Response(status=204)  # not a callback we could have asked for
+    if error is not None and not (error.isdecimal() and len(error) <= 8):
+        error = None
+    try:
         with services().db.writing() as session:
             message = messages.update_status(session, sid, status, error)
             if message is not None and error == "21610":
                 phone = message.to_address.removeprefix("whatsapp:")
                 members.opt_out(session, message.bank_id, phone, reason="carrier-21610")
+    except Exception:
+        if current_app.testing:
+            raise
+        log.exception("status callback for %s could not be recorded", sid)
+        return Response(status=503)  # Twilio tries a callback again later
     return Response(status=204)
 
 

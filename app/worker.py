@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 
-from redis import Redis
+from redis import ConnectionPool, Redis
 from rq import Queue, Worker
 
 from app import create_app, services
@@ -35,6 +35,13 @@ def _sweep_timer(redis: Redis, queue: Queue, stop: threading.Event) -> None:
         stop.wait(min(60, SWEEP_EVERY_SECONDS))
 
 
+def waiting_connection(redis: Redis) -> Redis:
+    """A client on the same server as ``redis``, without a socket timeout."""
+    pool = redis.connection_pool
+    kwargs = {**pool.connection_kwargs, "socket_timeout": None}
+    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))
+
+
 def main(burst: bool = False) -> bool:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app()
@@ -46,7 +53,11 @@ def main(burst: bool = False) -> bool:
                 target=_sweep_timer, args=(shared.redis, shared.queue, stop), daemon=True
             ).start()
         try:
-            worker = Worker([shared.queue], connection=shared.redis)
+            # The worker blocks on Redis for minutes at a time waiting for jobs; a client
+            # with a short socket timeout (redis-py's default) would time out and back off.
+            redis = waiting_connection(shared.redis)
+            queue = Queue(shared.queue.name, connection=redis)
+            worker = Worker([queue], connection=redis)
             return bool(worker.work(burst=burst, with_scheduler=True))
         finally:
             stop.set()
