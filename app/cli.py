@@ -579,7 +579,7 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
                 )
                 line = (
                     f"{'Recorded' if result.created else 'Already recorded'} "
-                    f"{format_hours(minutes)} hours for {member.name} from the {result.source}"
+                    f"{format_hours(minutes)} hours for {member.name} from {result.source}"
                     f" (transfer {result.transfer.id}). Balance: "
                     f"{format_hours(result.balance_minutes)} hours."
                 )

@@ -57,7 +57,12 @@ class Config:
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID", ""),
             twilio_whatsapp_from=env.get("TWILIO_WHATSAPP_FROM", ""),
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com",
-            twilio_answers_keywords=_flag(env.get("TWILIO_ANSWERS_KEYWORDS")),
+            # Twilio answers STOP/START/HELP on long codes unless its opt-out handling is
+            # turned off: so by default the bank stays quiet on them when Twilio is in use.
+            twilio_answers_keywords=_flag(
+                env.get("TWILIO_ANSWERS_KEYWORDS"),
+                default=bool(env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN")),
+            ),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
             default_region=(env.get("TIMEBANK_DEFAULT_REGION") or "GB").upper(),
             timezone=env.get("TIMEBANK_TIMEZONE") or "Europe/London",

@@ -33,6 +33,7 @@ from conversations.machine import (
     ReportOnRef,
     SetProfile,
     ShowStatement,
+    shorten,
 )
 from conversations.texts import Hours, render
 from ledger import accounts, banks, confirmations, members
@@ -43,7 +44,6 @@ from ledger.phones import Address, mask
 log = logging.getLogger(__name__)
 
 STATEMENT_PAGE = 3
-_DEFAULT_WHAT = "help"
 
 
 @dataclass
@@ -146,7 +146,7 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     if resolved is None:
         return
     helped, what = resolved
-    what = what[:100] or _DEFAULT_WHAT
+    what = what[:100] or render("help_given", helper.language)
     repeat = confirmations.recent_repeat(
         ctx.session, bank_id=ctx.bank.id, requested_by=helper.id, confirmer=helped.id,
         minutes=effect.minutes,
@@ -165,9 +165,10 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     )
     if created:
         _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}", urgent=True,
-               other=helper.name, hours=Hours(request.minutes), what=what, ref=request.ref)
+               other=helper.name, hours=Hours(request.minutes), what=shorten(what),
+               ref=request.ref)
     ctx.reply("done_requested", name=helper.name, other=helped.name,
-              hours=Hours(request.minutes), what=what, ref=request.ref)
+              hours=Hours(request.minutes), what=shorten(what), ref=request.ref)
 
 
 def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
@@ -218,7 +219,8 @@ def _answer(ctx: Context, effect: Answer) -> None:
             ctx.reply("nothing_to_answer")
             return
         if len(waiting) > 1:
-            ctx.reply("several_to_answer", ref=waiting[0].ref)
+            refs = ", ".join(str(request.ref) for request in reversed(waiting[:5]))
+            ctx.reply("several_to_answer", refs=refs, ref=waiting[0].ref)
             return
         ref = waiting[0].ref
     result = confirmations.answer(
@@ -233,7 +235,7 @@ def _answer(ctx: Context, effect: Answer) -> None:
     payer_name, payee_name = _account_label(ctx, payer), _account_label(ctx, payee)
     hours = Hours(request.minutes)
     balance = Hours(members.member_account(ctx.session, member).balance_minutes)
-    what = request.description
+    what = shorten(request.description)
     if result.outcome == "confirmed":
         payee_member = _account_member(ctx, payee)
         if request.kind == "gift":
@@ -302,7 +304,7 @@ def _statement(ctx: Context, effect: ShowStatement) -> None:
             "statement_in" if incoming else "statement_out", member.language,
             date=created.astimezone(zone).strftime("%d %b").lstrip("0"),
             hours=Hours(transfer.minutes), other=_account_label(ctx, other),
-            what=transfer.description or _DEFAULT_WHAT,
+            what=shorten(transfer.description or render("help_given", member.language)),
         ))
     key = "statement_more" if len(rows) > STATEMENT_PAGE else "statement_last"
     ctx.reply(key, entries="\n".join(lines), balance=balance)
@@ -320,7 +322,7 @@ def _record(ctx: Context, effect: RecordHours) -> None:
     if receiver.id == broker.id:
         ctx.reply("record_self", bank=ctx.bank.name)
         return
-    what = found.rest[:100] or _DEFAULT_WHAT
+    what = found.rest[:100] or render("help_given", receiver.language)
     try:
         recorded = record_hours(
             ctx.session, ctx.bank, receiver, effect.minutes, what,
@@ -330,7 +332,7 @@ def _record(ctx: Context, effect: RecordHours) -> None:
         ctx.reply("hours_invalid", example="RECORD 07700900123 1.5 gardening")
         return
     ctx.queued += recorded.queued
-    ctx.reply("record_done", hours=Hours(effect.minutes), other=receiver.name, what=what,
+    ctx.reply("record_done", hours=Hours(effect.minutes), other=receiver.name, what=shorten(what),
               source=recorded.source, balance=Hours(recorded.balance_minutes))
 
 
@@ -367,11 +369,11 @@ def record_hours(
         message_id = outbound.queue_text(
             session, receiver, kind="record_received", key="record_received",
             idempotency_key=f"record-received:{recorded.transfer.id}",
-            values={"bank": bank.name, "hours": Hours(minutes), "what": what,
+            values={"bank": bank.name, "hours": Hours(minutes), "what": shorten(what),
                     "balance": Hours(account.balance_minutes)},
         )
         queued = [message_id] if message_id else []
-    label = "community fund" if payer.kind == "fund" else payer.name
+    label = render("community_fund", receiver.language) if payer.kind == "fund" else payer.name
     return RecordedHours(recorded.transfer, recorded.created, account.balance_minutes, label,
                          queued)
 
@@ -401,7 +403,7 @@ def _account_member(ctx: Context, account: Account) -> Member | None:
 
 def _account_label(ctx: Context, account: Account) -> str:
     if account.kind == "fund":
-        return "the community fund"
+        return render("community_fund", ctx.member.language if ctx.member else "en")
     member = _account_member(ctx, account)
     return member.name if member is not None else account.name
 

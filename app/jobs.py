@@ -20,6 +20,7 @@ from app.transports import (
     PermanentSendError,
     TransientSendError,
 )
+from conversations.machine import shorten
 from conversations.texts import Hours
 from ledger import banks, confirmations, members
 from ledger.models import Account, Bank, Confirmation, Member, Message, utcnow
@@ -207,7 +208,7 @@ def _remind(session: Session, request: Confirmation) -> list[int]:
         session, confirmer, kind="confirm_reminder", key="confirm_reminder",
         idempotency_key=f"confirm-reminder:{request.id}",
         values={"other": requester.name, "hours": Hours(request.minutes),
-                "what": request.description, "ref": request.ref},
+                "what": shorten(request.description), "ref": request.ref},
     )
     return [message_id] if message_id else []
 
@@ -220,7 +221,7 @@ def _escalate(session: Session, request: Confirmation, key: str) -> list[int]:
         session, bank, key, f"{key}:{request.id}",
         {"ref": request.ref, "payer": payer.name if payer else "the fund",
          "payee": payee.name if payee else "the fund", "hours": Hours(request.minutes),
-         "what": request.description},
+         "what": shorten(request.description)},
     )
 
 
@@ -236,7 +237,8 @@ def _auto_receipts(session: Session, request: Confirmation) -> list[int]:
             session, member, kind=key, key=key,
             idempotency_key=f"auto-receipt:{request.id}:{member.id}",
             values={"other": other.name, "hours": Hours(request.minutes),
-                    "what": request.description, "balance": Hours(account.balance_minutes)},
+                    "what": shorten(request.description),
+                    "balance": Hours(account.balance_minutes)},
         )
         if message_id:
             ids.append(message_id)

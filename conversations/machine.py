@@ -203,6 +203,9 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
             return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
         return Outcome(State(), [] if quiet else [Reply("already_started", {"bank": bank})])
     if facts.opted_out:
+        if quiet and cmd.name == "YES" and cmd.single_word:
+            # Twilio takes a lone YES as an opt-in word too: follow it, or the two disagree.
+            return Outcome(State(), [], [OptIn()])
         # Nothing goes to a number that said STOP until it says START.
         return Outcome(state, [])
 
@@ -220,7 +223,16 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
 
 
 def _help(facts: Facts, member: MemberFacts | None) -> Reply:
-    return Reply("help_member" if member else "help_stranger", {"bank": facts.bank_name})
+    values: dict[str, object] = {"bank": facts.bank_name}
+    if member is None:
+        return Reply("help_stranger", values)
+    if member.status == "pending":
+        return Reply("help_pending", {**values, "name": member.name})
+    return Reply("help_broker" if member.role == "broker" else "help_member", values)
+
+
+# What a member still waiting for a broker's welcome may not do yet.
+_NEEDS_WELCOME = frozenset({"DONE", "GIVE", "YES", "NO", "RECORD", "STATEMENT", "MORE"})
 
 
 def _stranger(facts: Facts, cmd: Command) -> Outcome:
@@ -281,7 +293,11 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
     if cmd.name is None:
+        if cmd.text.split()[0].strip("?!.,").upper() in ("HELP", "INFO"):  # "Help me"
+            return Outcome(State(), [_help(facts, member)])
         return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+    if member.status == "pending" and cmd.name in _NEEDS_WELCOME:
+        return Outcome(State(), [_help(facts, member)])
     if cmd.name == "SKIP":
         if state.question:
             return _next_question(state.question, member, [])
@@ -358,7 +374,9 @@ def _hours_invalid(command: str) -> Outcome:
 
 def _done(facts: Facts, args: str) -> Outcome:
     words = args.split()
-    if len(words) >= 2 and words[0].isdecimal() and len(words) <= 3:
+    if 2 <= len(words) <= 3 and words[0].isdecimal() and len(words[0]) <= 6 and len(
+        words[1]
+    ) <= 6:
         # DONE <ref> <hours>: hours on a match or request.
         minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
         if minutes is not None and not rest:
@@ -429,13 +447,18 @@ def _set(facts: Facts, member: MemberFacts, field_name: str, args: str) -> Outco
     )
 
 
+def shorten(text: str, most: int = 40) -> str:
+    """A member's own words, cut to fit a text: "help with the weekly shop and …"."""
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
+
+
 def _profile(facts: Facts, member: MemberFacts) -> Reply:
     values: dict[str, object] = {
         "bank": facts.bank_name,
         "name": member.name,
-        "area": member.area or _NOT_GIVEN,
-        "skills": member.skills or _NOT_GIVEN,
-        "availability": member.availability or _NOT_GIVEN,
+        "area": shorten(member.area or _NOT_GIVEN),
+        "skills": shorten(member.skills or _NOT_GIVEN),
+        "availability": shorten(member.availability or _NOT_GIVEN),
     }
     return Reply("profile_pending" if member.status == "pending" else "profile", values)
 
@@ -455,7 +478,7 @@ def valid_name(text: str) -> str | None:
         if unicodedata.category(ch)[0] in ("L", "M") or ch in " -'."
     )
     words = kept.split()[:3]
-    name = " ".join(words).strip(" -'.")[: FIELD_LIMITS["name"]].strip()
+    name = " ".join(words)[: FIELD_LIMITS["name"]].strip(" -'.")
     if not any(unicodedata.category(ch)[0] == "L" for ch in name):
         return None
     return name[0].upper() + name[1:]

@@ -22,7 +22,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "en": {
         # People the bank does not know yet
         "welcome": (
-            "Hi! {bank} is a time bank: neighbours swap help by the hour. To join, reply "
+            "Hi! This is {bank}, where neighbours swap help by the hour. To join, reply "
             "JOIN and your first name, e.g. JOIN Sam"
         ),
         "join_needs_name": "To join {bank}, reply JOIN and your first name, e.g. JOIN Sam",
@@ -44,7 +44,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "or PROFILE for your details"
         ),
         # Profile questions after joining, each skippable
-        "ask_area": "Thanks! Which area do you live in? e.g. Brixton. Reply, or SKIP",
+        "ask_area": "Which area do you live in? e.g. Brixton. Reply, or SKIP",
         "ask_availability": (
             "When are you usually free? e.g. weekday mornings. Reply, or SKIP"
         ),
@@ -63,6 +63,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "profile_updated": "Saved, {name}. Reply PROFILE to see your details",
         "profile_field_empty": "Please add the new words, e.g. AREA Brixton or SKILLS gardening",
         "not_given": "not given",
+        "help_given": "help",
         # Balance
         "balance": "Balance: {hours} hours. Every hour you give earns an hour of help",
         "balance_one": "Balance: {hours} hour. Every hour you give earns an hour of help",
@@ -78,16 +79,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "already_started": "You're getting texts from {bank}. Reply MENU for what you can do",
         # Help and not understood
         "help_member": (
-            "{bank}: neighbours help each other, 1 hour given = 1 hour back. Reply BALANCE, "
-            "PROFILE, or LEAVE to leave. Questions? Call your broker"
+            "{bank}: 1 hour given = 1 hour back. Reply DONE 2 Ana for help you gave, GIVE to "
+            "give hours, BALANCE, STATEMENT, PROFILE, or LEAVE to leave"
+        ),
+        "help_broker": (
+            "{bank}: reply RECORD 07700900123 2 gardening for a member who can't text. Also "
+            "DONE, GIVE, BALANCE, STATEMENT and PROFILE"
+        ),
+        "help_pending": (
+            "Hi {name}, someone from {bank} will welcome you soon; then you can record hours. "
+            "Meanwhile reply PROFILE for your details or BALANCE"
         ),
         "help_stranger": (
             "{bank}: neighbours help each other, 1 hour given = 1 hour back. To join, reply "
             "JOIN and your first name, e.g. JOIN Sam"
         ),
         "unknown_member": (
-            "Sorry {name}, I didn't understand. Reply BALANCE for your hours, PROFILE for "
-            "your details, or LEAVE to leave the bank"
+            "Sorry {name}, I didn't understand. Reply MENU to see what you can do, "
+            "e.g. BALANCE or DONE 2 Ana gardening"
         ),
         "unknown_skip": "There's no question to skip. Reply BALANCE for your hours or "
                         "PROFILE for your details",
@@ -133,7 +142,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                        "confirm or NO {ref} if that's not right",
         "confirm_reminder": "Reminder: {other} says they helped you for {hours} ({what}). "
                             "Reply YES {ref} to confirm or NO {ref} if not",
-        "receipt_payer": "Thank you! {hours} from you to {other} for {what} is recorded. "
+        "receipt_payer": "Thank you! Recorded: {other} gave you {hours} ({what}). "
                          "Your balance: {balance}",
         "receipt_payee": "{other} confirmed the {hours} you gave ({what}). Thank you! "
                          "Your balance: {balance}",
@@ -152,7 +161,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "no_which": "Please reply NO and the number from our text, e.g. NO 17",
         "nothing_to_answer": "There's nothing waiting for your answer. Reply BALANCE for your "
                              "hours or MENU for what you can do",
-        "several_to_answer": "Several requests are waiting for you. Please reply YES or NO "
+        "several_to_answer": "Requests {refs} are waiting for you. Please reply YES or NO "
                              "with the number, e.g. YES {ref}",
         # Giving hours
         "give_usage": "To give hours, reply GIVE, the hours and who to, e.g. GIVE 2 Ana, or "
@@ -162,10 +171,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "give_preview_fund": "Give {hours} to the {bank} community fund? Reply YES {ref} to "
                              "confirm or NO {ref} to cancel",
         "give_done": "Done: {hours} given to {other}. Your balance: {balance}",
-        "give_canceled": "Fine, ref {ref} is canceled and nothing was given. "
+        "give_canceled": "Fine, ref {ref} is cancelled and nothing was given. "
                          "Your balance: {balance}",
         "gift_received": "{other} gave you {hours} of time credit. Your balance: {balance}",
-        "community_fund": "community fund",
+        "community_fund": "the community fund",
         # Statement
         "statement_in": "{date} +{hours} from {other}: {what}",
         "statement_out": "{date} -{hours} to {other}: {what}",
@@ -182,7 +191,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                         "what, e.g. RECORD 07700900123 2 gardening",
         "member_not_found": "No member of {bank} has that number. Reply RECORD, their number, "
                             "the hours and what, e.g. RECORD 07700900123 2 gardening",
-        "record_done": "Recorded {hours} for {other} ({what}), from the {source}. "
+        "record_done": "Recorded {hours} for {other} ({what}), from {source}. "
                        "Their balance: {balance}",
         "record_received": "{bank} recorded {hours} for you ({what}). Thank you! "
                            "Your balance: {balance}",

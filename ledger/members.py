@@ -246,9 +246,10 @@ def find_by_words(session: Session, bank_id: int, text: str, region: str = "GB")
             except InvalidNumber:
                 continue
             member = find_member(session, bank_id, phone)
-            found = [member] if member is not None and member.status != "left" else []
+            found = [member] if member is not None and member.status == "active" else []
             return Found(found, chunk, " ".join(words[count:]))
-    candidates = select(Member).where(Member.bank_id == bank_id, Member.status != "left")
+    # Members still waiting for a welcome cannot be named yet.
+    candidates = select(Member).where(Member.bank_id == bank_id, Member.status == "active")
     for count in range(min(3, len(words)), 0, -1):
         name = " ".join(words[:count]).strip(",.:;!")
         if not name:

@@ -524,12 +524,39 @@ def test_step_never_raises_and_every_reply_renders(state, facts, text):
         elif isinstance(effect, OptOut):
             assert command.name in OPT_OUT_WORDS
         elif isinstance(effect, OptIn):
-            assert command.name in OPT_IN_WORDS and facts.opted_out
+            # START/UNSTOP, or a lone YES where Twilio (which opts in on YES) answers keywords.
+            lone_yes = command.name == "YES" and command.single_word
+            assert facts.opted_out and (
+                command.name in OPT_IN_WORDS or (lone_yes and facts.carrier_answers_keywords)
+            )
         elif isinstance(effect, Leave | SetProfile):
             assert active and not facts.opted_out
             if isinstance(effect, SetProfile) and effect.field != "name":
                 assert effect.value and len(effect.value) <= FIELD_LIMITS[effect.field]
     if facts.opted_out and command.name not in OPT_IN_WORDS | OPT_OUT_WORDS:
-        assert outcome.replies == [] and outcome.effects == []
+        assert outcome.replies == []
+        assert outcome.effects in ([], [OptIn()])
     if facts.carrier_answers_keywords and command.name in CARRIER_WORDS:
         assert outcome.replies == []
+
+
+def test_help_me_in_words_shows_the_menu_and_long_profiles_are_shortened():
+    facts = Facts(bank_name="Lambeth Time Bank", member=MemberFacts(
+        id=1, name="Sam", status="active", skills="x" * 300, area="Brixton"))
+    (reply,) = step(State(), facts, "Help me please").replies
+    assert reply.key == "help_member"
+    (profile,) = step(State(), facts, "PROFILE").replies
+    assert len(str(profile.params["skills"])) == 40
+
+
+def test_a_lone_yes_opts_back_in_where_twilio_does():
+    facts = Facts(bank_name="Lambeth Time Bank", opted_out=True,
+                  carrier_answers_keywords=True)
+    assert step(State(), facts, "YES").effects == [OptIn()]
+    quiet = Facts(bank_name="Lambeth Time Bank", opted_out=True)
+    assert step(State(), quiet, "YES").effects == []
+
+
+def test_a_long_name_is_cut_cleanly():
+    name = valid_name("Maximiliana-Josephina Featherstonehaugh-Smythe")
+    assert name is not None and len(name) <= 40 and not name.endswith("-")

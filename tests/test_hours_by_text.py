@@ -55,7 +55,7 @@ def test_done_asks_the_other_member_and_yes_records_with_receipts(sam, ana, outb
     assert "if that's not right" in ask
     ref = ref_in(ask)
     receipt = ana.reply(f"YES {ref}")
-    assert "2 hours from you to Sam for gardening is recorded" in receipt
+    assert "Recorded: Sam gave you 2 hours (gardening)" in receipt
     assert receipt.endswith("Your balance: -2 hours")
     [sam_receipt] = outbox.to(sam.number)
     assert sam_receipt.startswith("Ana confirmed the 2 hours you gave (gardening)")
@@ -107,7 +107,7 @@ def test_only_the_member_asked_can_confirm(sam, ana, make_phone, outbox, service
 def test_yes_alone_answers_the_one_waiting_request(sam, ana, outbox):
     assert "nothing waiting" in ana.reply("YES")
     sam.text("DONE 1.5 Ana")
-    assert "1.5 hours from you to Sam" in ana.reply("yes")
+    assert "Sam gave you 1.5 hours" in ana.reply("yes")
     assert balance(sam) == "Balance: 1.5 hours"
 
 
@@ -215,7 +215,7 @@ def test_a_confirmation_survives_losing_redis(sam, ana, outbox, redis):
     sam.text("DONE 2 Ana")
     ref = ref_in(outbox.to(ana.number)[0])
     redis.flushdb()
-    assert "is recorded" in ana.reply(f"YES {ref}")
+    assert "Recorded: Sam gave you" in ana.reply(f"YES {ref}")
 
 
 def _age(services, hours: int) -> None:  # type: ignore[no-untyped-def]
@@ -239,7 +239,7 @@ def test_unanswered_requests_are_reminded_once_then_go_to_brokers(sam, ana, bea,
     assert any("unanswered" in text for text in outbox.to(bea.number))
     assert transfers(services) == 0  # never credited silently
     # YES still works after escalation.
-    assert "is recorded" in ana.reply("YES")
+    assert "Recorded: Sam gave you" in ana.reply("YES")
 
 
 def test_a_bank_may_choose_to_credit_unanswered_requests(sam, ana, outbox, services):
@@ -251,3 +251,72 @@ def test_a_bank_may_choose_to_credit_unanswered_requests(sam, ana, outbox, servi
     assert balance(sam) == "Balance: 2 hours"
     assert outbox.to(sam.number)[-1].startswith("Ana confirmed the 2 hours")
     assert transfers(services) == 1
+
+
+def test_members_waiting_for_approval_cannot_move_hours_yet(backend):
+    from app import create_app
+    from app.cli import prepare
+    from tests.conftest import make_config, wipe
+    from tests.helpers import Phone
+
+    app = create_app(make_config(backend, require_approval=True))
+    shared = app.extensions["timebank"]
+    wipe(shared)
+    with app.app_context():
+        prepare(shared)
+        sam, ana = Phone(app, "+447700900801"), Phone(app, "+447700900802")
+        sam.text("JOIN Sam")
+        ana.text("JOIN Ana")
+        for text in ("DONE 2 Ana", "GIVE 1 FUND", "YES 1", "STATEMENT"):
+            assert "will welcome you soon" in sam.reply(text), text
+        assert sam.reply("BALANCE").startswith("Balance: 0 hours")
+        with shared.db.reading() as session:
+            assert session.scalar(select(func.count(Confirmation.id))) == 0
+    shared.close()
+
+
+def test_a_failure_after_the_commit_still_gives_the_real_answer(sam, ana, services, outbox,
+                                                                monkeypatch):
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(services.queue, "enqueue", broken)
+    reply = sam.reply("DONE 2 Ana gardening")
+    assert "I've asked Ana to confirm 2 hours" in reply  # not "please text again"
+    monkeypatch.undo()
+    # The text to Ana was recorded; the sweep hands it to the worker later.
+    with services.db.writing() as session:
+        from ledger.models import Message
+
+        for message in session.scalars(select(Message)):
+            message.updated_at = message.updated_at - timedelta(minutes=11)
+    assert jobs.sweep()["requeued"] == 1
+    assert len(outbox.to(ana.number)) == 1
+    # Sending the same DONE again points to the open request.
+    assert "already asked Ana" in sam.reply("DONE 2 Ana gardening")
+
+
+def test_a_retried_bare_yes_settles_the_same_request(sam, ana, outbox, services, redis):
+    sam.text("DONE 1 Ana first")
+    first = ana.send("YES", sid="SM" + "f" * 32)
+    sam.text("DONE 2 Ana second")
+    redis.flushdb()  # the webhook's memory of the first YES is gone
+    again = ana.send("YES", sid="SM" + "f" * 32)
+    assert b"Ref 1 is already recorded" in again.data
+    assert b"Sam gave you 1 hour" in first.data
+    assert transfers(services) == 1
+
+
+def test_a_lowered_maximum_does_not_strand_agreed_requests(sam, ana, outbox, services):
+    sam.text("DONE 10 Ana decorating")
+    with services.db.writing() as session:
+        session.execute(update(Bank).values(max_exchange_minutes=300))
+    assert "Sam gave you 10 hours" in ana.reply("YES")
+
+
+def test_an_unconfirmed_gift_preview_lapses_quietly(sam, bea, outbox, services):
+    sam.text("GIVE 1 FUND")
+    _age(services, 49)
+    assert jobs.sweep()["expired"] == 1
+    assert outbox.to(bea.number) == []
+    assert "nothing waiting" in sam.reply("YES")

@@ -316,3 +316,21 @@ def test_any_sequence_of_operations_keeps_every_invariant(services, ops):
                 select(func.count(Transfer.id)).where(Transfer.idempotency_key.like("confirmation:%"))
             )
             assert confirmed == recorded
+
+
+def test_a_row_loaded_before_its_lock_is_read_again(services, backend):
+    """On PostgreSQL a session may hold a stale copy of an account; the transfer must
+    re-read it under the lock, or another transfer's change to the balance is lost."""
+    if backend.name == "embedded":
+        pytest.skip("SQLite runs write transactions one at a time (BEGIN IMMEDIATE)")
+    a, b = make_members(services, 2)
+    with services.db.writing() as session:
+        stale = session.get(Account, a)
+        assert stale is not None and stale.balance_minutes == 0
+        move(services, a, b, 60, "meanwhile")  # another transaction commits
+        accounts.transfer(
+            session, bank_id=bank_id(services), from_account_id=a, to_account_id=b,
+            minutes=30, kind="exchange", idempotency_key="mine", entered_by="system",
+        )
+    assert balances(services)[a] == -90
+    assert_invariants(services)

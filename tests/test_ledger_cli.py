@@ -52,7 +52,7 @@ def test_record_with_the_same_key_records_once(cli, ana):
 def test_record_from_an_organisation(cli, ana, services):
     assert cli("org", "add", "Maudsley Ward").exit_code == 0
     result = cli("ledger", "record", ana.number, "3", "ward visits", "--from", "maudsley ward")
-    assert "from the Maudsley Ward" in result.output
+    assert "for Ana from Maudsley Ward" in result.output
     with services.db.reading() as session:
         ward = session.scalars(select(Account).where(Account.kind == "organisation")).one()
         assert ward.balance_minutes == -180

@@ -50,6 +50,7 @@ REALISTIC: dict[str, object] = {
     "date": "12 Nov",
     "source": "community fund",
     "command": "DONE",
+    "refs": "1234, 1235, 1236",
     "example": "RECORD 07700900123 1.5 gardening",
 }
 # Texts that show the member's own words (or several lines of them) may take two segments.

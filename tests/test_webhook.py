@@ -114,7 +114,10 @@ def test_unknown_text_lists_the_commands_that_fit(phone):
     phone.text("SKIP")
     reply = phone.reply("blah blah")
     assert "didn't understand" in reply
-    assert "BALANCE" in reply and "PROFILE" in reply
+    assert "Reply MENU" in reply and "BALANCE" in reply
+    menu = phone.reply("MENU")
+    for command in ("DONE", "GIVE", "BALANCE", "STATEMENT", "PROFILE", "LEAVE"):
+        assert command in menu
 
 
 def test_leave_keeps_the_member_and_join_brings_them_back(phone, services):
