@@ -437,7 +437,7 @@ def member_show(who: str, bank_name: str | None) -> None:
         prepare(shared)
         with shared.db.reading() as session:
             bank, member = _member_by(session, bank_name, who, shared.config)
-            account = members.member_account(session, member)
+            account = members.account_of(session, member)
             opted_out = bool(member.phone) and members.is_opted_out(
                 session, bank.id, member.phone
             )
@@ -576,6 +576,7 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
                 result = effects.record_hours(
                     session, bank, member, minutes, " ".join(what)[:100],
                     idempotency_key=f"cli:{key or uuid.uuid4().hex}", source=account,
+                    entered_by="broker",
                 )
                 line = (
                     f"{'Recorded' if result.created else 'Already recorded'} "
@@ -594,17 +595,24 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
 @click.option("--reason", required=True, help="Why, for the record.")
 def ledger_reverse(transfer_id: int, reason: str) -> None:
     """Correct a transfer with one the other way (transfers are never edited or deleted)."""
-    from ledger import accounts
+    from app import effects, outbound
+    from ledger.models import Bank, Transfer
 
     with _app() as (_, shared):
         prepare(shared)
         try:
             with shared.db.writing() as session:
-                recorded = accounts.reverse(session, transfer_id, reason=reason)
+                original = session.get(Transfer, transfer_id)
+                if original is None:
+                    raise click.ClickException(f"there is no transfer {transfer_id}")
+                bank = session.get(Bank, original.bank_id)
+                assert bank is not None
+                recorded, queued = effects.reverse(session, bank, transfer_id, reason)
                 done = "reversed" if recorded.created else "was already reversed"
                 line = f"Transfer {transfer_id} {done} by transfer {recorded.transfer.id}."
         except LedgerError as exc:
             raise click.ClickException(str(exc)) from None
+        outbound.enqueue(shared, queued)
     click.echo(line)
 
 
@@ -638,7 +646,8 @@ def ledger_verify(bank_name: str | None) -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Day after the last (UTC).")
 @click.option("--balances", is_flag=True, help="Export account balances instead of transfers.")
-@click.option("--output", "-o", type=click.File("w"), default="-", show_default=True)
+@click.option("--output", "-o", type=click.File("w"), default="-", show_default=True,
+              help="A file to write (default: the terminal).")
 def ledger_export(bank_name: str | None, since: Any, until: Any, balances: bool,
                   output: Any) -> None:
     """CSV of a bank's transfers (or balances) for funders and audits."""
@@ -728,22 +737,21 @@ def ledger_settle(ref: int, confirm: bool, bank_name: str | None) -> None:
     """Settle a request in the brokers' queue."""
     from sqlalchemy import select
 
-    from ledger import confirmations
+    from app import effects, outbound
     from ledger.models import Confirmation
 
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
             bank = banks.bank_by_name(session, bank_name)
-            request = session.scalars(
-                select(Confirmation).where(Confirmation.bank_id == bank.id,
-                                           Confirmation.ref == ref)
-            ).one_or_none()
-            if request is None:
-                raise click.ClickException(f"no request with ref {ref} in {bank.name}")
-            result = confirmations.settle_by_broker(
-                session, request.id, broker_id=None, confirm=confirm
+            request_id = session.scalar(
+                select(Confirmation.id).where(Confirmation.bank_id == bank.id,
+                                              Confirmation.ref == ref)
             )
+            if request_id is None:
+                raise click.ClickException(f"no request with ref {ref} in {bank.name}")
+            result, queued = effects.settle(session, bank, request_id, confirm=confirm)
+        outbound.enqueue(shared, queued)
     click.echo(f"Ref {ref}: {result.outcome.replace('_', ' ')}.")
 
 

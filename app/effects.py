@@ -351,6 +351,7 @@ class RecordedHours:
 def record_hours(
     session: Session, bank: Bank, receiver: Member, minutes: int, what: str, *,
     idempotency_key: str, broker: Member | None = None, source: Account | None = None,
+    entered_by: str | None = None,
 ) -> RecordedHours:
     """Credit ``receiver`` with hours a broker recorded (a paper timesheet, a member who
     cannot text), from the community fund or an organisation's account; tell them by text."""
@@ -361,7 +362,7 @@ def record_hours(
     recorded = accounts.transfer(
         session, bank_id=bank.id, from_account_id=payer.id, to_account_id=account.id,
         minutes=minutes, kind="record", description=what, idempotency_key=idempotency_key,
-        entered_by="broker" if broker else "system",
+        entered_by=entered_by or ("broker" if broker else "system"),
         entered_by_member_id=broker.id if broker else None,
     )
     queued: list[int] = []
@@ -376,6 +377,67 @@ def record_hours(
     label = render("community_fund", receiver.language) if payer.kind == "fund" else payer.name
     return RecordedHours(recorded.transfer, recorded.created, account.balance_minutes, label,
                          queued)
+
+
+def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool
+           ) -> tuple[confirmations.Settlement, list[int]]:
+    """A broker records or closes a request from their queue; both members are told."""
+    result = confirmations.settle_by_broker(
+        session, confirmation_id, broker_id=None, confirm=confirm
+    )
+    request = result.confirmation
+    queued: list[int] = []
+    if request is not None and result.outcome in ("confirmed", "canceled"):
+        key = "broker_settled" if result.outcome == "confirmed" else "broker_closed"
+        queued = _tell_both(session, bank, request.payer_account_id, request.payee_account_id,
+                            key, f"{key}:{request.id}", ref=request.ref,
+                            hours=Hours(request.minutes), what=shorten(request.description))
+    return result, queued
+
+
+def reverse(session: Session, bank: Bank, transfer_id: int, reason: str
+            ) -> tuple[accounts.Recorded, list[int]]:
+    """A broker corrects a transfer with one the other way; both members are told."""
+    recorded = accounts.reverse(session, transfer_id, reason=reason, entered_by="broker")
+    queued: list[int] = []
+    if recorded.created:
+        original = session.get(Transfer, transfer_id)
+        assert original is not None
+        queued = _tell_both(session, bank, original.from_account_id, original.to_account_id,
+                            "reversal_notice", f"reversal:{recorded.transfer.id}",
+                            hours=Hours(original.minutes),
+                            what=shorten(original.description or "-"))
+    return recorded, queued
+
+
+def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: str,
+               idempotency_key: str, **values: object) -> list[int]:
+    """Text the members on both sides of an entry, each with their own balance."""
+    queued: list[int] = []
+    accounts_ = [session.get(Account, payer_id), session.get(Account, payee_id)]
+    names = {a.id: _label(session, a) for a in accounts_ if a is not None}
+    for account in accounts_:
+        if account is None or account.member_id is None:
+            continue
+        member = session.get(Member, account.member_id)
+        if member is None:
+            continue
+        message_id = outbound.queue_text(
+            session, member, kind=key, key=key, idempotency_key=f"{idempotency_key}:{member.id}",
+            values={**values, "bank": bank.name, "payer": names.get(payer_id, "-"),
+                    "payee": names.get(payee_id, "-"),
+                    "balance": Hours(account.balance_minutes)},
+        )
+        if message_id:
+            queued.append(message_id)
+    return queued
+
+
+def _label(session: Session, account: Account) -> str:
+    if account.kind == "fund":
+        return render("community_fund")
+    member = session.get(Member, account.member_id) if account.member_id else None
+    return member.name if member is not None else account.name
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -402,10 +464,7 @@ def _account_member(ctx: Context, account: Account) -> Member | None:
 
 
 def _account_label(ctx: Context, account: Account) -> str:
-    if account.kind == "fund":
-        return render("community_fund", ctx.member.language if ctx.member else "en")
-    member = _account_member(ctx, account)
-    return member.name if member is not None else account.name
+    return _label(ctx.session, account)
 
 
 def _zone(name: str) -> ZoneInfo:

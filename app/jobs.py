@@ -69,12 +69,12 @@ def send_message(message_id: int) -> str:
         sender = banks.sender_for(bank, message.channel, configured if bank.is_default else None)
         if sender is None and bank.is_default:
             sender = configured or None
+        # Only the default bank may use the Messaging Service: another bank's members must
+        # see (and answer) that bank's own number, or their replies reach the wrong bank.
         service = (
             config.twilio_messaging_service_sid
-            if message.channel == "sms" and config.twilio_messaging_service_sid
-            and (bank.is_default or sender is None)
-            else None
-        )
+            if message.channel == "sms" and bank.is_default else None
+        ) or None
         text = OutboundText(
             message_id=message.id, to=message.to_address, body=message.body,
             sender=sender, channel=message.channel, messaging_service_sid=service,

@@ -195,6 +195,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
                        "Their balance: {balance}",
         "record_received": "{bank} recorded {hours} for you ({what}). Thank you! "
                            "Your balance: {balance}",
+        "broker_settled": "{bank} has recorded ref {ref}: {hours} from {payer} to {payee} "
+                          "({what}). Your balance: {balance}",
+        "broker_closed": "{bank} has closed ref {ref} ({hours}, {what}) without recording it. "
+                         "Your balance: {balance}",
+        "reversal_notice": "{bank} corrected an entry: {hours} from {payer} to {payee} "
+                           "({what}) was reversed. Your balance: {balance}",
         "broker_disputed": "Ref {ref} disputed: {payee} says they helped {payer} for {hours} "
                            "({what}). See timebank ledger queue",
         "broker_held": "Ref {ref} held: it would take {payer} below their limit ({hours} from "

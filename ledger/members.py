@@ -186,6 +186,11 @@ def opted_out_by_connection(connection: Connection, bank_id: int, phone: str) ->
     ).first() is not None
 
 
+def account_of(session: Session, member: Member) -> Account:
+    """The member's account (every member has one from joining; read-only)."""
+    return session.scalars(select(Account).where(Account.member_id == member.id)).one()
+
+
 def member_account(session: Session, member: Member) -> Account:
     account = session.scalars(select(Account).where(Account.member_id == member.id)).one_or_none()
     if account is None:

@@ -68,7 +68,7 @@ def test_record_refuses_what_it_cannot_do(cli, ana):
     assert balance(ana) == "Balance: 0 hours"
 
 
-def test_reverse_corrects_once(cli, ana, services):
+def test_reverse_corrects_once(cli, ana, services, outbox):
     cli("ledger", "record", ana.number, "2", "wrong member")
     with services.db.reading() as session:
         transfer_id = session.scalars(select(Transfer.id)).one()
@@ -76,6 +76,12 @@ def test_reverse_corrects_once(cli, ana, services):
     again = cli("ledger", "reverse", str(transfer_id), "--reason", "wrong member")
     assert "reversed by transfer" in first.output and "was already reversed" in again.output
     assert balance(ana) == "Balance: 0 hours"
+    assert outbox.to(ana.number)[-1] == (
+        "Lambeth Time Bank corrected an entry: 2 hours from the community fund to Ana "
+        "(wrong member) was reversed. Your balance: 0 hours"
+    )
+    missing = cli("ledger", "reverse", "999", "--reason", "x")
+    assert missing.exit_code != 0 and "there is no transfer 999" in missing.output
 
 
 def test_verify_passes_and_names_a_breach(cli, ana, services):
@@ -118,6 +124,11 @@ def test_queue_and_settle_a_dispute(cli, ana, sam, outbox, services):
     settled = cli("ledger", "settle", ref, "--record")
     assert "confirmed" in settled.output
     assert balance(sam) == "Balance: 2 hours"
+    assert outbox.to(ana.number)[-1] == (
+        f"Lambeth Time Bank has recorded ref {ref}: 2 hours from Ana to Sam (gardening). "
+        "Your balance: -2 hours"
+    )
+    assert outbox.to(sam.number)[-1].endswith("Your balance: 2 hours")
     assert "Nothing is waiting" in cli("ledger", "queue").output
     again = cli("ledger", "settle", ref, "--record")
     assert "already confirmed" in again.output
