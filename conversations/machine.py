@@ -19,6 +19,7 @@ from conversations.commands import (
     clean,
     parse,
 )
+from conversations.texts import render
 from ledger.errors import InvalidHours
 from ledger.hours import format_hours, parse_hours
 from ledger.phones import InvalidNumber, normalise
@@ -314,9 +315,9 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
             return Outcome(State(), [Reply("yes_which" if cmd.name == "YES" else "no_which")])
         return Outcome(State(), [], [Answer(ref, cmd.name == "YES")])
     if cmd.name == "DONE":
-        return _done(facts, cmd.args)
+        return _done(cmd.args)
     if cmd.name == "GIVE":
-        return _give(facts, cmd.args)
+        return _give(cmd.args)
     if cmd.name == "STATEMENT":
         return Outcome(State(statement_page=0), [], [ShowStatement(0)])
     if cmd.name == "MORE":
@@ -372,7 +373,7 @@ def _hours_invalid(command: str) -> Outcome:
     return Outcome(State(), [Reply("hours_invalid", {"example": examples[command]})])
 
 
-def _done(facts: Facts, args: str) -> Outcome:
+def _done(args: str) -> Outcome:
     words = args.split()
     if 2 <= len(words) <= 3 and words[0].isdecimal() and len(words[0]) <= 6 and len(
         words[1]
@@ -389,7 +390,7 @@ def _done(facts: Facts, args: str) -> Outcome:
     return Outcome(State(), [], [ReportHours(minutes, rest)])
 
 
-def _give(facts: Facts, args: str) -> Outcome:
+def _give(args: str) -> Outcome:
     minutes, rest, ok = _hours_then_rest(args)
     if not ok:
         return _hours_invalid("GIVE")
@@ -453,17 +454,17 @@ def shorten(text: str, most: int = 40) -> str:
 
 
 def _profile(facts: Facts, member: MemberFacts) -> Reply:
+    not_given = render("not_given", member.language)
     values: dict[str, object] = {
         "bank": facts.bank_name,
         "name": member.name,
-        "area": shorten(member.area or _NOT_GIVEN),
-        "skills": shorten(member.skills or _NOT_GIVEN),
-        "availability": shorten(member.availability or _NOT_GIVEN),
+        "area": shorten(member.area or not_given),
+        "skills": shorten(member.skills or not_given),
+        "availability": shorten(member.availability or not_given),
     }
     return Reply("profile_pending" if member.status == "pending" else "profile", values)
 
 
-_NOT_GIVEN = "not given"
 
 
 def balance_reply(minutes: int) -> Reply:
