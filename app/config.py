@@ -29,6 +29,8 @@ class Config:
     twilio_api_base_url: str = "https://api.twilio.com"
     # Twilio's own opt-out management answers STOP/START/HELP on SMS: then the bank stays quiet.
     twilio_answers_keywords: bool = False
+    # WhatsApp templates for texts sent outside the 24-hour window (see app.delivery).
+    twilio_whatsapp_templates: str = ""
     public_base_url: str = ""
     default_region: str = "GB"
     timezone: str = "Europe/London"
@@ -63,6 +65,7 @@ class Config:
                 env.get("TWILIO_ANSWERS_KEYWORDS"),
                 default=bool(env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN")),
             ),
+            twilio_whatsapp_templates=env.get("TWILIO_WHATSAPP_TEMPLATES", ""),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
             default_region=(env.get("TIMEBANK_DEFAULT_REGION") or "GB").upper(),
             timezone=env.get("TIMEBANK_TIMEZONE") or "Europe/London",

@@ -7,13 +7,15 @@ that should be retried reach RQ, which records them and retries on the job's sch
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import outbound
+from app import delivery, outbound
 from app import services as current_services
+from app.config import Config
+from app.services import Services
 from app.transports import (
     AmbiguousSendError,
     OutboundText,
@@ -38,6 +40,7 @@ def send_message(message_id: int) -> str:
     """Send one recorded message, at most once. Returns the message's status."""
     services = current_services()
     config = services.config
+    held_until = None
     with services.db.writing() as session:
         message = session.scalars(
             select(Message).where(Message.id == message_id).with_for_update()
@@ -61,28 +64,34 @@ def send_message(message_id: int) -> str:
             message.error_code = "attempts"
             log.warning("message %s failed after %s attempts", message_id, message.attempts)
             return message.status
-        configured = (
-            config.twilio_whatsapp_from if message.channel == "whatsapp"
-            else config.twilio_sms_from
+        now = utcnow()
+        held_until = None if message.urgent else delivery.quiet_until(
+            now, bank.timezone, config.quiet_hours
         )
-        # A bank texts from its own number; the default bank may use a Messaging Service.
-        sender = banks.sender_for(bank, message.channel, configured if bank.is_default else None)
-        if sender is None and bank.is_default:
-            sender = configured or None
-        # Only the default bank may use the Messaging Service: another bank's members must
-        # see (and answer) that bank's own number, or their replies reach the wrong bank.
-        service = (
-            config.twilio_messaging_service_sid
-            if message.channel == "sms" and bank.is_default else None
-        ) or None
-        text = OutboundText(
-            message_id=message.id, to=message.to_address, body=message.body,
-            sender=sender, channel=message.channel, messaging_service_sid=service,
-        )
-        check_first = message.error_code == AMBIGUOUS
-        last_attempt = message.updated_at
-        message.status = "sending"
-        message.attempts += 1
+        if held_until is not None:
+            message.not_before = held_until
+        elif message.attempts == 0 and _looping(services, message):
+            message.status = "canceled"
+            message.error_code = "loop-guard"
+            log.warning("message %s not sent: the same text went to that number %s times "
+                        "in %s minutes", message_id, LOOP_LIMIT, LOOP_MINUTES)
+            return message.status
+        else:
+            text = _outbound_text(session, config, bank, message, now)
+            if isinstance(text, str):  # a reason it cannot be sent
+                message.status = "failed"
+                message.error_code = text
+                return message.status
+            check_first = message.error_code == AMBIGUOUS
+            last_attempt = message.updated_at
+            message.status = "sending"
+            message.attempts += 1
+    if held_until is not None:
+        # Quiet hours: the same job again when they end (the sweep also knows not_before).
+        outbound.enqueue(services, [message_id], at=held_until)
+        log.info("message %s held for quiet hours until %s UTC", message_id,
+                 held_until.strftime("%Y-%m-%d %H:%M"))
+        return "held"
 
     try:
         provider_sid = None
@@ -118,6 +127,53 @@ def send_message(message_id: int) -> str:
         if sent.status in ("sending", "queued"):
             sent.status = "sent"
         return sent.status
+
+
+LOOP_LIMIT = 3
+LOOP_MINUTES = 5
+
+
+def _looping(services: Services, message: Message) -> bool:
+    """More than a few identical texts to one number within minutes: a loop, not a person."""
+    key = f"tb:loop:{services.address_key(message.to_address + chr(0) + message.body)}"
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.set(key, 0, nx=True, ex=LOOP_MINUTES * 60)  # the window starts with the first text
+    pipe.incr(key)
+    _, count = pipe.execute()
+    return int(count) > LOOP_LIMIT
+
+
+def _outbound_text(session: Session, config: Config, bank: Bank, message: Message,
+                   now: datetime) -> OutboundText | str:
+    """How to send ``message`` now, switching channel or to a template where WhatsApp's
+    24-hour window has closed; or the reason it cannot go."""
+    channel, to, content_sid, variables = message.channel, message.to_address, None, None
+    if channel == "whatsapp":
+        member = session.get(Member, message.member_id) if message.member_id else None
+        last = member.last_inbound_at if member is not None else None
+        if not delivery.in_whatsapp_window(last, now):
+            template = delivery.templates(config.twilio_whatsapp_templates).get(message.kind)
+            if template is not None:
+                content_sid = template.sid
+                variables = template.content_variables(message.values_json)
+            elif member is not None and member.phone:
+                channel, to = "sms", member.phone  # outside the window: by SMS instead
+                message.channel, message.to_address = channel, to
+            else:
+                return "window-closed"
+    configured = config.twilio_whatsapp_from if channel == "whatsapp" else config.twilio_sms_from
+    # A bank texts from its own number; the default bank may use a Messaging Service.
+    sender = banks.sender_for(bank, channel, configured if bank.is_default else None)
+    if sender is None and bank.is_default:
+        sender = configured or None
+    # Only the default bank may use the Messaging Service: another bank's members must
+    # see (and answer) that bank's own number, or their replies reach the wrong bank.
+    service = config.twilio_messaging_service_sid if channel == "sms" and bank.is_default else ""
+    return OutboundText(
+        message_id=message.id, to=to, body=message.body, sender=sender, channel=channel,
+        messaging_service_sid=service or None, content_sid=content_sid,
+        content_variables=variables,
+    )
 
 
 def _set_status(message_id: int, status: str, error_code: str | None = None) -> None:
@@ -159,11 +215,14 @@ def sweep() -> dict[str, int]:
     with services.db.writing() as session:
         stuck = list(session.scalars(
             select(Message).where(
+                (Message.not_before.is_(None) | (Message.not_before < now))
+                & (
                 ((Message.status == "queued") & (Message.attempts == 0)
                  & (Message.updated_at < now - NEVER_TRIED_AFTER))
                 | ((Message.status == "queued") & (Message.updated_at < now - RETRY_LOST_AFTER))
                 | ((Message.status == "sending")
                    & (Message.updated_at < now - SENDING_STUCK_AFTER))
+                )
             ).limit(1000).with_for_update(skip_locked=True)
         ))
         for message in stuck:

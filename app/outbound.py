@@ -6,14 +6,18 @@ commit its id (never a phone number) is handed to a job, which sends it at most 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from datetime import datetime
 
 from rq import Retry
 from sqlalchemy.orm import Session
 
 from app.services import Services
-from conversations.texts import render
+from conversations.gsm import segments
+from conversations.texts import Hours, render
 from ledger import members, messages
+from ledger.hours import format_hours
 from ledger.models import Bank, Member
 from ledger.phones import SMS, WHATSAPP
 
@@ -47,12 +51,22 @@ def queue_text(
     if target is None:
         return None
     to_address, channel = target
+    body = render(key, member.language, **(values or {}))
     message, created = messages.create(
         session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
-        channel=channel, kind=kind, body=render(key, member.language, **(values or {})),
-        idempotency_key=idempotency_key, urgent=urgent,
+        channel=channel, kind=kind, body=body, idempotency_key=idempotency_key, urgent=urgent,
+        segments=segments(body),
+        values_json=json.dumps({k: _plain(v, member.language) for k, v in (values or {}).items()}),
     )
     return message.id if created else None
+
+
+def _plain(value: object, language: str) -> object:
+    """A value as the text showed it (hours with their unit), for template variables."""
+    if isinstance(value, Hours):
+        return render("hours_one" if abs(value.minutes) == 60 else "hours_other", language,
+                      n=format_hours(value.minutes))
+    return value if isinstance(value, int | float) else str(value)
 
 
 def tell_brokers(
@@ -70,10 +84,13 @@ def tell_brokers(
     return ids
 
 
-def enqueue(services: Services, message_ids: Iterable[int]) -> None:
-    """Hand committed messages to the worker. Arguments are ids only."""
+def enqueue(services: Services, message_ids: Iterable[int], at: datetime | None = None
+            ) -> None:
+    """Hand committed messages to the worker (at a time, if given). Arguments are ids only."""
     for message_id in message_ids:
-        services.queue.enqueue(
-            "app.jobs.send_message", message_id, job_id=f"message-{message_id}",
-            retry=SEND_RETRY, description=f"send message {message_id}",
-        )
+        options = {"job_id": f"message-{message_id}", "retry": SEND_RETRY,
+                   "description": f"send message {message_id}"}
+        if at is None:
+            services.queue.enqueue("app.jobs.send_message", message_id, **options)
+        else:
+            services.queue.enqueue_at(at, "app.jobs.send_message", message_id, **options)

@@ -54,6 +54,9 @@ class OutboundText:
     channel: str
     # Send through this Messaging Service instead of from ``sender``.
     messaging_service_sid: str | None = None
+    # A WhatsApp template (outside the 24-hour window) instead of the body.
+    content_sid: str | None = None
+    content_variables: str | None = None
 
 
 class Transport(Protocol):
@@ -115,7 +118,12 @@ class TwilioTransport:
         )
 
     def send(self, text: OutboundText) -> str:
-        params: dict[str, Any] = {"to": text.to, "body": text.body}
+        params: dict[str, Any] = {"to": text.to}
+        if text.content_sid:
+            params["content_sid"] = text.content_sid
+            params["content_variables"] = text.content_variables or "{}"
+        else:
+            params["body"] = text.body
         if text.messaging_service_sid:
             params["messaging_service_sid"] = text.messaging_service_sid
         elif text.sender:

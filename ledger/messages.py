@@ -35,6 +35,8 @@ def create(
     idempotency_key: str,
     member_id: int | None = None,
     urgent: bool = False,
+    segments: int = 1,
+    values_json: str | None = None,
 ) -> tuple[Message, bool]:
     """The message with this key, created if new. Returns it and whether it was created."""
     existing = by_key(session, idempotency_key)
@@ -45,6 +47,7 @@ def create(
             message = Message(
                 bank_id=bank_id, member_id=member_id, to_address=to_address, channel=channel,
                 kind=kind, body=body, urgent=urgent, idempotency_key=idempotency_key,
+                segments=segments, values_json=values_json,
             )
             session.add(message)
             session.flush()

@@ -250,6 +250,12 @@ class Message(Base):
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     error_code: Mapped[str | None] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # SMS segments the body costs (GSM-7: 160 characters, 153 when split; UCS-2: 70, 67).
+    segments: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Held until then (quiet hours in the bank's time zone); None: send now.
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The values the body was rendered with (JSON), for a WhatsApp template's variables.
+    values_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

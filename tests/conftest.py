@@ -88,6 +88,8 @@ def make_config(backend: Backend, **overrides: object) -> Config:
         "redis_url": backend.redis_url,
         "testing": True,
         "bank_name": "Lambeth Time Bank",
+        # Tests run at any hour; quiet hours have tests of their own.
+        "quiet_hours": "off",
     }
     settings.update(overrides)
     return Config.from_env(env={}, **settings)
@@ -147,6 +149,7 @@ def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-unty
         "REDIS_URL": backend.redis_url,
         "TIMEBANK_NAME": "Lambeth Time Bank",
         "TIMEBANK_CHAT_LINGER": "0",
+        "TIMEBANK_QUIET_HOURS": "off",
     }
     for unset in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM",
                   "TWILIO_WHATSAPP_FROM", "TWILIO_MESSAGING_SERVICE_SID", "PUBLIC_BASE_URL",

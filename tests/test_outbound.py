@@ -564,3 +564,133 @@ class _LocalHttp(TwilioHttpClient):
     def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
         url = url.replace("https://api.twilio.com", self.base_url)
         return super().request(method, url, *args, **kwargs)
+
+
+# --- when and how texts go: quiet hours, WhatsApp's window, loops, segments -----------------
+
+
+def _window_around_now(zone: str = "Europe/London") -> str:
+    """A quiet-hours setting that covers the present moment, whatever the time."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(ZoneInfo(zone))
+    start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def test_quiet_hours_hold_a_text_until_they_end(make_bank, standin):
+    from app import delivery
+
+    bank = make_bank(quiet_hours=_window_around_now())
+    message_id = bank.queue(bank.join())
+    assert send_message(message_id) == "held"
+    held = bank.message(message_id)
+    assert held.status == "queued" and held.not_before is not None
+    assert standin.accepted == []
+    scheduled = bank.services.queue.scheduled_job_registry.get_job_ids()
+    assert scheduled == [f"message-{message_id}"]
+    # The sweep leaves held texts alone.
+    from app.jobs import sweep
+
+    assert sweep()["requeued"] == 0
+    # When the quiet hours are over, the same job sends it.
+    later = make_bank(quiet_hours="off")
+    assert send_message(message_id) == "sent"
+    assert len(standin.accepted_to(MEMBER)) == 1
+    assert delivery.quiet_until(held.not_before, "Europe/London", _window_around_now()) is None
+    del later
+
+
+def test_urgent_texts_are_not_held(make_bank, standin):
+    bank = make_bank(quiet_hours=_window_around_now())
+    member_id = bank.join()
+    with bank.services.db.writing() as session:
+        member = members.get_member(session, member_id)
+        message_id = outbound.queue_text(
+            session, member, kind="test", key="approved", idempotency_key="urgent",
+            urgent=True, values={"name": "Sam", "bank": "Lambeth Time Bank"},
+        )
+    assert send_message(message_id) == "sent"
+
+
+@pytest.mark.parametrize(("spec", "hour", "held_until"), [
+    ("21:00-08:00", 22, "08:00"), ("21:00-08:00", 3, "08:00"), ("21:00-08:00", 12, None),
+    ("21:00-08:00", 8, None), ("13:00-14:00", 13, "14:00"), ("off", 23, None),
+])
+def test_quiet_hours_in_the_banks_time_zone(spec, hour, held_until):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from app.delivery import quiet_until
+
+    zone = ZoneInfo("Europe/London")
+    now = datetime(2026, 7, 1, hour, 30, tzinfo=zone)  # summer time: UTC+1
+    until = quiet_until(now, "Europe/London", spec)
+    if held_until is None:
+        assert until is None
+    else:
+        assert until is not None and until.astimezone(zone).strftime("%H:%M") == held_until
+
+
+def test_a_bad_quiet_hours_setting_is_named():
+    from app.delivery import BadSetting, parse_quiet_hours
+
+    with pytest.raises(BadSetting, match="21:00-08:00"):
+        parse_quiet_hours("nine till eight")
+
+
+def test_the_same_text_again_and_again_is_stopped(bank, standin):
+    member_id = bank.join()
+    sent = [send_message(bank.queue(member_id, n)) for n in range(5)]
+    assert sent == ["sent", "sent", "sent", "canceled", "canceled"]
+    assert len(standin.accepted_to(MEMBER)) == 3
+
+
+def _close_the_window(bank: TwilioBank, member_id: int) -> None:
+    from datetime import timedelta
+
+    with bank.services.db.writing() as session:
+        member = members.get_member(session, member_id)
+        assert member.last_inbound_at is not None
+        member.last_inbound_at = member.last_inbound_at - timedelta(hours=25)
+
+
+def test_outside_whatsapps_window_a_template_is_sent(make_bank, standin):
+    import json
+
+    templates = json.dumps({"test": {"sid": "HX" + "1" * 32, "variables": ["name", "bank"]}})
+    bank = make_bank(twilio_whatsapp_from="whatsapp:+447700900998",
+                     twilio_whatsapp_templates=templates)
+    member_id = bank.join(channel="whatsapp", to="whatsapp:+447700900998")
+    _close_the_window(bank, member_id)
+    assert send_message(bank.queue(member_id)) == "sent"
+    [request] = standin.requests
+    assert request.form["ContentSid"] == "HX" + "1" * 32
+    assert json.loads(request.form["ContentVariables"]) == {"1": "Sam", "2": "Lambeth Time Bank"}
+    assert "Body" not in request.form
+
+
+def test_outside_whatsapps_window_without_a_template_sms_is_used(make_bank, standin):
+    bank = make_bank(twilio_whatsapp_from="whatsapp:+447700900998")
+    member_id = bank.join(channel="whatsapp", to="whatsapp:+447700900998")
+    _close_the_window(bank, member_id)
+    message_id = bank.queue(member_id)
+    assert send_message(message_id) == "sent"
+    [request] = standin.requests
+    assert request.to == MEMBER and request.from_ == BANK_SMS
+    assert bank.message(message_id).channel == "sms"
+
+
+def test_segments_are_counted_for_every_text(bank):
+    member_id = bank.join()
+    with bank.services.db.writing() as session:
+        member = members.get_member(session, member_id)
+        plain = outbound.queue_text(session, member, kind="t", key="approved",
+                                    idempotency_key="plain",
+                                    values={"name": "Sam", "bank": "Lambeth Time Bank"})
+        emoji = outbound.queue_text(session, member, kind="t", key="approved",
+                                    idempotency_key="emoji",
+                                    values={"name": "Sam 😀", "bank": "Lambeth Time Bank"})
+    assert bank.message(plain).segments == 1
+    assert bank.message(emoji).segments == 2  # one emoji: UCS-2, 70 characters a segment
