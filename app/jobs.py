@@ -24,7 +24,7 @@ from app.transports import (
 )
 from conversations.machine import shorten
 from conversations.texts import Hours
-from ledger import banks, confirmations, members
+from ledger import banks, confirmations, members, messages
 from ledger.models import Account, Bank, Confirmation, Member, Message, utcnow
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def send_message(message_id: int) -> str:
         log.warning("message %s failed for good: %s", message_id, exc.code)
         return "failed"
 
+    early = services.redis.get(f"tb:early-status:{provider_sid}")
     with services.db.writing() as session:
         sent = session.get(Message, message_id)
         assert sent is not None
@@ -126,6 +127,12 @@ def send_message(message_id: int) -> str:
         sent.error_code = None
         if sent.status in ("sending", "queued"):
             sent.status = "sent"
+        if early:
+            raw = early.decode() if isinstance(early, bytes) else str(early)
+            status, _, error = raw.partition("|")
+            messages.update_status(session, provider_sid, status, error or None)
+            if error == OPTED_OUT_CODE:
+                members.opt_out(session, sent.bank_id, phone, reason="carrier-21610")
         return sent.status
 
 

@@ -81,6 +81,10 @@ def status_callback() -> Response:
             if message is not None and error == "21610":
                 phone = message.to_address.removeprefix("whatsapp:")
                 members.opt_out(session, message.bank_id, phone, reason="carrier-21610")
+        if message is None:
+            # Twilio may call back before the job has saved the message's sid: keep the
+            # status a while; the job applies it when it records the sid.
+            services().redis.set(f"tb:early-status:{sid}", f"{status}|{error or ''}", ex=600)
     except Exception:
         if current_app.testing:
             raise

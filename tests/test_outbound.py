@@ -694,3 +694,21 @@ def test_segments_are_counted_for_every_text(bank):
                                     values={"name": "Sam 😀", "bank": "Lambeth Time Bank"})
     assert bank.message(plain).segments == 1
     assert bank.message(emoji).segments == 2  # one emoji: UCS-2, 70 characters a segment
+
+
+def test_a_status_callback_that_arrives_before_the_sid_is_saved_is_kept(bank, standin,
+                                                                         monkeypatch):
+    message_id = bank.queue(bank.join())
+    transport = bank.services.transport
+    real_send = transport.send
+
+    def send_then_callback(text):  # type: ignore[no-untyped-def]
+        sid = real_send(text)
+        # Twilio calls back before the job has written the sid down.
+        response = bank.callback({"MessageSid": sid, "MessageStatus": "delivered"})
+        assert response.status_code == 204
+        return sid
+
+    monkeypatch.setattr(transport, "send", send_then_callback)
+    assert send_message(message_id) == "delivered"
+    assert bank.message(message_id).status == "delivered"
