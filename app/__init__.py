@@ -16,6 +16,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     if isinstance(config, dict):
         config = Config.from_env(**config)
     config = config or Config.from_env()
+    _check_settings(config)
     app = Flask(__name__, instance_path=str(config.instance_path))
     app.config["TIMEBANK"] = config
     app.config["TESTING"] = config.testing
@@ -28,6 +29,14 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(bp)
     return app
+
+
+def _check_settings(config: Config) -> None:
+    """Refuse to start on a setting that cannot be read, rather than fail on every send."""
+    from app import delivery
+
+    delivery.parse_quiet_hours(config.quiet_hours)
+    delivery.templates(config.twilio_whatsapp_templates)
 
 
 def services() -> Services:

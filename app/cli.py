@@ -518,7 +518,7 @@ def member_approve(who: str, bank_name: str | None) -> None:
                 if changed:
                     message_id = outbound.queue_text(
                         session, member, kind="approved", key="approved",
-                        idempotency_key=f"approved:{member.id}", urgent=True,
+                        idempotency_key=f"approved:{member.id}",
                         values={"name": member.name, "bank": bank.name},
                     )
                     queued = [message_id] if message_id else []

@@ -149,7 +149,7 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     what = what[:100] or render("help_given", helper.language)
     repeat = confirmations.recent_repeat(
         ctx.session, bank_id=ctx.bank.id, requested_by=helper.id, confirmer=helped.id,
-        minutes=effect.minutes,
+        minutes=effect.minutes, description=what,
     )
     if repeat is not None:
         # The same report again, sent anew (not a webhook retry): one request is enough.
@@ -164,7 +164,7 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
         request_key=f"done:{ctx.sid}",
     )
     if created:
-        _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}", urgent=True,
+        _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
                other=helper.name, hours=Hours(request.minutes), what=shorten(what),
                ref=request.ref)
     ctx.reply("done_requested", name=helper.name, other=helped.name,

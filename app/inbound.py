@@ -110,7 +110,8 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     try:
         answer, new_state = _process(services, message, loaded, State.from_json(raw_state))
     except BaseException:
-        services.redis.delete(key)  # nothing was committed: Twilio's retry starts afresh
+        # Released so that Twilio's retry is handled in full (every effect is idempotent).
+        services.redis.delete(key)
         raise
     # Everything below happens after the commit: a failure here must not tell the member to
     # text again (a resend would be a new message), so it is logged and the answer stands.

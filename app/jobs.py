@@ -82,31 +82,36 @@ def send_message(message_id: int) -> str:
                 message.status = "failed"
                 message.error_code = text
                 return message.status
-            check_first = message.error_code == AMBIGUOUS
-            last_attempt = message.updated_at
+            # An earlier attempt may have reached Twilio: look before sending again.
+            possibly_sent_at = message.possibly_sent_at
+            message.not_before = None
             message.status = "sending"
             message.attempts += 1
     if held_until is not None:
-        # Quiet hours: the same job again when they end (the sweep also knows not_before).
-        outbound.enqueue(services, [message_id], at=held_until)
+        # Quiet hours: a job for when they end (its own id: this job's record is about to
+        # be overwritten by RQ), and the sweep knows not_before too.
+        outbound.enqueue(services, [message_id], at=held_until,
+                         job_id=f"message-{message_id}-at-{int(held_until.timestamp())}")
         log.info("message %s held for quiet hours until %s UTC", message_id,
                  held_until.strftime("%Y-%m-%d %H:%M"))
         return "held"
 
+    attempt_started = utcnow()
     try:
         provider_sid = None
-        if check_first:
-            # The last attempt may have reached Twilio: never text twice.
-            if last_attempt.tzinfo is None:
-                last_attempt = last_attempt.replace(tzinfo=UTC)
-            provider_sid = services.transport.find_sent(text, last_attempt)
+        if possibly_sent_at is not None:
+            # The earlier attempt may have reached Twilio: never text twice.
+            if possibly_sent_at.tzinfo is None:
+                possibly_sent_at = possibly_sent_at.replace(tzinfo=UTC)
+            provider_sid = services.transport.find_sent(text, possibly_sent_at)
         if provider_sid is None:
+            attempt_started = utcnow()
             provider_sid = services.transport.send(text)
     except AmbiguousSendError:
-        _set_status(message_id, "queued", AMBIGUOUS)
+        _set_status(message_id, "queued", possibly_sent_at=attempt_started)
         raise
     except TransientSendError:
-        _set_status(message_id, "queued", AMBIGUOUS if check_first else None)
+        _set_status(message_id, "queued")
         raise
     except PermanentSendError as exc:
         with services.db.writing() as session:
@@ -119,7 +124,6 @@ def send_message(message_id: int) -> str:
         log.warning("message %s failed for good: %s", message_id, exc.code)
         return "failed"
 
-    early = services.redis.get(f"tb:early-status:{provider_sid}")
     with services.db.writing() as session:
         sent = session.get(Message, message_id)
         assert sent is not None
@@ -127,13 +131,26 @@ def send_message(message_id: int) -> str:
         sent.error_code = None
         if sent.status in ("sending", "queued"):
             sent.status = "sent"
+    # A status callback that came before the sid was saved (read after the commit, so one
+    # arriving meanwhile finds the message itself).
+    return _apply_early_status(services, provider_sid, phone) or "sent"
+
+
+def _apply_early_status(services: Services, provider_sid: str, phone: str) -> str | None:
+    early = services.redis.getdel(f"tb:early-status:{provider_sid}")
+    with services.db.writing() as session:
+        message = session.scalars(
+            select(Message).where(Message.provider_sid == provider_sid)
+        ).one_or_none()
+        if message is None:
+            return None
         if early:
             raw = early.decode() if isinstance(early, bytes) else str(early)
             status, _, error = raw.partition("|")
             messages.update_status(session, provider_sid, status, error or None)
             if error == OPTED_OUT_CODE:
-                members.opt_out(session, sent.bank_id, phone, reason="carrier-21610")
-        return sent.status
+                members.opt_out(session, message.bank_id, phone, reason="carrier-21610")
+        return message.status
 
 
 LOOP_LIMIT = 3
@@ -163,7 +180,8 @@ def _outbound_text(session: Session, config: Config, bank: Bank, message: Messag
             if template is not None:
                 content_sid = template.sid
                 variables = template.content_variables(message.values_json)
-            elif member is not None and member.phone:
+            elif (member is not None and member.phone
+                  and not members.is_opted_out(session, bank.id, member.phone)):
                 channel, to = "sms", member.phone  # outside the window: by SMS instead
                 message.channel, message.to_address = channel, to
             else:
@@ -183,12 +201,17 @@ def _outbound_text(session: Session, config: Config, bank: Bank, message: Messag
     )
 
 
-def _set_status(message_id: int, status: str, error_code: str | None = None) -> None:
+def _set_status(message_id: int, status: str, *,
+                possibly_sent_at: datetime | None = None) -> None:
+    """Back to ``status`` after a failed attempt; the first ambiguous attempt's time is kept
+    (never moved later), so a look-up before the next send covers it."""
     with current_services().db.writing() as session:
         message = session.get(Message, message_id)
         if message is not None:
             message.status = status
-            message.error_code = error_code
+            if possibly_sent_at is not None and message.possibly_sent_at is None:
+                message.possibly_sent_at = possibly_sent_at
+                message.error_code = AMBIGUOUS
 
 
 # A text whose job was lost (a crash between the commit and the enqueue, a Redis that lost
@@ -198,6 +221,7 @@ def _set_status(message_id: int, status: str, error_code: str | None = None) -> 
 NEVER_TRIED_AFTER = timedelta(minutes=10)
 RETRY_LOST_AFTER = timedelta(hours=1)
 SENDING_STUCK_AFTER = timedelta(minutes=10)
+HELD_LATE_AFTER = timedelta(minutes=5)
 
 
 def sweep() -> dict[str, int]:
@@ -222,20 +246,27 @@ def sweep() -> dict[str, int]:
     with services.db.writing() as session:
         stuck = list(session.scalars(
             select(Message).where(
-                (Message.not_before.is_(None) | (Message.not_before < now))
-                & (
-                ((Message.status == "queued") & (Message.attempts == 0)
-                 & (Message.updated_at < now - NEVER_TRIED_AFTER))
-                | ((Message.status == "queued") & (Message.updated_at < now - RETRY_LOST_AFTER))
-                | ((Message.status == "sending")
-                   & (Message.updated_at < now - SENDING_STUCK_AFTER))
-                )
+                # held for quiet hours that ended a while ago
+                ((Message.status == "queued") & (Message.not_before < now - HELD_LATE_AFTER))
+                | (Message.not_before.is_(None) & (
+                    ((Message.status == "queued") & (Message.attempts == 0)
+                     & (Message.updated_at < now - NEVER_TRIED_AFTER))
+                    | ((Message.status == "queued")
+                       & (Message.updated_at < now - RETRY_LOST_AFTER))
+                    | ((Message.status == "sending")
+                       & (Message.updated_at < now - SENDING_STUCK_AFTER))
+                ))
             ).limit(1000).with_for_update(skip_locked=True)
         ))
         for message in stuck:
             if message.status == "sending":
+                # A worker died mid-call: the text may have gone. Look before sending again,
+                # from when that attempt started (at the latest, when it was last touched).
                 message.status = "queued"
                 message.error_code = AMBIGUOUS
+                if message.possibly_sent_at is None:
+                    message.possibly_sent_at = message.updated_at - SENDING_STUCK_AFTER
+            message.not_before = None
             message.updated_at = now
         requeue = [message.id for message in stuck]
     outbound.enqueue(services, requeue)

@@ -77,18 +77,18 @@ def tell_brokers(
     for broker in members.brokers(session, bank.id):
         message_id = queue_text(
             session, broker, kind=key, key=key, idempotency_key=f"{idempotency_key}:to:{broker.id}",
-            urgent=True, values=values,
+            values=values,
         )
         if message_id is not None:
             ids.append(message_id)
     return ids
 
 
-def enqueue(services: Services, message_ids: Iterable[int], at: datetime | None = None
-            ) -> None:
+def enqueue(services: Services, message_ids: Iterable[int], at: datetime | None = None,
+            job_id: str | None = None) -> None:
     """Hand committed messages to the worker (at a time, if given). Arguments are ids only."""
     for message_id in message_ids:
-        options = {"job_id": f"message-{message_id}", "retry": SEND_RETRY,
+        options = {"job_id": job_id or f"message-{message_id}", "retry": SEND_RETRY,
                    "description": f"send message {message_id}"}
         if at is None:
             services.queue.enqueue("app.jobs.send_message", message_id, **options)

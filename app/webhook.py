@@ -71,7 +71,7 @@ def status_callback() -> Response:
     sid = (request.form.get("MessageSid") or "").strip()
     status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").strip()
     error = (request.form.get("ErrorCode") or "").strip() or None
-    if not (_SID.match(sid) and status.isalpha() and len(status) <= 16):
+    if not (_SID.match(sid) and status.replace("_", "").isalpha() and len(status) <= 24):
         return Response(status=204)  # not a callback we could have asked for
     if error is not None and not (error.isdecimal() and len(error) <= 8):
         error = None
@@ -83,7 +83,7 @@ def status_callback() -> Response:
                 members.opt_out(session, message.bank_id, phone, reason="carrier-21610")
         if message is None:
             # Twilio may call back before the job has saved the message's sid: keep the
-            # status a while; the job applies it when it records the sid.
+            # status a while; the job applies it just after it records the sid.
             services().redis.set(f"tb:early-status:{sid}", f"{status}|{error or ''}", ex=600)
     except Exception:
         if current_app.testing:

@@ -204,7 +204,7 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
             return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
         return Outcome(State(), [] if quiet else [Reply("already_started", {"bank": bank})])
     if facts.opted_out:
-        if quiet and cmd.name == "YES" and cmd.single_word:
+        if quiet and cmd.single_word and cmd.text.strip(" .!").upper() == "YES":
             # Twilio takes a lone YES as an opt-in word too: follow it, or the two disagree.
             return Outcome(State(), [], [OptIn()])
         # Nothing goes to a number that said STOP until it says START.
@@ -450,7 +450,8 @@ def _set(facts: Facts, member: MemberFacts, field_name: str, args: str) -> Outco
 
 def shorten(text: str, most: int = 40) -> str:
     """A member's own words, cut to fit a text: "help with the weekly shop and …"."""
-    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
+    # "..." not "…": one character outside GSM-7 would double the text's cost.
+    return text if len(text) <= most else text[: most - 3].rstrip() + "..."
 
 
 def _profile(facts: Facts, member: MemberFacts) -> Reply:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -116,15 +116,16 @@ def answer(
 
 def recent_repeat(
     session: Session, *, bank_id: int, requested_by: int, confirmer: int, minutes: int,
-    within: timedelta = timedelta(hours=1),
+    description: str, within: timedelta = timedelta(hours=1),
 ) -> Confirmation | None:
-    """A pending request with the same people and hours made within the last hour: a member
-    who sends the same DONE twice (no answer seen, a resend) means one request."""
+    """A pending request with the same people, hours and words made within the last hour:
+    a member who sends the same DONE twice (no answer seen, a resend) means one request."""
     return session.scalars(
         select(Confirmation).where(
             Confirmation.bank_id == bank_id, Confirmation.requested_by_member_id == requested_by,
             Confirmation.confirmer_member_id == confirmer, Confirmation.minutes == minutes,
             Confirmation.status == "pending", Confirmation.kind == "exchange",
+            func.lower(Confirmation.description) == description.lower()[:200],
             Confirmation.created_at >= utcnow() - within,
         ).order_by(Confirmation.id.desc())
     ).first()

@@ -21,6 +21,7 @@ STATUS_RANK = {
     "delivered": 5,
     "read": 6,
     "canceled": 4,
+    "partially_delivered": 5,
 }
 
 

@@ -229,6 +229,7 @@ class Confirmation(Base):
         ),
         CheckConstraint("kind in ('exchange', 'gift')", name="ck_confirmations_kind"),
         Index("ix_confirmations_bank_status", "bank_id", "status"),
+        Index("ix_confirmations_answered_sid", "bank_id", "answered_sid"),
     )
 
 
@@ -252,6 +253,9 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # SMS segments the body costs (GSM-7: 160 characters, 153 when split; UCS-2: 70, 67).
     segments: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # When an attempt first may have reached Twilio without our hearing back (a read
+    # timeout): the next attempt looks for a message created since then before sending.
+    possibly_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Held until then (quiet hours in the bank's time zone); None: send now.
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The values the body was rendered with (JSON), for a WhatsApp template's variables.

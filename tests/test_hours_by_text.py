@@ -320,3 +320,9 @@ def test_an_unconfirmed_gift_preview_lapses_quietly(sam, bea, outbox, services):
     assert jobs.sweep()["expired"] == 1
     assert outbox.to(bea.number) == []
     assert "nothing waiting" in sam.reply("YES")
+
+
+def test_two_different_reports_within_the_hour_are_two_requests(sam, ana, outbox):
+    sam.text("DONE 1 Ana gardening")
+    assert "I've asked Ana" in sam.reply("DONE 1 Ana shopping")
+    assert len(outbox.to(ana.number)) == 2

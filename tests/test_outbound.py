@@ -27,7 +27,7 @@ from app import create_app, outbound
 from app.cli import prepare
 from app.jobs import send_message
 from app.services import Services
-from app.transports import TransientSendError, TwilioTransport
+from app.transports import OutboundText, TransientSendError, TwilioTransport
 from ledger import banks, members
 from ledger.models import Bank, Member, Message, OptOut
 from tests.conftest import Backend, make_config, wipe
@@ -588,8 +588,10 @@ def test_quiet_hours_hold_a_text_until_they_end(make_bank, standin):
     held = bank.message(message_id)
     assert held.status == "queued" and held.not_before is not None
     assert standin.accepted == []
-    scheduled = bank.services.queue.scheduled_job_registry.get_job_ids()
-    assert scheduled == [f"message-{message_id}"]
+    [scheduled] = bank.services.queue.scheduled_job_registry.get_job_ids()
+    assert scheduled.startswith(f"message-{message_id}-at-")
+    # The held job keeps its own record (the running job's is overwritten by RQ).
+    assert Job.fetch(scheduled, connection=bank.services.redis).get_status() == "scheduled"
     # The sweep leaves held texts alone.
     from app.jobs import sweep
 
@@ -712,3 +714,43 @@ def test_a_status_callback_that_arrives_before_the_sid_is_saved_is_kept(bank, st
     monkeypatch.setattr(transport, "send", send_then_callback)
     assert send_message(message_id) == "delivered"
     assert bank.message(message_id).status == "delivered"
+
+
+def test_an_ambiguous_send_found_long_after_is_not_sent_again(bank, standin):
+    """A read timeout after Twilio accepted, then the retry lost and the sweep re-sending an
+    hour later: the look-up still covers the first attempt."""
+    from datetime import timedelta
+
+    from app.jobs import sweep
+
+    bank.use_timeout(0.5)
+    message_id = bank.queue(bank.join())
+    standin.stall_next(2.0, accepted=True)
+    with contextlib.suppress(TransientSendError):
+        send_message(message_id)
+    with bank.services.db.writing() as session:
+        message = session.get(Message, message_id)
+        message.updated_at = message.updated_at - timedelta(minutes=90)
+    assert sweep()["requeued"] == 1
+    bank.run_jobs()
+    assert len(standin.accepted_to(MEMBER)) == 1
+    assert bank.message(message_id).status == "sent"
+
+
+def test_a_worker_killed_mid_send_is_looked_up_before_sending_again(bank, standin):
+    from datetime import timedelta
+
+    from app.jobs import sweep
+
+    message_id = bank.queue(bank.join())
+    # The worker sent it, then died before writing anything down.
+    bank.services.transport.send(OutboundText(
+        message_id=message_id, to=MEMBER, body=bank.message(message_id).body,
+        sender=BANK_SMS, channel="sms"))
+    with bank.services.db.writing() as session:
+        message = session.get(Message, message_id)
+        message.status = "sending"
+        message.updated_at = message.updated_at - timedelta(minutes=15)
+    assert sweep()["requeued"] == 1
+    bank.run_jobs()
+    assert len(standin.accepted_to(MEMBER)) == 1
