@@ -1,0 +1,217 @@
+"""Finding members who can help with a need: by what they offer, where they live, when they
+are free, and fairly (the same helpers are not asked again and again).
+
+Pure ranking over facts the caller loads; no I/O. Words are compared by simple stems, by a
+small vocabulary of the categories time banks use ("lift" finds "driving", "computer" finds
+"IT help"), extendable per bank, and with tolerance for typos.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+# Category → the words members use for it. A word may belong to several categories.
+VOCABULARY: dict[str, tuple[str, ...]] = {
+    "transport": ("lift", "lifts", "drive", "driving", "driver", "car", "transport", "ride",
+                  "rides", "taxi", "clinic", "hospital", "appointment"),
+    "gardening": ("garden", "gardening", "weeding", "mowing", "lawn", "plants", "hedge",
+                  "allotment", "digging"),
+    "it": ("it", "computer", "computers", "laptop", "tech", "internet", "email", "online",
+           "smartphone", "phone", "tablet", "printer", "wifi", "zoom"),
+    "shopping": ("shop", "shopping", "groceries", "errands", "pharmacy", "prescription"),
+    "cooking": ("cook", "cooking", "meal", "meals", "baking", "bake", "food", "dinner"),
+    "befriending": ("chat", "company", "befriending", "visit", "visiting", "talk", "talking",
+                    "companionship", "lonely", "tea", "coffee", "friend"),
+    "diy": ("diy", "repair", "repairs", "fix", "fixing", "handyman", "shelves", "shelf",
+            "painting", "decorating", "furniture", "flatpack", "plumbing", "bikes", "bike"),
+    "cleaning": ("clean", "cleaning", "tidy", "tidying", "hoover", "ironing", "laundry"),
+    "childcare": ("babysitting", "babysit", "children", "kids", "childcare", "school"),
+    "pets": ("dog", "dogs", "pet", "pets", "cat", "cats", "walking"),
+    "language": ("english", "translation", "translate", "interpreting", "bengali", "somali",
+                 "turkish", "polish", "welsh", "conversation"),
+    "admin": ("paperwork", "forms", "form", "letters", "letter", "bills", "benefits",
+              "reading", "writing", "admin"),
+    "sewing": ("sewing", "sew", "knitting", "knit", "mending", "alterations"),
+    "teaching": ("tutor", "tutoring", "homework", "maths", "lessons", "teach", "teaching"),
+    "music": ("music", "guitar", "piano", "singing", "choir"),
+    "walking": ("walk", "walks", "walking", "exercise", "stroll"),
+}
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+        "weekday", "weekdays", "weekend", "weekends", "morning", "mornings", "afternoon",
+        "afternoons", "evening", "evenings")
+_STOP = frozenset({"a", "an", "the", "to", "for", "with", "and", "or", "of", "on", "in", "at",
+                   "my", "me", "i", "need", "needs", "can", "help", "someone", "some", "please",
+                   "would", "like", "from", "by", "is", "be", "any", "get", "go"})
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_SUFFIXES = ("ings", "ing", "ers", "er", "ies", "es", "s", "ed")
+TYPO_SCORE = 85  # rapidfuzz ratio at which a word counts as a misspelling of another
+
+
+def stem(word: str) -> str:
+    """A crude English stem: "gardening" → "garden", "lifts" → "lift", "driver" → "driv"."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def words(text: str | None) -> list[str]:
+    return [w for w in _WORD.findall((text or "").lower()) if w not in _STOP]
+
+
+def _typo_of(word: str, known: list[str]) -> str | None:
+    if len(word) <= 6:  # short words: one letter wrong, missing, extra or swapped
+        close = process.extractOne(word, known, scorer=OSA.distance, score_cutoff=1)
+        return close[0] if close is not None else None
+    similar = process.extractOne(word, known, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE)
+    return similar[0] if similar is not None else None
+
+
+class Vocabulary:
+    """Words to categories, with stems; a bank may add its own words."""
+
+    def __init__(self, extra: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.categories: dict[str, set[str]] = defaultdict(set)
+        entries: dict[str, list[str]] = {k: list(v) for k, v in VOCABULARY.items()}
+        for category, more in (extra or {}).items():
+            entries.setdefault(category, []).extend(more)
+        for category, vocabulary in entries.items():
+            for word in vocabulary:
+                self.categories[stem(word.lower())].add(category)
+        self.known = list(self.categories)
+
+    def _mend(self, root: str) -> str:
+        return _typo_of(root, self.known) or root
+
+    def terms(self, text: str | None) -> set[str]:
+        """The stems and categories a text speaks of (typos mended against the vocabulary)."""
+        found: set[str] = set()
+        for word in words(text):
+            root = stem(word)
+            if root not in self.categories and len(word) >= 4:
+                root = self._mend(root)
+            found.add(root)
+            found.update(f"#{category}" for category in self.categories.get(root, ()))
+        return found
+
+
+@dataclass(frozen=True)
+class Helper:
+    """What matching knows of a possible helper (loaded by the caller)."""
+
+    member_id: int
+    name: str
+    offers: str = ""
+    area: str | None = None
+    availability: str | None = None
+    recent_asks: int = 0
+
+
+@dataclass(frozen=True)
+class Need:
+    member_id: int
+    text: str
+    area: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A helper the bank could ask, with the reasons a broker can see."""
+
+    member_id: int
+    score: float
+    reasons: tuple[str, ...]
+
+
+_DAY_STEMS = frozenset(stem(d) for d in DAYS)
+
+
+@dataclass
+class MatchIndex:
+    """Helpers' terms, places and free times, computed once, and an inverted index from term
+    to helpers, so that ranking a need touches only the helpers who could fit it."""
+
+    vocabulary: Vocabulary
+    helpers: dict[int, Helper] = field(default_factory=dict)
+    terms: dict[int, frozenset[str]] = field(default_factory=dict)
+    places: dict[int, str] = field(default_factory=dict)
+    free: dict[int, frozenset[str]] = field(default_factory=dict)
+    by_term: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    @classmethod
+    def build(cls, helpers: Iterable[Helper], vocabulary: Vocabulary | None = None
+              ) -> MatchIndex:
+        index = cls(vocabulary or Vocabulary())
+        for helper in helpers:
+            index.add(helper)
+        return index
+
+    def add(self, helper: Helper) -> None:
+        terms = frozenset(self.vocabulary.terms(helper.offers))
+        member_id = helper.member_id
+        self.helpers[member_id] = helper
+        self.terms[member_id] = terms
+        self.places[member_id] = _place(helper.area)
+        self.free[member_id] = frozenset(
+            stem(w) for w in words(helper.availability) if stem(w) in _DAY_STEMS
+        )
+        for term in terms:
+            self.by_term[term].add(member_id)
+
+    def rank(self, need: Need, *, limit: int = 3, exclude: Iterable[int] = ()) -> list[Candidate]:
+        """The best ``limit`` helpers for ``need``: only those whose offers fit it at all,
+        then by how well, same area first, free when asked, and fewest recent asks."""
+        wanted = self.vocabulary.terms(need.text)
+        if not wanted:
+            return []
+        skip = {need.member_id, *exclude}
+        pool: set[int] = set()
+        for term in wanted:
+            pool |= self.by_term.get(term, set())
+        days = frozenset(stem(w) for w in words(need.text) if stem(w) in _DAY_STEMS)
+        area = _place(need.area)
+        scored = []
+        for member_id in pool - skip:
+            shared = wanted & self.terms[member_id]
+            categories = sum(1 for t in shared if t[0] == "#")
+            score = 2.0 * (len(shared) - categories) + 1.5 * categories
+            if area and self.places[member_id] == area:
+                score += 2.0
+            if days and days & self.free[member_id]:
+                score += 1.0
+            recent = self.helpers[member_id].recent_asks
+            score -= 0.75 * recent
+            scored.append((-score, recent, member_id))
+        return [
+            self._explain(member_id, -negative, wanted, days, area)
+            for negative, _, member_id in heapq.nsmallest(limit, scored)
+        ]
+
+    def _explain(self, member_id: int, score: float, wanted: set[str],
+                 days: frozenset[str], area: str) -> Candidate:
+        """Why a helper was chosen, in words a broker can read."""
+        helper = self.helpers[member_id]
+        offers = helper.offers if len(helper.offers) <= 40 else helper.offers[:37] + "..."
+        reasons = [f'offers "{offers}"']
+        categories = sorted(t[1:] for t in wanted & self.terms[member_id] if t[0] == "#")
+        if categories:
+            reasons.append("fits " + ", ".join(categories))
+        if area and self.places[member_id] == area:
+            reasons.append(f"same area ({helper.area})")
+        free = sorted(w for w in words(helper.availability) if stem(w) in days)
+        if free:
+            reasons.append("free " + ", ".join(free))
+        if helper.recent_asks:
+            reasons.append(f"asked {helper.recent_asks} times lately")
+        return Candidate(member_id, round(score, 2), tuple(reasons))
+
+
+def _place(area: str | None) -> str:
+    return " ".join(words(area)) if area else ""
