@@ -21,22 +21,25 @@ from sqlalchemy.orm import Session
 from app import outbound
 from conversations.machine import (
     Answer,
+    ClosePost,
     Effect,
     Give,
     Join,
     Leave,
     OptIn,
     OptOut,
+    PostItem,
     RecordHours,
     Reply,
     ReportHours,
     ReportOnRef,
     SetProfile,
+    ShowMine,
     ShowStatement,
     shorten,
 )
 from conversations.texts import Hours, render
-from ledger import accounts, banks, confirmations, members
+from ledger import accounts, banks, confirmations, members, posts
 from ledger.errors import InvalidHours, LedgerError
 from ledger.models import Account, Bank, Member, Transfer
 from ledger.phones import Address, mask
@@ -56,6 +59,8 @@ class Context:
     member: Member | None
     replies: list[Reply] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
+    # Jobs to enqueue once the transaction has committed: (dotted path, id).
+    jobs: list[tuple[str, int]] = field(default_factory=list)
 
     def reply(self, key: str, **params: object) -> None:
         self.replies.append(Reply(key, dict(params)))
@@ -172,8 +177,91 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
 
 
 def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
-    # Matches bring their own references; until then no request answers to DONE <ref>.
-    ctx.reply("ref_unknown", ref=effect.ref)
+    """``DONE 42 2``: hours given on a matched need, from the helper or the member helped;
+    the other confirms by reply."""
+    member = _member(ctx)
+    need = posts.by_ref(ctx.session, ctx.bank.id, effect.ref)
+    if (need is None or need.status != "matched" or need.helper_member_id is None
+            or member.id not in (need.member_id, need.helper_member_id)):
+        ctx.reply("done_on_ref_unknown", ref=effect.ref)
+        return
+    if not _within_maximum(ctx, effect.minutes):
+        return
+    requester = members.get_member(ctx.session, need.member_id)
+    helper = members.get_member(ctx.session, need.helper_member_id)
+    other = helper if member.id == requester.id else requester
+    what = shorten(need.text)
+    request, created = confirmations.request(
+        ctx.session, bank_id=ctx.bank.id, kind="exchange",
+        payer=members.member_account(ctx.session, requester),
+        payee=members.member_account(ctx.session, helper),
+        minutes=effect.minutes, description=need.text[:200], requested_by=member,
+        confirmer=other, request_key=f"done:{ctx.sid}",
+    )
+    if created:
+        key = "confirm_ask" if other.id == requester.id else "confirm_ask_helper"
+        _queue(ctx, other, key, f"confirm-ask:{request.id}", other=member.name,
+               hours=Hours(request.minutes), what=what, ref=request.ref)
+    ctx.reply("done_requested", name=member.name, other=other.name,
+              hours=Hours(request.minutes), what=what, ref=request.ref)
+
+
+def _post(ctx: Context, effect: PostItem) -> None:
+    member = _member(ctx)
+    item, created = posts.post(ctx.session, bank_id=ctx.bank.id, member=member,
+                               kind=effect.kind, text=effect.text, request_key=f"post:{ctx.sid}")
+    if created and item.kind == "need":
+        ctx.jobs.append(("app.jobs.ask_helpers", item.id))
+    key = "need_posted" if item.kind == "need" else "offer_posted"
+    ctx.reply(key, name=member.name, what=shorten(item.text), ref=item.ref)
+
+
+def _mine(ctx: Context, _effect: ShowMine) -> None:
+    member = _member(ctx)
+    items = posts.mine(ctx.session, ctx.bank.id, member.id)
+    if not items:
+        ctx.reply("mine_none")
+        return
+    entries = "; ".join(
+        render(f"mine_entry_{item.kind}", member.language, ref=item.ref,
+               what=shorten(item.text, 30))
+        for item in items
+    )
+    ctx.reply("mine_list", entries=entries)
+
+
+def _close(ctx: Context, effect: ClosePost) -> None:
+    member = _member(ctx)
+    if posts.close(ctx.session, ctx.bank.id, member.id, effect.ref) is None:
+        ctx.reply("close_unknown", ref=effect.ref)
+    else:
+        ctx.reply("post_closed", ref=effect.ref)
+
+
+def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
+    """YES/NO to a need this member was asked about; False if ``ref`` is not a need."""
+    result = posts.answer(ctx.session, bank_id=ctx.bank.id, member_id=member.id, ref=ref,
+                          yes=yes)
+    need = result.need
+    if need is None or result.outcome == "not_asked":
+        return False
+    if result.outcome == "declined":
+        ctx.reply("match_declined")
+        if posts.waiting_for_answers(ctx.session, need.id) == 0:
+            ctx.jobs.append(("app.jobs.ask_helpers", need.id))  # the next few, now
+    elif result.outcome == "too_late":
+        ctx.reply("match_too_late")
+    elif result.outcome == "closed":
+        ctx.reply("match_closed")
+    else:
+        requester = members.get_member(ctx.session, need.member_id)
+        # Introductions with consent: the requester agreed by posting the need, the helper
+        # by this YES; both texts say so, and only now does each see the other's number.
+        ctx.reply("match_helper", name=requester.name, what=shorten(need.text),
+                  phone=requester.phone or "-", ref=need.ref)
+        _queue(ctx, requester, "match_requester", f"match:{need.id}", name=member.name,
+               what=shorten(need.text), phone=member.phone or "-", ref=need.ref)
+    return True
 
 
 def _give(ctx: Context, effect: Give) -> None:
@@ -223,6 +311,8 @@ def _answer(ctx: Context, effect: Answer) -> None:
             ctx.reply("several_to_answer", refs=refs, ref=waiting[0].ref)
             return
         ref = waiting[0].ref
+    if _answer_need(ctx, member, ref, effect.yes):
+        return
     result = confirmations.answer(
         ctx.session, bank_id=ctx.bank.id, member_id=member.id, ref=ref, yes=effect.yes,
         sid=ctx.sid,
@@ -486,4 +576,7 @@ _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     Give: _give,
     ShowStatement: _statement,
     RecordHours: _record,
+    PostItem: _post,
+    ShowMine: _mine,
+    ClosePost: _close,
 }

@@ -193,8 +193,11 @@ def _process(
                 language = ctx.member.language
         try:
             outbound.enqueue(services, ctx.queued)
-        except Exception:  # committed: the sweep hands these texts to the worker later
-            log.exception("inbound %s: texts recorded but not enqueued", message.sid)
+            for path, item_id in ctx.jobs:
+                name = path.rsplit(".", 1)[-1]
+                services.queue.enqueue(path, item_id, job_id=f"{name}-{item_id}-{message.sid}")
+        except Exception:  # committed: the sweep hands these to the worker later
+            log.exception("inbound %s: texts or jobs recorded but not enqueued", message.sid)
     answer = twiml([render(reply.key, language, **reply.params) for reply in replies])
     return answer, outcome.state
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import delivery, outbound
@@ -24,8 +24,10 @@ from app.transports import (
 )
 from conversations.machine import shorten
 from conversations.texts import Hours
-from ledger import banks, confirmations, members, messages
-from ledger.models import Account, Bank, Confirmation, Member, Message, utcnow
+from ledger import banks, confirmations, members, messages, posts
+from ledger.matching import MatchIndex
+from ledger.matching import Need as MatchNeed
+from ledger.models import Account, Bank, Confirmation, Member, Message, Post, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +216,74 @@ def _set_status(message_id: int, status: str, *,
                 message.error_code = AMBIGUOUS
 
 
+ASK_PER_WAVE = 3
+# A need nobody has said yes to after this long is offered to the next few helpers.
+NEXT_WAVE_AFTER = timedelta(hours=6)
+
+
+def ask_helpers(post_id: int) -> str:
+    """Ask the best few helpers not yet asked about a need (one wave); tell the member and
+    the brokers when nobody can be found. Safe to run twice: asks are unique per helper."""
+    services = current_services()
+    with services.db.reading() as session:
+        need = session.get(Post, post_id)
+        if need is None or need.kind != "need" or need.status != "open":
+            return need.status if need is not None else "missing"
+        requester = members.get_member(session, need.member_id)
+        index = MatchIndex.build(posts.helpers(session, need.bank_id))
+        already = posts.asked_ids(session, post_id)
+        candidates = index.rank(MatchNeed(requester.id, need.text, requester.area),
+                                limit=ASK_PER_WAVE, exclude=already)
+    with services.db.writing() as session:
+        need = session.scalars(
+            select(Post).where(Post.id == post_id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        if need.status != "open":
+            return need.status
+        already = posts.asked_ids(session, post_id)
+        fresh = [c for c in candidates if c.member_id not in already]
+        bank = session.get(Bank, need.bank_id)
+        assert bank is not None
+        queued: list[int] = []
+        what = shorten(need.text)
+        if not fresh:
+            stale = need.asked_at is not None and _aware(need.asked_at) < (
+                utcnow() - NEXT_WAVE_AFTER
+            )
+            need.asked_at = utcnow()  # look again after another wait, not every sweep
+            if posts.waiting_for_answers(session, post_id) == 0 or stale:
+                queued += _queue_one(session, requester, "nobody_found", f"nobody:{need.id}",
+                                     {"name": requester.name, "what": what, "bank": bank.name})
+                queued += outbound.tell_brokers(
+                    session, bank, "broker_nobody", f"broker-nobody:{need.id}",
+                    {"ref": need.ref, "what": what, "name": requester.name},
+                )
+            outcome = "nobody"
+        else:
+            for ask in posts.record_asks(session, need, fresh):
+                helper = members.get_member(session, ask.member_id)
+                key = "ask_helper" if requester.area else "ask_helper_no_area"
+                queued += _queue_one(session, helper, key, f"ask:{ask.id}", {
+                    "name": requester.name, "what": what, "area": requester.area or "",
+                    "ref": need.ref,
+                })
+            outcome = f"asked {len(fresh)}"
+    outbound.enqueue(services, queued)
+    return outcome
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _queue_one(session: Session, member: Member, key: str, idempotency_key: str,
+               values: dict[str, object]) -> list[int]:
+    message_id = outbound.queue_text(session, member, kind=key, key=key,
+                                     idempotency_key=idempotency_key, values=values)
+    return [message_id] if message_id else []
+
+
 # A text whose job was lost (a crash between the commit and the enqueue, a Redis that lost
 # its queue) is handed over again by the sweep: one never tried after 10 minutes, one waiting
 # for a retry after an hour (longer than RQ's longest backoff), and one left "sending" by a
@@ -229,7 +299,8 @@ def sweep() -> dict[str, int]:
     auto-confirm unanswered requests, one transaction each, and re-enqueue texts whose job
     was lost. Driven by SQL, not by Redis."""
     services = current_services()
-    counts = {"reminded": 0, "escalated": 0, "expired": 0, "auto_confirmed": 0, "requeued": 0}
+    counts = {"reminded": 0, "escalated": 0, "expired": 0, "auto_confirmed": 0, "requeued": 0,
+              "next_waves": 0, "needs_expired": 0}
     with services.db.reading() as session:
         due = confirmations.due(session)
     for confirmation_id in due:
@@ -243,6 +314,25 @@ def sweep() -> dict[str, int]:
                "auto": "auto_confirmed"}[step.action]
         counts[key] += 1
     now = utcnow()
+    with services.db.reading() as session:
+        waves = list(session.scalars(
+            select(Post.id).where(
+                Post.kind == "need", Post.status == "open",
+                Post.asked_at < now - NEXT_WAVE_AFTER,
+            )
+        ))
+        expired = list(session.scalars(
+            select(Post.id).where(Post.status == "open", Post.expires_at < now)
+        ))
+    if expired:
+        with services.db.writing() as session:
+            session.execute(update(Post).where(Post.id.in_(expired), Post.status == "open")
+                            .values(status="expired", closed_at=now))
+    for post_id in set(waves) - set(expired):
+        services.queue.enqueue("app.jobs.ask_helpers", post_id,
+                               job_id=f"ask_helpers-{post_id}-{int(now.timestamp())}")
+    counts["next_waves"] = len(set(waves) - set(expired))
+    counts["needs_expired"] = len(expired)
     with services.db.writing() as session:
         stuck = list(session.scalars(
             select(Message).where(

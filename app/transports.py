@@ -8,6 +8,7 @@ again later may work (5xx, 429, timeouts) and ``PermanentSendError`` when it wil
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from ledger.phones import mask
 log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
+_NUMBER = re.compile(r"\+\d{7,15}")
 OUTBOX_LENGTH = 200
 
 
@@ -80,7 +82,9 @@ class ConsoleTransport:
 
     def send(self, text: OutboundText) -> str:
         sid = f"CONSOLE{uuid.uuid4().hex}"
-        print(f"[to {mask(text.to)} by {text.channel}] {text.body}", flush=True)
+        # The body may carry a number (an introduction): masked here too, as in every log.
+        shown = _NUMBER.sub(lambda m: mask(m.group()), text.body)
+        print(f"[to {mask(text.to)} by {text.channel}] {shown}", flush=True)
         self.redis.xadd(
             outbox_key(text.to, self.secret),
             {"body": text.body.encode(), "sid": sid, "message_id": str(text.message_id)},

@@ -39,6 +39,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "STATEMENT": ("HISTORY", "STATEMENTS", "STMT"),
     "MORE": (),
     "RECORD": (),
+    "OFFER": ("OFFERING", "CANOFFER"),
+    "NEED": ("NEEDS", "REQUEST"),
+    "MINE": ("POSTS", "MYPOSTS"),
+    "CLOSE": ("WITHDRAW",),
     "NAME": (),
     "AREA": (),
     "SKILLS": ("SKILL",),
@@ -48,7 +52,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
-     "LEAVE", "RECORD"}
+     "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED"}
 )
 
 _LOOKUP: dict[str, str] = {}

@@ -174,9 +174,27 @@ class RecordHours:
     who: str
 
 
+@dataclass(frozen=True)
+class PostItem:
+    """``OFFER lifts to the shops`` / ``NEED a lift to the clinic on Tuesday``."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ShowMine:
+    pass
+
+
+@dataclass(frozen=True)
+class ClosePost:
+    ref: int
+
+
 Effect = (
     Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
-    | ShowStatement | RecordHours
+    | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost
 )
 
 
@@ -233,7 +251,10 @@ def _help(facts: Facts, member: MemberFacts | None) -> Reply:
 
 
 # What a member still waiting for a broker's welcome may not do yet.
-_NEEDS_WELCOME = frozenset({"DONE", "GIVE", "YES", "NO", "RECORD", "STATEMENT", "MORE"})
+_NEEDS_WELCOME = frozenset(
+    {"DONE", "GIVE", "YES", "NO", "RECORD", "STATEMENT", "MORE", "OFFER", "NEED", "MINE",
+     "CLOSE"}
+)
 
 
 def _stranger(facts: Facts, cmd: Command) -> Outcome:
@@ -259,7 +280,7 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
 # Commands that only show something: safe to run even when a word was meant as an answer.
 _READ_ONLY = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MENU"})
 # Commands whose words carry a number first: "YES 17", "DONE 2 Ana", "RECORD 07700…".
-_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD"})
+_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD", "CLOSE"})
 
 
 def interrupts_question(cmd: Command) -> bool:
@@ -325,6 +346,18 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
             return Outcome(State(), [Reply("more_nothing")])
         page = state.statement_page + 1
         return Outcome(State(statement_page=page), [], [ShowStatement(page)])
+    if cmd.name in ("OFFER", "NEED"):
+        what = profile_value(cmd.args, "skills")
+        if not what:
+            return Outcome(State(), [Reply(f"{cmd.name.lower()}_usage")])
+        return Outcome(State(), [], [PostItem(cmd.name.lower(), what)])
+    if cmd.name == "MINE":
+        return Outcome(State(), [], [ShowMine()])
+    if cmd.name == "CLOSE":
+        ref = _ref(cmd.args)
+        if ref is None:
+            return Outcome(State(), [Reply("close_usage")])
+        return Outcome(State(), [], [ClosePost(ref)])
     if cmd.name == "RECORD":
         if member.role != "broker":
             return Outcome(State(), [Reply("brokers_only", {"bank": bank})])

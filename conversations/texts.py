@@ -79,8 +79,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "already_started": "You're getting texts from {bank}. Reply MENU for what you can do",
         # Help and not understood
         "help_member": (
-            "{bank}: 1 hour given = 1 hour back. Reply DONE 2 Ana for help you gave, GIVE to "
-            "give hours, BALANCE, STATEMENT, PROFILE, or LEAVE to leave"
+            "{bank}: 1 hour given = 1 hour back. Reply NEED or OFFER and a few words, DONE 2 "
+            "Ana for help you gave, GIVE, BALANCE, STATEMENT, MINE or LEAVE"
         ),
         "help_broker": (
             "{bank}: reply RECORD 07700900123 2 gardening for a member who can't text. Also "
@@ -140,6 +140,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
                               "I'll text you when they reply",
         "confirm_ask": "{other} says they helped you for {hours} ({what}). Reply YES {ref} to "
                        "confirm or NO {ref} if that's not right",
+        "confirm_ask_helper": "{other} says you helped them for {hours} ({what}). Reply YES "
+                              "{ref} to confirm or NO {ref} if that's not right",
         "confirm_reminder": "Reminder: {other} says they helped you for {hours} ({what}). "
                             "Reply YES {ref} to confirm or NO {ref} if not",
         "receipt_payer": "Thank you! Recorded: {other} gave you {hours} ({what}). "
@@ -183,6 +185,40 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "statement_empty": "No hours recorded yet. Balance: {balance}",
         "statement_end": "That's all. Balance: {balance}",
         "more_nothing": "Reply STATEMENT to see your latest hours",
+        # Offers, needs and asking helpers
+        "offer_usage": "Tell us what you could do for neighbours, e.g. OFFER lifts to the shops",
+        "need_usage": "Tell us what you need, e.g. NEED a lift to the clinic on Tuesday",
+        "offer_posted": "Thanks {name}! Your offer is posted (ref {ref}). When someone needs "
+                        "it, I'll ask you. CLOSE {ref} withdraws it",
+        "need_posted": "Thanks {name}! I'm asking neighbours who could help with: {what} "
+                       "(ref {ref}). I'll text you when someone says yes",
+        "ask_helper": "{name} needs: {what} ({area}). Reply YES {ref} to help or NO {ref} "
+                      "to pass",
+        "ask_helper_no_area": "{name} needs: {what}. Reply YES {ref} to help or NO {ref} "
+                              "to pass",
+        "match_helper": "Thank you! You're helping {name}: {what}. Their number is {phone}; "
+                        "you both agreed. After, reply DONE {ref} and the hours",
+        "match_requester": "Good news: {name} can help with: {what}. Their number is {phone}; "
+                           "you both agreed. Ref {ref}",
+        "match_too_late": "Thank you, someone else is already helping. I'll ask you again "
+                          "another time",
+        "match_declined": "Thanks for letting me know. I'll ask someone else",
+        "match_closed": "Thank you! That request is closed now, so no help is needed",
+        "nobody_found": "Sorry {name}, no one is free for: {what} yet. Someone from {bank} "
+                        "will be in touch",
+        "broker_nobody": "No helper found for ref {ref} ({what}) for {name}. A broker may "
+                         "match them by hand",
+        "mine_list": "Your posts: {entries}. Reply CLOSE and a number to withdraw one",
+        "mine_entry_need": "{ref} need: {what}",
+        "mine_entry_offer": "{ref} offer: {what}",
+        "mine_none": "You have no open posts. Reply NEED or OFFER and a few words, "
+                     "e.g. NEED a lift",
+        "post_closed": "Ref {ref} is withdrawn. Thank you",
+        "close_unknown": "You have no open post with ref {ref}. Reply MINE to see yours",
+        "close_usage": "Reply CLOSE and the number of the post, e.g. CLOSE 42. MINE lists "
+                       "yours",
+        "done_on_ref_unknown": "Ref {ref} isn't a match of yours. Reply DONE, the hours and "
+                               "who you helped, e.g. DONE 2 Ana",
         # Brokers recording hours for members who cannot text
         "brokers_only": "Sorry, only {bank}'s brokers can do that",
         "record_self": "Brokers can't record hours for themselves: another broker of {bank} "

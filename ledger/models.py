@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -230,6 +231,62 @@ class Confirmation(Base):
         CheckConstraint("kind in ('exchange', 'gift')", name="ck_confirmations_kind"),
         Index("ix_confirmations_bank_status", "bank_id", "status"),
         Index("ix_confirmations_answered_sid", "bank_id", "answered_sid"),
+    )
+
+
+class Post(Base):
+    """An offer of help, or a need, posted by a member by text. A need is matched to one
+    helper; its reference is shared with confirmations (``YES 42``)."""
+
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(String(300))
+    ref: Mapped[int] = mapped_column(Integer)
+    request_key: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    helper_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    wave: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    matched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("bank_id", "ref", name="uq_posts_ref"),
+        UniqueConstraint("bank_id", "request_key", name="uq_posts_request"),
+        CheckConstraint("kind in ('offer', 'need')", name="ck_posts_kind"),
+        CheckConstraint(
+            "status in ('open', 'matched', 'closed', 'expired')", name="ck_posts_status"
+        ),
+        Index("ix_posts_bank_status", "bank_id", "kind", "status"),
+    )
+
+
+class Ask(Base):
+    """A member asked to help with a need, with why they were chosen."""
+
+    __tablename__ = "asks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="asked")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("post_id", "member_id", name="uq_asks_post_member"),
+        CheckConstraint(
+            "status in ('asked', 'accepted', 'declined', 'too_late')", name="ck_asks_status"
+        ),
     )
 
 

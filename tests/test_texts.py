@@ -51,10 +51,11 @@ REALISTIC: dict[str, object] = {
     "source": "community fund",
     "command": "DONE",
     "refs": "1234, 1235, 1236",
+    "phone": "+447700900123",
     "example": "RECORD 07700900123 1.5 gardening",
 }
 # Texts that show the member's own words (or several lines of them) may take two segments.
-MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last"}
+MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last", "mine_list"}
 # Texts that do not ask for anything back, though they say "please".
 NOT_ASKING = {
     "hours_too_many",  # "please ask your broker"

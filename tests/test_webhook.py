@@ -116,7 +116,7 @@ def test_unknown_text_lists_the_commands_that_fit(phone):
     assert "didn't understand" in reply
     assert "Reply MENU" in reply and "BALANCE" in reply
     menu = phone.reply("MENU")
-    for command in ("DONE", "GIVE", "BALANCE", "STATEMENT", "PROFILE", "LEAVE"):
+    for command in ("NEED", "OFFER", "DONE", "GIVE", "BALANCE", "STATEMENT", "MINE", "LEAVE"):
         assert command in menu
 
 

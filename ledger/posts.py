@@ -1,0 +1,170 @@
+"""Offers and needs, and asking helpers: the first YES to a need wins, atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.confirmations import next_ref
+from ledger.matching import Candidate, Helper
+from ledger.models import Ask, Member, OptOut, Post, utcnow
+
+NEED_DAYS = 14
+FAIRNESS_DAYS = 30
+
+
+def post(session: Session, *, bank_id: int, member: Member, kind: str, text: str,
+         request_key: str) -> tuple[Post, bool]:
+    """Post an offer or a need once per request key; needs expire after 14 days."""
+    existing = session.scalars(
+        select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
+    ).one_or_none()
+    if existing is not None:
+        return existing, False
+    try:
+        with session.begin_nested():
+            item = Post(
+                bank_id=bank_id, member_id=member.id, kind=kind, text=text[:300],
+                ref=next_ref(session, bank_id), request_key=request_key,
+                expires_at=utcnow() + timedelta(days=NEED_DAYS) if kind == "need" else None,
+            )
+            session.add(item)
+            session.flush()
+    except IntegrityError:
+        again = session.scalars(
+            select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
+        ).one()
+        return again, False
+    return item, True
+
+
+def by_ref(session: Session, bank_id: int, ref: int) -> Post | None:
+    return session.scalars(
+        select(Post).where(Post.bank_id == bank_id, Post.ref == ref)
+    ).one_or_none()
+
+
+def mine(session: Session, bank_id: int, member_id: int) -> list[Post]:
+    return list(session.scalars(
+        select(Post).where(
+            Post.bank_id == bank_id, Post.member_id == member_id,
+            Post.status.in_(("open", "matched")),
+        ).order_by(Post.id.desc()).limit(5)
+    ))
+
+
+def close(session: Session, bank_id: int, member_id: int, ref: int) -> Post | None:
+    """Withdraw one's own open post; None if there is no such post."""
+    item = session.scalars(
+        select(Post).where(Post.bank_id == bank_id, Post.ref == ref, Post.member_id == member_id,
+                           Post.status.in_(("open", "matched")))
+        .with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
+    if item is not None:
+        item.status = "closed"
+        item.closed_at = utcnow()
+    return item
+
+
+def helpers(session: Session, bank_id: int) -> list[Helper]:
+    """Who could be asked: active, opted-in members, with what they offer and how often they
+    were asked lately (brokers may set a member's status back to pending to hold them)."""
+    offers: dict[int, list[str]] = {}
+    for member_id, text in session.execute(
+        select(Post.member_id, Post.text).where(
+            Post.bank_id == bank_id, Post.kind == "offer", Post.status == "open"
+        )
+    ):
+        offers.setdefault(member_id, []).append(text)
+    since = utcnow() - timedelta(days=FAIRNESS_DAYS)
+    asked = dict(session.execute(
+        select(Ask.member_id, func.count(Ask.id))
+        .join(Post, Post.id == Ask.post_id)
+        .where(Post.bank_id == bank_id, Ask.created_at >= since)
+        .group_by(Ask.member_id)
+    ).all())
+    opted_out = select(OptOut.phone).where(OptOut.bank_id == bank_id)
+    found = []
+    for member in session.scalars(
+        select(Member).where(
+            Member.bank_id == bank_id, Member.status == "active",
+            Member.phone.not_in(opted_out),
+        )
+    ):
+        words = ", ".join(filter(None, [member.skills, *offers.get(member.id, [])]))
+        if words:
+            found.append(Helper(member.id, member.name, words, member.area,
+                                member.availability, int(asked.get(member.id, 0))))
+    return found
+
+
+def record_asks(session: Session, need: Post, candidates: list[Candidate]) -> list[Ask]:
+    need.wave += 1
+    need.asked_at = utcnow()
+    asks = [
+        Ask(post_id=need.id, member_id=c.member_id, wave=need.wave, score=c.score,
+            reasons="; ".join(c.reasons)[:300])
+        for c in candidates
+    ]
+    session.add_all(asks)
+    session.flush()
+    return asks
+
+
+def asked_ids(session: Session, post_id: int) -> set[int]:
+    return set(session.scalars(select(Ask.member_id).where(Ask.post_id == post_id)))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """``matched`` (this YES won), ``too_late`` (someone else's did), ``declined``,
+    ``not_asked`` (this member was not asked), ``closed`` (withdrawn or expired)."""
+
+    outcome: str
+    need: Post | None = None
+
+
+def answer(session: Session, *, bank_id: int, member_id: int, ref: int, yes: bool) -> Reply:
+    """A helper's YES or NO to need ``ref``. The need's row is locked: of two YES at once,
+    exactly one is matched."""
+    need = session.scalars(
+        select(Post).where(Post.bank_id == bank_id, Post.ref == ref, Post.kind == "need")
+        .with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
+    if need is None:
+        return Reply("not_asked")
+    ask = session.scalars(
+        select(Ask).where(Ask.post_id == need.id, Ask.member_id == member_id)
+        .with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
+    if ask is None:
+        return Reply("not_asked", need)
+    if need.status == "matched":
+        if need.helper_member_id == member_id:
+            return Reply("matched", need)
+        return Reply("too_late", need)
+    if need.status != "open":
+        return Reply("closed", need)
+    ask.answered_at = utcnow()
+    if not yes:
+        ask.status = "declined"
+        return Reply("declined", need)
+    ask.status = "accepted"
+    need.status = "matched"
+    need.helper_member_id = member_id
+    need.matched_at = utcnow()
+    session.execute(
+        update(Ask).where(Ask.post_id == need.id, Ask.id != ask.id, Ask.status == "asked")
+        .values(status="too_late")
+    )
+    return Reply("matched", need)
+
+
+def waiting_for_answers(session: Session, post_id: int) -> int:
+    return int(session.scalar(
+        select(func.count(Ask.id)).where(Ask.post_id == post_id, Ask.status == "asked")
+    ) or 0)

@@ -1,0 +1,159 @@
+"""Offers, needs and matches by text, with the worker running the jobs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import banks, members
+from ledger.models import Ask, Post, Transfer
+
+
+@pytest.fixture
+def people(make_phone, outbox):
+    """Ana offers lifts (Lambeth); Sam can garden; Kemi drives too (Brixton); Bea is a broker."""
+    def join(number: str, name: str, skills: str, area: str):  # type: ignore[no-untyped-def]
+        phone = make_phone(number)
+        phone.text(f"JOIN {name}")
+        phone.text(skills)
+        phone.text(area)
+        phone.text("SKIP")
+        return phone
+
+    return {
+        "ana": join("+447700900901", "Ana", "driving", "Lambeth"),
+        "sam": join("+447700900902", "Sam", "gardening", "Lambeth"),
+        "kemi": join("+447700900903", "Kemi", "lifts in my car", "Brixton"),
+    }
+
+
+def ref_in(text: str) -> str:
+    return text.split("YES ")[1].split()[0]
+
+
+def test_the_whole_journey_from_offer_to_receipts(people, make_phone, outbox, services):
+    ana, kemi = people["ana"], people["kemi"]
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    for answer in ("SKIP", "Lambeth", "SKIP"):
+        bob.text(answer)
+    assert "Your offer is posted" in ana.reply("OFFER lifts to the hospital")
+    posted = bob.reply("NEED a lift to the clinic on Tuesday")
+    assert "I'm asking neighbours who could help with: a lift to the clinic on Tuesday" in posted
+    [ask] = outbox.to(ana.number)
+    assert ask.startswith("Bob needs: a lift to the clinic on Tuesday (Lambeth). Reply YES ")
+    assert "+44" not in ask  # no number before both agree
+    ref = ref_in(ask)
+    assert len(outbox.to(kemi.number)) == 1  # asked too, in the same wave
+    intro = ana.reply(f"YES {ref}")
+    assert intro.startswith("Thank you! You're helping Bob") and bob.number in intro
+    [told] = outbox.to(bob.number)
+    assert told.startswith("Good news: Ana can help with") and ana.number in told
+    assert "someone else is already helping" in kemi.reply(f"YES {ref}")
+    # After the help, the helper reports it on the match; Bob confirms.
+    assert "I've asked Bob to confirm 2 hours" in ana.reply(f"DONE {ref} 2")
+    confirm = outbox.to(bob.number)[-1]
+    assert confirm.startswith("Ana says they helped you for 2 hours")
+    bob.text(f"YES {ref_in(confirm)}")
+    assert ana.reply("BALANCE").startswith("Balance: 2 hours")
+    assert bob.reply("BALANCE").startswith("Balance: -2 hours")
+    assert outbox.to(ana.number)[-1].startswith("Bob confirmed the 2 hours you gave")
+
+
+def test_two_yes_at_once_match_exactly_one_helper(people, make_phone, outbox, services):
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the shops")
+    ref = ref_in(outbox.to(people["ana"].number)[0])
+    barrier = threading.Barrier(2)
+    answers: dict[str, str] = {}
+
+    def say_yes(name: str) -> None:
+        barrier.wait()
+        answers[name] = people[name].reply(f"YES {ref}")
+
+    threads = [threading.Thread(target=say_yes, args=(n,)) for n in ("ana", "kemi")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [n for n, a in answers.items() if a.startswith("Thank you! You're helping")]
+    assert len(winners) == 1
+    assert sum("someone else is already helping" in a for a in answers.values()) == 1
+    with services.db.reading() as session:
+        assert session.scalar(select(func.count(Ask.id)).where(Ask.status == "accepted")) == 1
+    assert len(outbox.to(bob.number)) == 1
+
+
+def test_no_passes_to_the_next_helper_and_nobody_left_is_told(people, make_phone, outbox,
+                                                               services):
+    with services.db.writing() as session:
+        members.make_broker(session, banks.bank_for_address(session, None),
+                            "+447700900905", "Bea")
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED help in the garden")
+    [ask] = outbox.to(people["sam"].number)
+    assert "pass" in ask
+    assert "I'll ask someone else" in people["sam"].reply(f"NO {ref_in(ask)}")
+    assert outbox.to(bob.number) == [
+        "Sorry Bob, no one is free for: help in the garden yet. Someone from Lambeth Time "
+        "Bank will be in touch"
+    ]
+    assert any("No helper found" in t for t in outbox.to("+447700900905"))
+
+
+def test_a_stop_between_the_ask_and_the_answer(people, make_phone, outbox, services):
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    people["ana"].text("STOP")
+    bob.text("NEED a lift to the station")
+    assert outbox.to(people["ana"].number) == []  # not asked after STOP
+    ref = ref_in(outbox.to(people["kemi"].number)[0])
+    people["kemi"].text("STOP")
+    assert people["kemi"].text(f"YES {ref}") == []  # nothing is sent until START
+    with services.db.reading() as session:
+        need = session.scalars(select(Post).where(Post.kind == "need")).one()
+        assert need.status == "open"
+        assert session.scalar(select(func.count(Transfer.id))) == 0
+
+
+def test_mine_and_close(people):
+    ana = people["ana"]
+    ana.text("OFFER lifts to the hospital")
+    ana.text("NEED help with my laptop")
+    mine = ana.reply("MINE")
+    assert mine.startswith("Your posts: ") and "need: help with my laptop" in mine
+    ref = mine.split("Your posts: ")[1].split()[0]
+    assert ana.reply(f"CLOSE {ref}") == f"Ref {ref} is withdrawn. Thank you"
+    assert "no open post" in ana.reply(f"CLOSE {ref}")
+    assert "CLOSE 42" in ana.reply("CLOSE")
+    assert "e.g. NEED" in ana.reply("NEED")
+
+
+def test_unanswered_needs_go_to_the_next_helpers_and_old_needs_expire(people, make_phone,
+                                                                       outbox, services):
+    from datetime import timedelta
+
+    from app import jobs
+
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the market")
+    assert len(outbox.to(people["ana"].number)) == 1
+    with services.db.writing() as session:
+        need = session.scalars(select(Post)).one()
+        need.asked_at = need.asked_at - timedelta(hours=7)
+    assert jobs.sweep()["next_waves"] == 1
+    # Both drivers were asked in the first wave; the next finds nobody new to ask, so Bob
+    # is told, and the first helpers may still say yes.
+    assert outbox.to(bob.number)[-1].startswith("Sorry Bob, no one is free")
+    with services.db.writing() as session:
+        need = session.scalars(select(Post)).one()
+        assert need.status == "open" and need.wave == 1
+        need.expires_at = need.expires_at - timedelta(days=15)
+    assert jobs.sweep()["needs_expired"] == 1
+    with services.db.reading() as session:
+        assert session.scalars(select(Post)).one().status == "expired"
