@@ -30,6 +30,7 @@ from conversations.machine import (
     OptOut,
     PostItem,
     RecordHours,
+    RenewPost,
     Reply,
     ReportHours,
     ReportOnRef,
@@ -236,6 +237,17 @@ def _close(ctx: Context, effect: ClosePost) -> None:
         ctx.reply("close_unknown", ref=effect.ref)
     else:
         ctx.reply("post_closed", ref=effect.ref)
+
+
+def _renew(ctx: Context, effect: RenewPost) -> None:
+    member = _member(ctx)
+    item = posts.renew(ctx.session, ctx.bank.id, member.id, effect.ref)
+    if item is None:
+        ctx.reply("renew_unknown", ref=effect.ref)
+        return
+    ctx.reply("renewed", ref=item.ref)
+    if item.helper_member_id is None:
+        ctx.jobs.append(("app.jobs.ask_helpers", item.id))
 
 
 def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
@@ -579,4 +591,5 @@ _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     PostItem: _post,
     ShowMine: _mine,
     ClosePost: _close,
+    RenewPost: _renew,
 }

@@ -273,6 +273,54 @@ def ask_helpers(post_id: int) -> str:
     return outcome
 
 
+WARN_BEFORE_EXPIRY = timedelta(days=1)
+REMIND_DONE_AFTER = timedelta(days=1)
+
+
+def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
+    """Tell members a need closes tomorrow; remind helpers to report hours a day after a
+    match. Each at most once (recorded on the post, in the same transaction)."""
+    queued: list[int] = []
+    warned = reminded = 0
+    with services.db.writing() as session:
+        for need in session.scalars(
+            select(Post).where(
+                Post.kind == "need", Post.status == "open", Post.expiry_warned_at.is_(None),
+                Post.expires_at < now + WARN_BEFORE_EXPIRY, Post.expires_at > now,
+            ).with_for_update(skip_locked=True)
+        ):
+            need.expiry_warned_at = now
+            owner = members.get_member(session, need.member_id)
+            queued += _queue_one(session, owner, "need_expiring", f"expiring:{need.id}",
+                                 {"what": shorten(need.text, 30), "ref": need.ref})
+            warned += 1
+        for need in session.scalars(
+            select(Post).where(
+                Post.kind == "need", Post.status == "matched", Post.done_reminded_at.is_(None),
+                Post.matched_at < now - REMIND_DONE_AFTER,
+            ).with_for_update(skip_locked=True)
+        ):
+            need.done_reminded_at = now
+            reported = session.scalar(
+                select(Confirmation.id).where(
+                    Confirmation.bank_id == need.bank_id,
+                    Confirmation.description == need.text[:200],
+                    Confirmation.payer_account_id == members.member_account(
+                        session, members.get_member(session, need.member_id)).id,
+                ).limit(1)
+            )
+            if reported is not None or need.helper_member_id is None:
+                continue
+            helper = members.get_member(session, need.helper_member_id)
+            owner = members.get_member(session, need.member_id)
+            queued += _queue_one(session, helper, "done_reminder", f"done-reminder:{need.id}",
+                                 {"name": owner.name, "what": shorten(need.text, 30),
+                                  "ref": need.ref})
+            reminded += 1
+    outbound.enqueue(services, queued)
+    return warned, reminded
+
+
 def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
@@ -300,7 +348,7 @@ def sweep() -> dict[str, int]:
     was lost. Driven by SQL, not by Redis."""
     services = current_services()
     counts = {"reminded": 0, "escalated": 0, "expired": 0, "auto_confirmed": 0, "requeued": 0,
-              "next_waves": 0, "needs_expired": 0}
+              "next_waves": 0, "needs_expired": 0, "needs_warned": 0, "done_reminded": 0}
     with services.db.reading() as session:
         due = confirmations.due(session)
     for confirmation_id in due:
@@ -324,6 +372,7 @@ def sweep() -> dict[str, int]:
         expired = list(session.scalars(
             select(Post.id).where(Post.status == "open", Post.expires_at < now)
         ))
+    counts["needs_warned"], counts["done_reminded"] = _post_reminders(services, now)
     if expired:
         with services.db.writing() as session:
             session.execute(update(Post).where(Post.id.in_(expired), Post.status == "open")

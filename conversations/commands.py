@@ -43,6 +43,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "NEED": ("NEEDS", "REQUEST"),
     "MINE": ("POSTS", "MYPOSTS"),
     "CLOSE": ("WITHDRAW",),
+    "RENEW": ("KEEP",),
     "NAME": (),
     "AREA": (),
     "SKILLS": ("SKILL",),
@@ -52,7 +53,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
-     "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED"}
+     "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW"}
 )
 
 _LOOKUP: dict[str, str] = {}

@@ -192,9 +192,14 @@ class ClosePost:
     ref: int
 
 
+@dataclass(frozen=True)
+class RenewPost:
+    ref: int
+
+
 Effect = (
     Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
-    | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost
+    | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost
 )
 
 
@@ -253,7 +258,7 @@ def _help(facts: Facts, member: MemberFacts | None) -> Reply:
 # What a member still waiting for a broker's welcome may not do yet.
 _NEEDS_WELCOME = frozenset(
     {"DONE", "GIVE", "YES", "NO", "RECORD", "STATEMENT", "MORE", "OFFER", "NEED", "MINE",
-     "CLOSE"}
+     "CLOSE", "RENEW"}
 )
 
 
@@ -280,7 +285,7 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
 # Commands that only show something: safe to run even when a word was meant as an answer.
 _READ_ONLY = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MENU"})
 # Commands whose words carry a number first: "YES 17", "DONE 2 Ana", "RECORD 07700…".
-_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD", "CLOSE"})
+_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD", "CLOSE", "RENEW"})
 
 
 def interrupts_question(cmd: Command) -> bool:
@@ -353,11 +358,12 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         return Outcome(State(), [], [PostItem(cmd.name.lower(), what)])
     if cmd.name == "MINE":
         return Outcome(State(), [], [ShowMine()])
-    if cmd.name == "CLOSE":
+    if cmd.name in ("CLOSE", "RENEW"):
         ref = _ref(cmd.args)
         if ref is None:
-            return Outcome(State(), [Reply("close_usage")])
-        return Outcome(State(), [], [ClosePost(ref)])
+            return Outcome(State(), [Reply(f"{cmd.name.lower()}_usage")])
+        effect = ClosePost(ref) if cmd.name == "CLOSE" else RenewPost(ref)
+        return Outcome(State(), [], [effect])
     if cmd.name == "RECORD":
         if member.role != "broker":
             return Outcome(State(), [Reply("brokers_only", {"bank": bank})])

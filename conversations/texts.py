@@ -217,6 +217,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "close_unknown": "You have no open post with ref {ref}. Reply MINE to see yours",
         "close_usage": "Reply CLOSE and the number of the post, e.g. CLOSE 42. MINE lists "
                        "yours",
+        "renew_usage": "Reply RENEW and the number of your need, e.g. RENEW 42. MINE lists "
+                       "yours",
+        "renewed": "Ref {ref} stays open for another 14 days. I'll keep asking neighbours",
+        "renew_unknown": "You have no need with ref {ref}. Reply MINE to see yours",
+        "need_expiring": "Your need ({what}, ref {ref}) closes tomorrow. Reply RENEW {ref} to "
+                         "keep it open",
+        "done_reminder": "Did you help {name} ({what})? Reply DONE {ref} and the hours, "
+                         "e.g. DONE {ref} 2",
         "done_on_ref_unknown": "Ref {ref} isn't a match of yours. Reply DONE, the hours and "
                                "who you helped, e.g. DONE 2 Ana",
         # Brokers recording hours for members who cannot text

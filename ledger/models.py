@@ -254,6 +254,9 @@ class Post(Base):
     asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     matched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the member was told the need is about to close, and the helper reminded to report.
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

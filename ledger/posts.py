@@ -70,6 +70,21 @@ def close(session: Session, bank_id: int, member_id: int, ref: int) -> Post | No
     return item
 
 
+def renew(session: Session, bank_id: int, member_id: int, ref: int) -> Post | None:
+    """Keep one's open need open for another 14 days."""
+    item = session.scalars(
+        select(Post).where(Post.bank_id == bank_id, Post.ref == ref, Post.member_id == member_id,
+                           Post.kind == "need", Post.status.in_(("open", "expired")))
+        .with_for_update().execution_options(populate_existing=True)
+    ).one_or_none()
+    if item is not None:
+        item.status = "open"
+        item.expires_at = utcnow() + timedelta(days=NEED_DAYS)
+        item.expiry_warned_at = None
+        item.closed_at = None
+    return item
+
+
 def helpers(session: Session, bank_id: int) -> list[Helper]:
     """Who could be asked: active, opted-in members, with what they offer and how often they
     were asked lately (brokers may set a member's status back to pending to hold them)."""

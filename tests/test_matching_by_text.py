@@ -157,3 +157,49 @@ def test_unanswered_needs_go_to_the_next_helpers_and_old_needs_expire(people, ma
     assert jobs.sweep()["needs_expired"] == 1
     with services.db.reading() as session:
         assert session.scalars(select(Post)).one().status == "expired"
+
+
+def test_a_need_about_to_close_is_announced_and_can_be_renewed(people, make_phone, outbox,
+                                                                services):
+    from datetime import timedelta
+
+    from app import jobs
+
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the market")
+    with services.db.writing() as session:
+        need = session.scalars(select(Post)).one()
+        need.expires_at = need.expires_at - timedelta(days=13, hours=12)
+        ref = need.ref
+    assert jobs.sweep()["needs_warned"] == 1
+    assert jobs.sweep()["needs_warned"] == 0
+    assert outbox.to(bob.number)[-1] == (
+        f"Your need (a lift to the market, ref {ref}) closes tomorrow. Reply RENEW {ref} to "
+        "keep it open"
+    )
+    assert bob.reply(f"RENEW {ref}").startswith(f"Ref {ref} stays open for another 14 days")
+    with services.db.reading() as session:
+        need = session.scalars(select(Post)).one()
+        assert need.expiry_warned_at is None and need.status == "open"
+
+
+def test_the_helper_is_reminded_to_report_hours(people, make_phone, outbox, services):
+    from datetime import timedelta
+
+    from app import jobs
+
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the market")
+    ref = ref_in(outbox.to(people["ana"].number)[0])
+    people["ana"].text(f"YES {ref}")
+    with services.db.writing() as session:
+        need = session.scalars(select(Post)).one()
+        need.matched_at = need.matched_at - timedelta(days=2)
+    assert jobs.sweep()["done_reminded"] == 1
+    assert outbox.to(people["ana"].number)[-1] == (
+        f"Did you help Bob (a lift to the market)? Reply DONE {ref} and the hours, "
+        f"e.g. DONE {ref} 2"
+    )
+    assert jobs.sweep()["done_reminded"] == 0

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("asked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("matched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expiry_warned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("done_reminded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("kind in ('offer', 'need')", name="ck_posts_kind"),
         sa.CheckConstraint(
