@@ -4,11 +4,12 @@ timer that enqueues the periodic sweep (reminders, escalations, lost jobs)."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
 from redis import ConnectionPool, Redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 
 from app import create_app, services
 
@@ -57,7 +58,13 @@ def main(burst: bool = False) -> bool:
             # with a short socket timeout (redis-py's default) would time out and back off.
             redis = waiting_connection(shared.redis)
             queue = Queue(shared.queue.name, connection=redis)
-            worker = Worker([queue], connection=redis)
+            # Jobs run in this process by default: they are short, idempotent and send at
+            # most once, and forking a child per job cost ten times the throughput (see
+            # bench/notifications.py). TIMEBANK_WORKER_FORK=1 isolates each job instead.
+            worker_class = Worker if os.environ.get("TIMEBANK_WORKER_FORK") == "1" else (
+                SimpleWorker
+            )
+            worker = worker_class([queue], connection=redis)
             return bool(worker.work(burst=burst, with_scheduler=True))
         finally:
             stop.set()
