@@ -765,6 +765,37 @@ def ledger_sweep() -> None:
     click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
 
 
+@main.command("needs")
+@click.option("--bank", "bank_name", default=None)
+@click.option("--all", "show_all", is_flag=True, help="Matched and closed needs too.")
+def needs_command(bank_name: str | None, show_all: bool) -> None:
+    """Open needs, who was asked about each, and why they were chosen."""
+    from sqlalchemy import select
+
+    from ledger.models import Ask, Member, Post
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.reading() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            query = select(Post).where(Post.bank_id == bank.id, Post.kind == "need")
+            if not show_all:
+                query = query.where(Post.status == "open")
+            found = list(session.scalars(query.order_by(Post.id)))
+            if not found:
+                click.echo("No open needs." if not show_all else "No needs.")
+            for need in found:
+                owner = session.get(Member, need.member_id)
+                click.echo(f"ref {need.ref}  {need.status:8} {owner.name if owner else '?'}: "
+                           f"{need.text}")
+                for ask, helper in session.execute(
+                    select(Ask, Member).join(Member, Member.id == Ask.member_id)
+                    .where(Ask.post_id == need.id).order_by(Ask.wave, Ask.score.desc())
+                ):
+                    click.echo(f"    wave {ask.wave}  {ask.status:9} {helper.name} "
+                               f"(score {ask.score:g}): {ask.reasons}")
+
+
 @main.group("org")
 def org_group() -> None:
     """Organisations (a ward, a community centre) with accounts of their own."""

@@ -203,3 +203,13 @@ def test_the_helper_is_reminded_to_report_hours(people, make_phone, outbox, serv
         f"e.g. DONE {ref} 2"
     )
     assert jobs.sweep()["done_reminded"] == 0
+
+
+def test_brokers_see_who_was_asked_and_why(people, make_phone, outbox, cli):
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the clinic")
+    outbox.run_jobs()
+    shown = cli("needs").output
+    assert "Bob: a lift to the clinic" in shown
+    assert 'Ana (score' in shown and 'offers "driving"' in shown and "fits transport" in shown
