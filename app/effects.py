@@ -314,15 +314,18 @@ def _answer(ctx: Context, effect: Answer) -> None:
     if ref is None and already is not None:
         ref = already.ref  # this very text answered it before (a retried webhook)
     if ref is None:
-        waiting = confirmations.waiting_for(ctx.session, ctx.bank.id, member.id)
+        # YES alone: fine when exactly one thing waits for this member's answer.
+        waiting = [request.ref for request in
+                   confirmations.waiting_for(ctx.session, ctx.bank.id, member.id)]
+        waiting += posts.open_asks_for(ctx.session, ctx.bank.id, member.id)
         if not waiting:
             ctx.reply("nothing_to_answer")
             return
         if len(waiting) > 1:
-            refs = ", ".join(str(request.ref) for request in reversed(waiting[:5]))
-            ctx.reply("several_to_answer", refs=refs, ref=waiting[0].ref)
+            refs = ", ".join(str(r) for r in sorted(waiting)[-5:])
+            ctx.reply("several_to_answer", refs=refs, ref=max(waiting))
             return
-        ref = waiting[0].ref
+        ref = waiting[0]
     if _answer_need(ctx, member, ref, effect.yes):
         return
     result = confirmations.answer(

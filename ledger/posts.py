@@ -183,3 +183,13 @@ def waiting_for_answers(session: Session, post_id: int) -> int:
     return int(session.scalar(
         select(func.count(Ask.id)).where(Ask.post_id == post_id, Ask.status == "asked")
     ) or 0)
+
+
+def open_asks_for(session: Session, bank_id: int, member_id: int) -> list[int]:
+    """Refs of open needs this member was asked about and has not answered, newest first."""
+    return list(session.scalars(
+        select(Post.ref).join(Ask, Ask.post_id == Post.id).where(
+            Post.bank_id == bank_id, Post.status == "open", Ask.member_id == member_id,
+            Ask.status == "asked",
+        ).order_by(Post.id.desc())
+    ))

@@ -213,3 +213,11 @@ def test_brokers_see_who_was_asked_and_why(people, make_phone, outbox, cli):
     shown = cli("needs").output
     assert "Bob: a lift to the clinic" in shown
     assert 'Ana (score' in shown and 'offers "driving"' in shown and "fits transport" in shown
+
+
+def test_yes_alone_answers_the_one_ask_waiting(people, make_phone, outbox):
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED help in the garden")
+    assert len(outbox.to(people["sam"].number)) == 1
+    assert people["sam"].reply("YES").startswith("Thank you! You're helping Bob")
