@@ -97,11 +97,14 @@ def _set_profile(ctx: Context, effect: SetProfile) -> None:
 def _leave(ctx: Context, _effect: Leave) -> None:
     if ctx.member is not None:
         members.leave(ctx.session, ctx.member.id)
+        posts.close_all(ctx.session, ctx.bank.id, ctx.member.id)
         log.info("inbound %s: member %s left bank %s", ctx.sid, ctx.member.id, ctx.bank.id)
 
 
 def _opt_out(ctx: Context, _effect: OptOut) -> None:
     members.opt_out(ctx.session, ctx.bank.id, ctx.sender.phone)
+    if ctx.member is not None:
+        posts.close_all(ctx.session, ctx.bank.id, ctx.member.id)
     log.info("inbound %s: %s opted out of bank %s", ctx.sid, mask(ctx.sender.phone), ctx.bank.id)
 
 
@@ -182,7 +185,9 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
     the other confirms by reply."""
     member = _member(ctx)
     need = posts.by_ref(ctx.session, ctx.bank.id, effect.ref)
-    if (need is None or need.status != "matched" or need.helper_member_id is None
+    # A need closed after its match (the member tidying up) can still be reported on.
+    if (need is None or need.status not in ("matched", "closed")
+            or need.helper_member_id is None
             or member.id not in (need.member_id, need.helper_member_id)):
         ctx.reply("done_on_ref_unknown", ref=effect.ref)
         return
@@ -197,12 +202,16 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
         payer=members.member_account(ctx.session, requester),
         payee=members.member_account(ctx.session, helper),
         minutes=effect.minutes, description=need.text[:200], requested_by=member,
-        confirmer=other, request_key=f"done:{ctx.sid}",
+        # One report per match, whoever sends it and however often: never two transfers.
+        confirmer=other, request_key=f"need:{need.id}",
     )
-    if created:
-        key = "confirm_ask" if other.id == requester.id else "confirm_ask_helper"
-        _queue(ctx, other, key, f"confirm-ask:{request.id}", other=member.name,
-               hours=Hours(request.minutes), what=what, ref=request.ref)
+    if not created:
+        ctx.reply("done_already_reported", ref=need.ref, hours=Hours(request.minutes),
+                  confirmation=request.ref)
+        return
+    key = "confirm_ask" if other.id == requester.id else "confirm_ask_helper"
+    _queue(ctx, other, key, f"confirm-ask:{request.id}", other=member.name,
+           hours=Hours(request.minutes), what=what, ref=request.ref)
     ctx.reply("done_requested", name=member.name, other=other.name,
               hours=Hours(request.minutes), what=what, ref=request.ref)
 
@@ -257,8 +266,12 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
     need = result.need
     if need is None or result.outcome == "not_asked":
         return False
-    if result.outcome == "declined":
+    if result.outcome in ("declined", "released"):
         ctx.reply("match_declined")
+        if result.outcome == "released":
+            requester = members.get_member(ctx.session, need.member_id)
+            _queue(ctx, requester, "match_released", f"released:{need.id}:{member.id}",
+                   name=member.name, what=shorten(need.text))
         if posts.waiting_for_answers(ctx.session, need.id) == 0:
             ctx.jobs.append(("app.jobs.ask_helpers", need.id))  # the next few, now
     elif result.outcome == "too_late":

@@ -230,6 +230,10 @@ def ask_helpers(post_id: int) -> str:
         if need is None or need.kind != "need" or need.status != "open":
             return need.status if need is not None else "missing"
         requester = members.get_member(session, need.member_id)
+        if requester.status != "active" or (
+            requester.phone and members.is_opted_out(session, need.bank_id, requester.phone)
+        ):
+            return "owner-gone"
         index = MatchIndex.build(posts.helpers(session, need.bank_id))
         already = posts.asked_ids(session, post_id)
         candidates = index.rank(MatchNeed(requester.id, need.text, requester.area),
@@ -366,7 +370,9 @@ def sweep() -> dict[str, int]:
         waves = list(session.scalars(
             select(Post.id).where(
                 Post.kind == "need", Post.status == "open",
-                Post.asked_at < now - NEXT_WAVE_AFTER,
+                (Post.asked_at < now - NEXT_WAVE_AFTER)
+                # never asked: the first job was lost
+                | (Post.asked_at.is_(None) & (Post.created_at < now - NEVER_TRIED_AFTER)),
             )
         ))
         expired = list(session.scalars(
@@ -375,7 +381,8 @@ def sweep() -> dict[str, int]:
     counts["needs_warned"], counts["done_reminded"] = _post_reminders(services, now)
     if expired:
         with services.db.writing() as session:
-            session.execute(update(Post).where(Post.id.in_(expired), Post.status == "open")
+            session.execute(update(Post).where(Post.id.in_(expired), Post.status == "open",
+                                               Post.expires_at < now)
                             .values(status="expired", closed_at=now))
     for post_id in set(waves) - set(expired):
         services.queue.enqueue("app.jobs.ask_helpers", post_id,

@@ -202,6 +202,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
                            "you both agreed. Ref {ref}",
         "match_too_late": "Thank you, someone else is already helping. I'll ask you again "
                           "another time",
+        "match_released": "{name} can't help with: {what} after all. I'm asking other "
+                          "neighbours and will text you",
+        "done_already_reported": "Hours for ref {ref} were already reported ({hours}, ref "
+                                 "{confirmation}), so nothing more is recorded",
         "match_declined": "Thanks for letting me know. I'll ask someone else",
         "match_closed": "Thank you! That request is closed now, so no help is needed",
         "nobody_found": "Sorry {name}, no one is free for: {what} yet. Someone from {bank} "

@@ -137,7 +137,8 @@ def asked_ids(session: Session, post_id: int) -> set[int]:
 @dataclass(frozen=True)
 class Reply:
     """``matched`` (this YES won), ``too_late`` (someone else's did), ``declined``,
-    ``not_asked`` (this member was not asked), ``closed`` (withdrawn or expired)."""
+    ``released`` (the matched helper said NO after all), ``not_asked`` (this member was
+    not asked), ``closed`` (withdrawn, expired, or its member left or stopped texts)."""
 
     outcome: str
     need: Post | None = None
@@ -158,10 +159,28 @@ def answer(session: Session, *, bank_id: int, member_id: int, ref: int, yes: boo
     ).one_or_none()
     if ask is None:
         return Reply("not_asked", need)
+    owner = session.get(Member, need.member_id)
+    gone = owner is None or owner.status != "active" or (
+        owner.phone is not None and session.scalar(
+            select(OptOut.id).where(OptOut.bank_id == bank_id, OptOut.phone == owner.phone)
+        ) is not None
+    )
     if need.status == "matched":
-        if need.helper_member_id == member_id:
+        if need.helper_member_id != member_id:
+            return Reply("too_late", need)
+        if yes:
             return Reply("matched", need)
-        return Reply("too_late", need)
+        # The helper can't after all: the need is open again for others.
+        need.status = "open"
+        need.helper_member_id = None
+        need.matched_at = None
+        ask.status = "declined"
+        ask.answered_at = utcnow()
+        return Reply("released", need)
+    if gone and need.status == "open":
+        # The member who asked left or stopped texts: nobody is introduced to them now.
+        need.status = "closed"
+        need.closed_at = utcnow()
     if need.status != "open":
         return Reply("closed", need)
     ask.answered_at = utcnow()
@@ -193,3 +212,13 @@ def open_asks_for(session: Session, bank_id: int, member_id: int) -> list[int]:
             Ask.status == "asked",
         ).order_by(Post.id.desc())
     ))
+
+
+def close_all(session: Session, bank_id: int, member_id: int) -> int:
+    """Close a member's open and matched posts (they left the bank or stopped texts)."""
+    result = session.execute(
+        update(Post).where(Post.bank_id == bank_id, Post.member_id == member_id,
+                           Post.status.in_(("open", "matched")))
+        .values(status="closed", closed_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

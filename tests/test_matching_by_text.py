@@ -221,3 +221,75 @@ def test_yes_alone_answers_the_one_ask_waiting(people, make_phone, outbox):
     bob.text("NEED help in the garden")
     assert len(outbox.to(people["sam"].number)) == 1
     assert people["sam"].reply("YES").startswith("Thank you! You're helping Bob")
+
+
+def _matched(people, make_phone, outbox):  # type: ignore[no-untyped-def]
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the fair")
+    ref = ref_in(outbox.to(people["ana"].number)[0])
+    people["ana"].text(f"YES {ref}")
+    return bob, ref
+
+
+def test_hours_on_a_match_are_reported_once_whoever_reports(people, make_phone, outbox,
+                                                             services):
+    bob, ref = _matched(people, make_phone, outbox)
+    ana = people["ana"]
+    assert "I've asked Bob" in ana.reply(f"DONE {ref} 2")
+    assert "already reported" in bob.reply(f"DONE {ref} 2")
+    assert "already reported" in ana.reply(f"DONE {ref} 2")
+    bob.text("YES")
+    with services.db.reading() as session:
+        assert session.scalar(select(func.sum(Transfer.minutes))) == 120
+
+
+def test_a_member_who_left_is_never_introduced(people, make_phone, outbox):
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the fair")
+    ref = ref_in(outbox.to(people["ana"].number)[0])
+    bob.text("LEAVE")
+    reply = people["ana"].reply(f"YES {ref}")
+    assert bob.number not in reply and "no help is needed" in reply
+    assert not any("Good news" in t for t in outbox.to(bob.number))
+
+
+def test_a_helper_can_step_back_and_others_are_asked(people, make_phone, outbox, services):
+    bob, ref = _matched(people, make_phone, outbox)
+    assert "I'll ask someone else" in people["ana"].reply(f"NO {ref}")
+    assert any(t.startswith("Ana can't help with") for t in outbox.to(bob.number))
+    with services.db.reading() as session:
+        assert session.scalars(select(Post)).one().status == "open"
+    assert people["kemi"].reply(f"YES {ref}").startswith("Thank you! You're helping Bob")
+
+
+def test_a_need_closed_after_its_match_can_still_be_reported(people, make_phone, outbox):
+    bob, ref = _matched(people, make_phone, outbox)
+    bob.text(f"CLOSE {ref}")
+    assert "I've asked Bob" in people["ana"].reply(f"DONE {ref} 1")
+
+
+def test_a_need_whose_first_ask_was_lost_is_asked_by_the_sweep(people, make_phone, outbox,
+                                                                services, monkeypatch):
+    from datetime import timedelta
+
+    from app import jobs
+
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    real = services.queue.enqueue
+
+    def lose_asks(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if path == "app.jobs.ask_helpers":
+            raise ConnectionError("lost")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(services.queue, "enqueue", lose_asks)
+    assert "I'm asking neighbours" in bob.reply("NEED a lift to the fair")
+    monkeypatch.undo()
+    with services.db.writing() as session:
+        need = session.scalars(select(Post)).one()
+        need.created_at = need.created_at - timedelta(minutes=11)
+    assert jobs.sweep()["next_waves"] == 1
+    assert len(outbox.to(people["ana"].number)) == 1

@@ -52,6 +52,7 @@ REALISTIC: dict[str, object] = {
     "command": "DONE",
     "refs": "1234, 1235, 1236",
     "phone": "+447700900123",
+    "confirmation": 1235,
     "example": "RECORD 07700900123 1.5 gardening",
 }
 # Texts that show the member's own words (or several lines of them) may take two segments.
