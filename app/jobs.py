@@ -230,9 +230,7 @@ def ask_helpers(post_id: int) -> str:
         if need is None or need.kind != "need" or need.status != "open":
             return need.status if need is not None else "missing"
         requester = members.get_member(session, need.member_id)
-        if requester.status != "active" or (
-            requester.phone and members.is_opted_out(session, need.bank_id, requester.phone)
-        ):
+        if requester.status != "active" or not members.can_be_texted(session, requester):
             return "owner-gone"
         index = MatchIndex.build(posts.helpers(session, need.bank_id))
         already = posts.asked_ids(session, post_id)

@@ -45,9 +45,7 @@ def queue_text(
     values: dict[str, object] | None = None,
 ) -> int | None:
     """Record a text to ``member`` once per idempotency key; its id if it should be sent now."""
-    if member.status == "left":
-        return None
-    if member.phone and members.is_opted_out(session, member.bank_id, member.phone):
+    if not members.can_be_texted(session, member):
         return None
     target = address_for(member)
     if target is None:

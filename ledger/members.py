@@ -207,6 +207,13 @@ def is_opted_out(session: Session, bank_id: int, phone: str) -> bool:
     ).first() is not None
 
 
+def can_be_texted(session: Session, member: Member) -> bool:
+    """Whether the bank may text this member at all: still a member, and no STOP."""
+    if member.status == "left":
+        return False
+    return not (member.phone and is_opted_out(session, member.bank_id, member.phone))
+
+
 def opt_out(session: Session, bank_id: int, phone: str, reason: str = "stop") -> bool:
     if is_opted_out(session, bank_id, phone):
         return False

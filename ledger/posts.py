@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger import members
 from ledger.confirmations import next_ref
 from ledger.matching import Candidate, Helper
 from ledger.models import Ask, Member, OptOut, Post, utcnow
@@ -160,10 +161,8 @@ def answer(session: Session, *, bank_id: int, member_id: int, ref: int, yes: boo
     if ask is None:
         return Reply("not_asked", need)
     owner = session.get(Member, need.member_id)
-    gone = owner is None or owner.status != "active" or (
-        owner.phone is not None and session.scalar(
-            select(OptOut.id).where(OptOut.bank_id == bank_id, OptOut.phone == owner.phone)
-        ) is not None
+    gone = owner is None or owner.status != "active" or not members.can_be_texted(
+        session, owner
     )
     if need.status == "matched":
         if need.helper_member_id != member_id:
