@@ -10,6 +10,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _rate(value: str | None) -> float:
+    """``TIMEBANK_SEND_RATE``: texts a second per sender; ``off`` or ``0`` for no limit."""
+    if value is None or not value.strip():
+        return 1.0
+    if value.strip().lower() in ("off", "none", "0"):
+        return 0.0
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ValueError(
+            f"TIMEBANK_SEND_RATE must be a number of texts a second, or off; got {value!r}"
+        ) from None
+    if rate < 0 or rate != rate or rate == float("inf"):
+        raise ValueError(f"TIMEBANK_SEND_RATE must be 0 or more; got {value!r}")
+    return rate
+
+
 def _flag(value: str | None, default: bool = False) -> bool:
     if value is None or value.strip() == "":
         return default
@@ -39,6 +56,9 @@ class Config:
     bank_name: str = "Time Bank"
     # Keys the names of numbers in Redis. Set it in production; any long random string.
     secret_key: str = "timebank-development-key"
+    # Texts a second from one sender number (Twilio: about 1 on a US long code, 10 on an
+    # international one, 100 on a short code); 0 sends as fast as the worker can.
+    send_rate: float = 1.0
     session_ttl_seconds: int = 2 * 24 * 3600
     inbound_memory_seconds: int = 72 * 3600
     queue_name: str = "timebank"
@@ -73,6 +93,7 @@ class Config:
             require_approval=_flag(env.get("TIMEBANK_REQUIRE_APPROVAL")),
             bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
             secret_key=env.get("TIMEBANK_SECRET_KEY") or "timebank-development-key",
+            send_rate=_rate(env.get("TIMEBANK_SEND_RATE")),
         )
         known = {f.name for f in fields(cls)}
         return replace(config, **{k: v for k, v in overrides.items() if k in known})

@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import outbound
+from app import broadcasts, outbound
 from conversations.machine import (
     Answer,
+    Broadcast,
     ClosePost,
+    CreditActivity,
     Effect,
     Give,
     Join,
@@ -34,15 +36,17 @@ from conversations.machine import (
     Reply,
     ReportHours,
     ReportOnRef,
+    SetMemberStatus,
     SetProfile,
     ShowMine,
     ShowStatement,
+    ShowWho,
     shorten,
 )
 from conversations.texts import Hours, render
-from ledger import accounts, banks, confirmations, members, posts
+from ledger import accounts, activities, audit, banks, confirmations, members, posts
 from ledger.errors import InvalidHours, LedgerError
-from ledger.models import Account, Bank, Member, Transfer
+from ledger.models import Account, Activity, Bank, Member, Transfer, utcnow
 from ledger.phones import Address, mask
 
 log = logging.getLogger(__name__)
@@ -331,6 +335,10 @@ def _answer(ctx: Context, effect: Answer) -> None:
         waiting = [request.ref for request in
                    confirmations.waiting_for(ctx.session, ctx.bank.id, member.id)]
         waiting += posts.open_asks_for(ctx.session, ctx.bank.id, member.id)
+        waiting += activities.invitations_waiting(ctx.session, ctx.bank.id, member.id)
+        if member.role == "broker":
+            waiting += [a.ref for a in activities.recent(ctx.session, ctx.bank.id, 5)
+                        if a.status == "planned" and a.broker_member_id == member.id]
         if not waiting:
             ctx.reply("nothing_to_answer")
             return
@@ -339,6 +347,10 @@ def _answer(ctx: Context, effect: Answer) -> None:
             ctx.reply("several_to_answer", refs=refs, ref=max(waiting))
             return
         ref = waiting[0]
+    activity = activities.by_ref(ctx.session, ctx.bank.id, ref)
+    if activity is not None:
+        _answer_activity(ctx, member, activity, effect.yes)
+        return
     if _answer_need(ctx, member, ref, effect.yes):
         return
     result = confirmations.answer(
@@ -394,6 +406,201 @@ def _answer(ctx: Context, effect: Answer) -> None:
         )
     else:
         ctx.reply("ref_closed", ref=request.ref, bank=ctx.bank.name)
+
+
+# --- group activities (brokers' broadcasts) --------------------------------------------------
+
+
+def _broadcast(ctx: Context, effect: Broadcast) -> None:
+    broker = _member(ctx)
+    activity, created = activities.plan(
+        ctx.session, ctx.bank, broker=broker, text=effect.text, area=effect.area,
+        skill=effect.skill, request_key=f"broadcast:{ctx.sid}",
+    )
+    if created:
+        activity.segments = broadcasts.cost(ctx.bank, activity)
+        audit.record(ctx.session, ctx.bank.id, "broadcast.planned", broker_id=broker.id,
+                     subject=f"ref {activity.ref}",
+                     detail=f"{activity.recipients} members: {activity.text}", via="sms")
+        if activity.recipients == 0:
+            activity.status = "canceled"
+        elif activity.recipients <= ctx.bank.broadcast_confirm_over:
+            _send_broadcast(ctx, broker, activity)
+    if activity.status == "canceled" and activity.recipients == 0:
+        words = [f"@{activity.audience_area}" if activity.audience_area else "",
+                 f"#{activity.audience_skill}" if activity.audience_skill else ""]
+        audience = " ".join(w for w in words if w)
+        if audience:
+            ctx.reply("broadcast_nobody", audience=audience)
+        else:
+            ctx.reply("broadcast_nobody_all", bank=ctx.bank.name)
+    elif activity.status == "planned":
+        ctx.reply("broadcast_confirm", ref=activity.ref, count=activity.recipients,
+                  segments=activity.segments, total=activity.recipients * activity.segments)
+    elif activity.status == "canceled":
+        ctx.reply("broadcast_canceled", ref=activity.ref)
+    else:
+        ctx.reply("broadcast_sending", ref=activity.ref, count=activity.recipients)
+
+
+def _send_broadcast(ctx: Context, broker: Member, activity: Activity) -> bool:
+    activity, started = broadcasts.confirm(ctx.session, ctx.bank, activity.id)
+    if started:
+        audit.record(ctx.session, ctx.bank.id, "broadcast.sent", broker_id=broker.id,
+                     subject=f"ref {activity.ref}", detail=f"{activity.recipients} members",
+                     via="sms")
+        ctx.jobs.append(("app.jobs.send_broadcast", activity.id))
+    return started
+
+
+def _answer_activity(ctx: Context, member: Member, activity: Activity, yes: bool) -> None:
+    ref = activity.ref
+    if activity.status == "planned":
+        if member.role != "broker":
+            ctx.reply("ref_unknown", ref=ref)
+        elif yes:
+            _send_broadcast(ctx, member, activity)
+            ctx.reply("broadcast_sending", ref=ref, count=activity.recipients)
+        else:
+            broadcasts.cancel(ctx.session, activity.id)
+            audit.record(ctx.session, ctx.bank.id, "broadcast.canceled", broker_id=member.id,
+                         subject=f"ref {ref}", via="sms")
+            ctx.reply("broadcast_canceled", ref=ref)
+        return
+    if activity.status == "canceled":
+        ctx.reply("rsvp_canceled", ref=ref)
+        return
+    if member.id == activity.broker_member_id and yes:
+        ctx.reply("broadcast_already", ref=ref, count=activity.recipients)
+        return
+    activities.answer(ctx.session, activity, member, yes)
+    ctx.reply("rsvp_yes" if yes else "rsvp_no", name=member.name, ref=ref)
+
+
+def _who(ctx: Context, effect: ShowWho) -> None:
+    activity = activities.by_ref(ctx.session, ctx.bank.id, effect.ref)
+    if activity is None:
+        ctx.reply("activity_unknown", ref=effect.ref, bank=ctx.bank.name)
+        return
+    if activity.status == "planned":
+        ctx.reply("broadcast_confirm", ref=activity.ref, count=activity.recipients,
+                  segments=activity.segments, total=activity.recipients * activity.segments)
+        return
+    if activity.status == "canceled":
+        ctx.reply("broadcast_canceled", ref=activity.ref)
+        return
+    people = activities.coming(ctx.session, activity.id)
+    counts = activities.answers(ctx.session, activity.id)
+    sent = activities.handed_over(activities.progress(ctx.session, activity.id))
+    values: dict[str, object] = {"ref": activity.ref, "not_coming": counts["not_coming"],
+                                 "sent": sent, "count": activity.recipients}
+    if not people:
+        ctx.reply("who_nobody", **values)
+        return
+    names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
+    if len(people) > WHO_NAMES:
+        names = render("more_names", names=names, more=len(people) - WHO_NAMES)
+    ctx.reply("who_coming", coming=len(people), names=names, **values)
+
+
+WHO_NAMES = 4
+
+
+def _credit(ctx: Context, effect: CreditActivity) -> None:
+    broker = _member(ctx)
+    activity = activities.by_ref(ctx.session, ctx.bank.id, effect.ref)
+    if activity is None or activity.status == "canceled":
+        ctx.reply("activity_unknown", ref=effect.ref, bank=ctx.bank.name)
+        return
+    if activity.status == "planned":
+        ctx.reply("credit_planned", ref=activity.ref)
+        return
+    if not _within_maximum(ctx, effect.minutes):
+        return
+    if effect.numbers:
+        people = []
+        for phone in effect.numbers:
+            person = members.find_member(ctx.session, ctx.bank.id, phone)
+            if person is None or person.status != "active":
+                ctx.reply("credit_not_member", bank=ctx.bank.name, phone=phone)
+                return
+            people.append(person)
+    else:
+        people = activities.coming(ctx.session, activity.id)
+        if not people:
+            ctx.reply("credit_nobody", ref=activity.ref)
+            return
+    result = activities.credit(ctx.session, ctx.bank, activity, people, effect.minutes,
+                               broker=broker)
+    for person in result.paid:
+        account = members.member_account(ctx.session, person)
+        _queue(ctx, person, "activity_credited", f"activity-credited:{activity.id}:{person.id}",
+               bank=ctx.bank.name, hours=Hours(effect.minutes), ref=activity.ref,
+               balance=Hours(account.balance_minutes))
+    if result.paid:
+        audit.record(ctx.session, ctx.bank.id, "activity.credited", broker_id=broker.id,
+                     subject=f"ref {activity.ref}",
+                     detail=f"{len(result.paid)} people, {effect.minutes} minutes each",
+                     via="sms")
+    source = result.source
+    ctx.reply("credit_done", ref=activity.ref, paid=len(result.paid),
+              hours=Hours(effect.minutes), already=len(result.already),
+              source=_label(ctx.session, source) if source is not None else "-")
+
+
+def _set_member_status(ctx: Context, effect: SetMemberStatus) -> None:
+    broker = _member(ctx)
+    person = members.find_member(ctx.session, ctx.bank.id, effect.phone)
+    if person is None or person.status == "left":
+        ctx.reply("member_number_unknown", bank=ctx.bank.name)
+        return
+    if effect.approve:
+        change = set_status(ctx.session, ctx.bank, person, approve=True, broker=broker,
+                            via="sms")
+        ctx.queued += change.queued
+        ctx.reply("approved_broker" if change.changed else "already_active",
+                  name=person.name, bank=ctx.bank.name)
+        return
+    if person.role == "broker":
+        ctx.reply("hold_broker", name=person.name)
+        return
+    if person.held_at is not None and person.status == "pending":
+        ctx.reply("already_held", name=person.name)
+        return
+    set_status(ctx.session, ctx.bank, person, approve=False, broker=broker, via="sms")
+    ctx.reply("held_broker", name=person.name)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    changed: bool
+    queued: list[int] = field(default_factory=list)
+
+
+def set_status(session: Session, bank: Bank, person: Member, *, approve: bool,
+               broker: Member | None, via: str) -> StatusChange:
+    """Approve (welcome, or take off hold) or hold a member; the member is texted when
+    welcomed. Every change is written to the audit log."""
+    if approve:
+        if person.status != "pending":
+            return StatusChange(False)
+        person.status = "active"
+        person.held_at = None
+        audit.record(session, bank.id, "member.approved", broker_id=broker.id if broker else None,
+                     subject=f"member {person.id}", detail=person.name, via=via)
+        message_id = outbound.queue_text(
+            session, person, kind="approved", key="approved",
+            idempotency_key=f"approved:{person.id}:{utcnow().isoformat()}",
+            values={"name": person.name, "bank": bank.name},
+        )
+        return StatusChange(True, [message_id] if message_id else [])
+    if person.status == "pending" and person.held_at is not None:
+        return StatusChange(False)
+    person.status = "pending"
+    person.held_at = utcnow()
+    audit.record(session, bank.id, "member.held", broker_id=broker.id if broker else None,
+                 subject=f"member {person.id}", detail=person.name, via=via)
+    return StatusChange(True)
 
 
 def _statement(ctx: Context, effect: ShowStatement) -> None:
@@ -608,4 +815,8 @@ _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     ShowMine: _mine,
     ClosePost: _close,
     RenewPost: _renew,
+    Broadcast: _broadcast,
+    ShowWho: _who,
+    CreditActivity: _credit,
+    SetMemberStatus: _set_member_status,
 }

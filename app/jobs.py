@@ -7,12 +7,13 @@ that should be retried reach RQ, which records them and retries on the job's sch
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import delivery, outbound
+from app import broadcasts, delivery, outbound
 from app import services as current_services
 from app.config import Config
 from app.services import Services
@@ -27,7 +28,7 @@ from conversations.texts import Hours
 from ledger import banks, confirmations, members, messages, posts
 from ledger.matching import MatchIndex
 from ledger.matching import Need as MatchNeed
-from ledger.models import Account, Bank, Confirmation, Member, Message, Post, utcnow
+from ledger.models import Account, Activity, Bank, Confirmation, Member, Message, Post, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ def send_message(message_id: int) -> str:
                  held_until.strftime("%Y-%m-%d %H:%M"))
         return "held"
 
+    assert not isinstance(text, str)
+    _throttle(services, text)
     attempt_started = utcnow()
     try:
         provider_sid = None
@@ -153,6 +156,73 @@ def _apply_early_status(services: Services, provider_sid: str, phone: str) -> st
             if error == OPTED_OUT_CODE:
                 members.opt_out(session, message.bank_id, phone, reason="carrier-21610")
         return message.status
+
+
+# The next free sending slot of a sender, shared by every worker: each caller takes the
+# next slot and waits for it, so one number never sends faster than the configured rate.
+_NEXT_SLOT = """
+local now = tonumber(ARGV[1])
+local gap = tonumber(ARGV[2])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], tostring(slot + gap), 'PX', math.ceil(slot + gap - now) + 1000)
+return tostring(slot - now)
+"""
+
+
+def _throttle(services: Services, text: OutboundText) -> None:
+    """Wait for this sender's next slot (``TIMEBANK_SEND_RATE`` texts a second)."""
+    rate = services.config.send_rate
+    if rate <= 0:
+        return
+    sender = text.messaging_service_sid or text.sender or "default"
+    if text.channel == "whatsapp" and not text.sender:
+        sender = "whatsapp:default"
+    key = f"tb:rate:{services.address_key(sender)}"
+    wait_ms = float(services.redis.eval(
+        _NEXT_SLOT, 1, key, f"{time.time() * 1000:.0f}", f"{1000 / rate:.3f}"))
+    if wait_ms > 0:
+        time.sleep(wait_ms / 1000)
+
+
+# A batch job stops after this long and hands the rest to the next job, so texts to
+# individual members (matches, receipts) are not stuck behind a long broadcast.
+BATCH_SECONDS = 15.0
+
+
+def send_broadcast(activity_id: int, after_id: int = 0) -> str:
+    """Send the next batch of a broadcast's queued texts (ids after ``after_id``), then
+    enqueue the batch after it. Safe to run twice or side by side: each text is claimed."""
+    services = current_services()
+    with services.db.reading() as session:
+        activity = session.get(Activity, activity_id)
+        if activity is None or activity.status != "sending":
+            return "not sending"
+        bank = session.get(Bank, activity.bank_id)
+        assert bank is not None
+        held_until = delivery.quiet_until(utcnow(), bank.timezone, services.config.quiet_hours)
+        batch = broadcasts.next_batch(session, activity_id, after_id)
+    if not batch:
+        return "done"
+    if held_until is not None:
+        broadcasts.enqueue(services, activity_id, after_id, at=held_until,
+                           job_id=f"broadcast-{activity_id}-{after_id}-at-"
+                                  f"{int(held_until.timestamp())}")
+        return "held"
+    started = time.monotonic()
+    last = after_id
+    for message_id in batch:
+        try:
+            outcome = send_message(message_id)
+        except (TransientSendError, AmbiguousSendError):
+            # This one goes on with its own retries; the batch moves on.
+            outbound.enqueue(services, [message_id],
+                             job_id=f"message-{message_id}-retry-{int(time.time())}")
+            outcome = "retrying"
+        last = message_id
+        if outcome == "held" or time.monotonic() - started > BATCH_SECONDS:
+            break
+    broadcasts.enqueue(services, activity_id, last)
+    return f"sent up to message {last}"
 
 
 LOOP_LIMIT = 3
@@ -393,9 +463,11 @@ def sweep() -> dict[str, int]:
                 # held for quiet hours that ended a while ago
                 ((Message.status == "queued") & (Message.not_before < now - HELD_LATE_AFTER))
                 | (Message.not_before.is_(None) & (
+                    # a broadcast's queued texts wait for their batch (resumed below)
                     ((Message.status == "queued") & (Message.attempts == 0)
+                     & Message.activity_id.is_(None)
                      & (Message.updated_at < now - NEVER_TRIED_AFTER))
-                    | ((Message.status == "queued")
+                    | ((Message.status == "queued") & Message.activity_id.is_(None)
                        & (Message.updated_at < now - RETRY_LOST_AFTER))
                     | ((Message.status == "sending")
                        & (Message.updated_at < now - SENDING_STUCK_AFTER))
@@ -415,7 +487,28 @@ def sweep() -> dict[str, int]:
         requeue = [message.id for message in stuck]
     outbound.enqueue(services, requeue)
     counts["requeued"] = len(requeue)
+    counts["broadcasts_resumed"] = _resume_broadcasts(services, now)
     return counts
+
+
+def _resume_broadcasts(services: Services, now: datetime) -> int:
+    """Start again a broadcast whose chain of batch jobs was lost (a worker killed, Redis
+    emptied): one with texts still queued and none touched for a while."""
+    resumed = 0
+    with services.db.reading() as session:
+        sending = list(session.scalars(select(Activity.id).where(Activity.status == "sending")))
+        for activity_id in sending:
+            latest = session.scalar(
+                select(func.max(Message.updated_at)).where(Message.activity_id == activity_id))
+            waiting = session.scalar(
+                select(Message.id).where(Message.activity_id == activity_id,
+                                         Message.status == "queued").limit(1))
+            if waiting is None or latest is None or _aware(latest) > now - NEVER_TRIED_AFTER:
+                continue
+            broadcasts.enqueue(services, activity_id, 0,
+                               job_id=f"broadcast-{activity_id}-resume-{int(now.timestamp())}")
+            resumed += 1
+    return resumed
 
 
 def _after_sweep(session: Session, step: confirmations.SweepStep) -> list[int]:

@@ -27,7 +27,7 @@ CARRIER_WORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
 # Canonical command → other spellings and short forms members use.
 ALIASES: dict[str, tuple[str, ...]] = {
     "JOIN": ("REGISTER", "SIGNUP", "ENROL", "ENROLL"),
-    "BALANCE": ("BAL", "BALANCES", "CREDIT", "CREDITS"),
+    "BALANCE": ("BAL", "BALANCES", "CREDITS"),
     "PROFILE": ("ME", "DETAILS", "MYDETAILS"),
     "LEAVE": ("LEAVING",),
     "MENU": ("COMMANDS", "OPTIONS", "HI", "HELLO", "HEY"),
@@ -48,12 +48,19 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "AREA": (),
     "SKILLS": ("SKILL",),
     "FREE": ("AVAILABILITY",),
+    # Brokers. CREDIT alone (or with words) still answers a member's balance.
+    "BROADCAST": ("ANNOUNCE",),
+    "WHO": ("COMING",),
+    "CREDIT": (),
+    "APPROVE": ("WELCOME",),
+    "HOLD": (),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
-     "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW"}
+     "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
+     "APPROVE", "HOLD"}
 )
 
 _LOOKUP: dict[str, str] = {}

@@ -30,7 +30,7 @@ QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("area", "area", "ask_area"),
     ("availability", "availability", "ask_availability"),
 )
-FIELD_LIMITS = {"name": 40, "area": 80, "skills": 300, "availability": 160}
+FIELD_LIMITS = {"name": 40, "area": 80, "skills": 300, "availability": 160, "broadcast": 480}
 SETTERS = {"NAME": "name", "AREA": "area", "SKILLS": "skills", "FREE": "availability"}
 
 
@@ -197,9 +197,43 @@ class RenewPost:
     ref: int
 
 
+@dataclass(frozen=True)
+class Broadcast:
+    """A broker's ``BROADCAST @Brixton #gardening Seed swap Sat 2pm``."""
+
+    text: str
+    area: str | None = None
+    skill: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowWho:
+    """``WHO 7``: who is coming to a broadcast activity, and how far its texts have gone."""
+
+    ref: int
+
+
+@dataclass(frozen=True)
+class CreditActivity:
+    """``CREDIT 7 2``: credit everyone coming; ``numbers`` names the ones to credit instead."""
+
+    ref: int
+    minutes: int
+    numbers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetMemberStatus:
+    """A broker's ``APPROVE 07700900123`` (``approve``) or ``HOLD 07700900123``."""
+
+    phone: str
+    approve: bool
+
+
 Effect = (
     Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
-    | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost
+    | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost | Broadcast
+    | ShowWho | CreditActivity | SetMemberStatus
 )
 
 
@@ -258,8 +292,10 @@ def _help(facts: Facts, member: MemberFacts | None) -> Reply:
 # What a member still waiting for a broker's welcome may not do yet.
 _NEEDS_WELCOME = frozenset(
     {"DONE", "GIVE", "YES", "NO", "RECORD", "STATEMENT", "MORE", "OFFER", "NEED", "MINE",
-     "CLOSE", "RENEW"}
+     "CLOSE", "RENEW", "BROADCAST", "WHO", "APPROVE", "HOLD"}
 )
+# Commands only a bank's brokers may use.
+BROKER_COMMANDS = frozenset({"RECORD", "BROADCAST", "WHO", "CREDIT", "APPROVE", "HOLD"})
 
 
 def _stranger(facts: Facts, cmd: Command) -> Outcome:
@@ -285,7 +321,8 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
 # Commands that only show something: safe to run even when a word was meant as an answer.
 _READ_ONLY = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MENU"})
 # Commands whose words carry a number first: "YES 17", "DONE 2 Ana", "RECORD 07700…".
-_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD", "CLOSE", "RENEW"})
+_NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD", "CLOSE", "RENEW", "WHO", "CREDIT",
+                       "APPROVE", "HOLD"})
 
 
 def interrupts_question(cmd: Command) -> bool:
@@ -364,10 +401,18 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
             return Outcome(State(), [Reply(f"{cmd.name.lower()}_usage")])
         effect = ClosePost(ref) if cmd.name == "CLOSE" else RenewPost(ref)
         return Outcome(State(), [], [effect])
-    if cmd.name == "RECORD":
+    if cmd.name == "CREDIT" and not cmd.args[:1].isdecimal():
+        # "Credit?" from anyone is a question about their balance.
+        return Outcome(State(), [balance_reply(member.balance_minutes)])
+    if cmd.name in BROKER_COMMANDS:
         if member.role != "broker":
+            if cmd.name in ("WHO", "HOLD", "APPROVE") and not _looks_numbered(cmd.args):
+                # "Who is this?", "Hold on": words, not a broker's command.
+                return Outcome(
+                    State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
+                )
             return Outcome(State(), [Reply("brokers_only", {"bank": bank})])
-        return _record(cmd.args, facts.region)
+        return _broker(cmd, facts.region)
     if cmd.name == "PROFILE":
         return Outcome(State(), [_profile(facts, member)])
     if cmd.name == "JOIN":
@@ -379,6 +424,84 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
     return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+
+
+def _looks_numbered(args: str) -> bool:
+    first = args[:1]
+    return first.isdecimal() or first in "+#("
+
+
+def _broker(cmd: Command, region: str) -> Outcome:
+    if cmd.name == "RECORD":
+        return _record(cmd.args, region)
+    if cmd.name == "BROADCAST":
+        return _broadcast(cmd.args)
+    if cmd.name == "WHO":
+        ref = _ref(cmd.args)
+        if ref is None:
+            return Outcome(State(), [Reply("who_usage")])
+        return Outcome(State(), [], [ShowWho(ref)])
+    if cmd.name == "CREDIT":
+        return _credit(cmd.args, region)
+    # APPROVE / HOLD <number>
+    number = "".join(cmd.args.split()[:4])
+    usage = Reply("approve_usage" if cmd.name == "APPROVE" else "hold_usage")
+    if not number:
+        return Outcome(State(), [usage])
+    try:
+        phone = normalise(_number_part(cmd.args), region)
+    except InvalidNumber:
+        return Outcome(State(), [usage])
+    return Outcome(State(), [], [SetMemberStatus(phone, cmd.name == "APPROVE")])
+
+
+def _number_part(args: str) -> str:
+    """The number at the start of ``args``, however it is spaced: "07700 900 123"."""
+    return "".join(word for word in args.split()[:4] if any(ch.isdigit() for ch in word))
+
+
+def _broadcast(args: str) -> Outcome:
+    """``BROADCAST [@area] [#skill] <text>``: the audience words come first."""
+    words = args.split()
+    area = skill = None
+    while words and words[0][:1] in "@#" and len(words[0]) > 1:
+        word = words.pop(0)
+        value = word[1:].replace("_", " ").replace("-", " ").strip(" ,.:;")[:80]
+        if word[0] == "@" and area is None:
+            area = value or None
+        elif word[0] == "#" and skill is None:
+            skill = value or None
+    text = profile_value(" ".join(words), "broadcast") if words else None
+    if not text:
+        return Outcome(State(), [Reply("broadcast_usage")])
+    return Outcome(State(), [], [Broadcast(text, area, skill)])
+
+
+def _credit(args: str, region: str) -> Outcome:
+    """``CREDIT <ref> <hours> [number …]``."""
+    words = args.split()
+    ref = _ref(args)
+    if ref is None or len(words) < 2:
+        return Outcome(State(), [Reply("credit_usage")])
+    minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
+    if not ok or minutes is None:
+        return Outcome(State(), [Reply("hours_invalid", {"example": "CREDIT 7 2"})])
+    chunks = [c for c in rest.replace(",", " ").replace(";", " ").split()
+              if any(ch.isdigit() for ch in c)]
+    phones: list[str] = []
+    start = 0
+    while start < len(chunks):
+        # The longest run of words that makes one number: "07700 900 123" is one.
+        for end in range(min(len(chunks), start + 4), start, -1):
+            try:
+                phones.append(normalise("".join(chunks[start:end]), region))
+            except InvalidNumber:
+                continue
+            start = end
+            break
+        else:
+            return Outcome(State(), [Reply("credit_bad_number", {"phone": chunks[start][:20]})])
+    return Outcome(State(), [], [CreditActivity(ref, minutes, tuple(dict.fromkeys(phones)))])
 
 
 def _ref(text: str) -> int | None:

@@ -83,8 +83,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "Ana for help you gave, GIVE, BALANCE, STATEMENT, MINE or LEAVE"
         ),
         "help_broker": (
-            "{bank}: reply RECORD 07700900123 2 gardening for a member who can't text. Also "
-            "DONE, GIVE, BALANCE, STATEMENT and PROFILE"
+            "{bank} brokers: BROADCAST and details, WHO 7, CREDIT 7 2, RECORD 07700900123 2 "
+            "gardening, APPROVE or HOLD and a number. Also BALANCE"
         ),
         "help_pending": (
             "Hi {name}, someone from {bank} will welcome you soon; then you can record hours. "
@@ -255,6 +255,62 @@ CATALOGUE: dict[str, dict[str, str]] = {
                        "{payer} to {payee}). See timebank ledger queue",
         "broker_unanswered": "Ref {ref} unanswered: {payee} says they helped {payer} for "
                              "{hours} ({what}). See timebank ledger queue",
+        # Group activities: a broker's broadcast, members' answers, crediting who came
+        "broadcast": "{bank}: {text} Reply YES {ref} to come",
+        "broadcast_usage": "To invite members, reply BROADCAST and the details, e.g. BROADCAST "
+                           "Lunch club Fri 12:30. Add @Brixton or #gardening for some",
+        "broadcast_confirm": "Ref {ref} goes to {count} members, {segments} texts each "
+                             "({total} in all). Reply YES {ref} to send it or NO {ref} to cancel",
+        "broadcast_sending": "Sending ref {ref} to {count} members now. Reply WHO {ref} to see "
+                             "who's coming",
+        "broadcast_nobody": "No members match {audience}, so nothing was sent. Reply BROADCAST "
+                            "with another @area or #skill",
+        "broadcast_nobody_all": "No members of {bank} can be texted yet, so nothing was sent",
+        "broadcast_canceled": "Ref {ref} canceled: nothing was sent",
+        "broadcast_already": "Ref {ref} is already going to {count} members. Reply WHO {ref} "
+                             "to see who's coming",
+        "rsvp_yes": "Thanks {name}, you're on the list for ref {ref}. If you can't come after "
+                    "all, reply NO {ref}",
+        "rsvp_no": "Thanks {name}, you're off the list for ref {ref}. If you can come after "
+                   "all, reply YES {ref}",
+        "rsvp_canceled": "Sorry, ref {ref} has been called off. Reply MENU for what else you "
+                         "can do",
+        "who_usage": "Reply WHO and the ref of a broadcast, e.g. WHO 7",
+        "activity_unknown": "Ref {ref} isn't a broadcast of {bank}. Reply WHO and its ref, "
+                            "e.g. WHO 7",
+        "who_coming": "Ref {ref}: {coming} coming, {not_coming} can't. {names}. Sent to {sent} "
+                      "of {count}. To credit them, reply CREDIT {ref} 2",
+        "who_nobody": "Ref {ref}: nobody has said yes yet ({not_coming} can't). Sent to {sent} "
+                      "of {count}. Reply WHO {ref} later",
+        "more_names": "{names} and {more} more",
+        "credit_usage": "To credit people who came, reply CREDIT, the ref and hours, e.g. "
+                        "CREDIT 7 2, or add their numbers: CREDIT 7 2 07700900123",
+        "credit_bad_number": "{phone} isn't a number we can read, so nobody was credited. "
+                             "Reply CREDIT 7 2 07700900123",
+        "credit_not_member": "No member of {bank} has the number {phone}, so nobody was "
+                             "credited. Check it and reply CREDIT again",
+        "credit_nobody": "Nobody has said they're coming to ref {ref}, so nobody was credited. "
+                         "Reply CREDIT {ref} 2 and their numbers",
+        "credit_planned": "Ref {ref} hasn't been sent yet. Reply YES {ref} to send it first",
+        "credit_done": "Ref {ref}: {paid} people credited {hours} each from {source}. "
+                       "{already} had theirs already. Reply WHO {ref} to check",
+        "activity_credited": "{bank} credited you {hours} for coming to ref {ref}. Thank you! "
+                             "Your balance: {balance}",
+        # Brokers welcoming and holding members
+        "approve_usage": "Reply APPROVE and the member's number, e.g. APPROVE 07700900123",
+        "hold_usage": "Reply HOLD and the member's number, e.g. HOLD 07700900123",
+        "member_number_unknown": "No member of {bank} has that number. Check it and reply "
+                                 "APPROVE or HOLD and the number",
+        "approved_broker": "{name} is now an active member of {bank}",
+        "already_active": "{name} is already an active member of {bank}",
+        "held_broker": "{name} is on hold: no hours, matches or broadcasts until a broker "
+                       "replies APPROVE and their number",
+        "already_held": "{name} is already on hold. To welcome them back, reply APPROVE and "
+                        "their number",
+        "hold_broker": "{name} is a broker. Brokers are put on hold from the dashboard",
+        # The dashboard
+        "login_code": "{code} is your {bank} dashboard code. It works for 10 minutes. If you "
+                      "didn't ask for it, you can ignore this text",
     },
 }
 

@@ -61,6 +61,10 @@ class Bank(Base):
         Integer, default=7 * 24, server_default="168"
     )
     auto_confirm: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A broadcast by text to more members than this waits for the broker's YES <ref>.
+    broadcast_confirm_over: Mapped[int] = mapped_column(
+        Integer, default=10, server_default="10"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     numbers: Mapped[list[BankNumber]] = relationship(
@@ -110,6 +114,11 @@ class Member(Base):
     last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A broker put the member on hold (status back to ``pending``): no hours, matches or
+    # broadcasts until a broker approves them again.
+    held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Brokers only: the dashboard password (a salted hash; never the password itself).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
@@ -320,7 +329,75 @@ class Message(Base):
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The values the body was rendered with (JSON), for a WhatsApp template's variables.
     values_json: Mapped[str | None] = mapped_column(Text)
+    # The broadcast this text belongs to, for progress and for batched delivery.
+    activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+    __table_args__ = (Index("ix_messages_activity_status", "activity_id", "status"),)
+
+
+class Activity(Base):
+    """A group activity a broker announced (``BROADCAST``). Members answer ``YES <ref>``;
+    the broker credits those who came (``CREDIT <ref> <hours>``), once each."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    ref: Mapped[int] = mapped_column(Integer)
+    broker_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    text: Mapped[str] = mapped_column(String(480))
+    # Who it goes to: everyone, or members in an area (``@Lambeth``) or with a skill
+    # or interest (``#gardening``).
+    audience_area: Mapped[str | None] = mapped_column(String(80))
+    audience_skill: Mapped[str | None] = mapped_column(String(80))
+    # Whose hours attendees are credited from: an organisation hosting it, else the fund.
+    host_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    request_key: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("bank_id", "ref", name="uq_activities_ref"),
+        UniqueConstraint("bank_id", "request_key", name="uq_activities_request"),
+        CheckConstraint(
+            "status in ('planned', 'sending', 'canceled')", name="ck_activities_status"
+        ),
+    )
+
+
+class Rsvp(Base):
+    """A member's answer to a group activity: coming (``YES 7``) or not (``NO 7``)."""
+
+    __tablename__ = "rsvps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    coming: Mapped[bool] = mapped_column(Boolean)
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("activity_id", "member_id", name="uq_rsvps_member"),)
+
+
+class AuditEntry(Base):
+    """Something a broker did (by text, on the dashboard or at the command line)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    broker_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(120), default="")
+    detail: Mapped[str] = mapped_column(String(400), default="")
+    via: Mapped[str] = mapped_column(String(16), default="web")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_audit_bank_created", "bank_id", "created_at"),)

@@ -90,6 +90,8 @@ def make_config(backend: Backend, **overrides: object) -> Config:
         "bank_name": "Lambeth Time Bank",
         # Tests run at any hour; quiet hours have tests of their own.
         "quiet_hours": "off",
+        # Throttling has tests of its own too.
+        "send_rate": 0.0,
     }
     settings.update(overrides)
     return Config.from_env(env={}, **settings)
@@ -150,6 +152,7 @@ def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-unty
         "TIMEBANK_NAME": "Lambeth Time Bank",
         "TIMEBANK_CHAT_LINGER": "0",
         "TIMEBANK_QUIET_HOURS": "off",
+        "TIMEBANK_SEND_RATE": "off",
     }
     for unset in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM",
                   "TWILIO_WHATSAPP_FROM", "TWILIO_MESSAGING_SERVICE_SID", "PUBLIC_BASE_URL",

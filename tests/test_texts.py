@@ -54,9 +54,24 @@ REALISTIC: dict[str, object] = {
     "phone": "+447700900123",
     "confirmation": 1235,
     "example": "RECORD 07700900123 1.5 gardening",
+    # Brokers: a broadcast's own words, audiences, counts, names, a login code.
+    "text": "Seed swap and tea at St Mark's hall, Saturday 2pm. Bring cuttings!",
+    "audience": "@Brixton-Hill #gardening",
+    "count": 1250,
+    "segments": 2,
+    "total": 2500,
+    "coming": 24,
+    "not_coming": 3,
+    "sent": 1180,
+    "names": "Mohammed, Christabelle, Ana, Kemi and 20 more",
+    "more": 20,
+    "paid": 24,
+    "already": 2,
+    "code": "483920",
 }
 # Texts that show the member's own words (or several lines of them) may take two segments.
-MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last", "mine_list"}
+MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last", "mine_list",
+                 "broadcast"}
 # Texts that do not ask for anything back, though they say "please".
 NOT_ASKING = {
     "hours_too_many",  # "please ask your broker"

@@ -1,0 +1,101 @@
+"""Sending a broadcast: every text recorded in SQL at once, then sent by chained batch jobs.
+
+``confirm`` turns a planned activity into one message row per member (idempotency key
+``broadcast:<activity>:<member>``) in the same transaction that marks it sending, so a
+broadcast is recorded exactly once. ``app.jobs.send_broadcast`` then sends the queued rows in
+id order, a batch per job, each batch enqueuing the next; every send goes through
+``send_message``'s at-most-once claim and the per-sender throttle. A worker killed mid-batch
+leaves rows queued (or ``sending``, looked up at Twilio before any resend), and the sweep
+starts the chain again from SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app import outbound
+from app.services import Services
+from conversations.gsm import segments
+from conversations.texts import render
+from ledger import activities
+from ledger.models import Activity, Bank, Member, Message, utcnow
+
+BATCH = 100
+
+
+def body_for(bank: Bank, activity: Activity, language: str = "en") -> str:
+    return render("broadcast", language, bank=bank.name, text=activity.text, ref=activity.ref)
+
+
+def cost(bank: Bank, activity: Activity) -> int:
+    """SMS segments each member's text takes."""
+    return segments(body_for(bank, activity))
+
+
+def confirm(session: Session, bank: Bank, activity_id: int) -> tuple[Activity, bool]:
+    """Record the broadcast's texts, once: (the activity, whether this call started it)."""
+    activity = activities.locked(session, activity_id)
+    if activity.status != "planned":
+        return activity, False
+    exclude = [activity.broker_member_id] if activity.broker_member_id else []
+    people = activities.audience(session, bank.id, area=activity.audience_area,
+                                 skill=activity.audience_skill, exclude=exclude)
+    rows = [row for row in (_row(bank, activity, member) for member in people)
+            if row is not None]
+    if rows:
+        session.execute(insert(Message), rows)
+    activity.status = "sending"
+    activity.sent_at = utcnow()
+    activity.recipients = len(rows)
+    activity.segments = cost(bank, activity)
+    return activity, True
+
+
+def _row(bank: Bank, activity: Activity, member: Member) -> dict[str, object] | None:
+    target = outbound.address_for(member)
+    if target is None:
+        return None
+    to_address, channel = target
+    body = body_for(bank, activity, member.language)
+    now = utcnow()
+    return {
+        "bank_id": bank.id, "member_id": member.id, "to_address": to_address,
+        "channel": channel, "kind": "broadcast", "body": body, "urgent": False,
+        "idempotency_key": f"broadcast:{activity.id}:{member.id}", "status": "queued",
+        "attempts": 0, "segments": segments(body), "activity_id": activity.id,
+        "values_json": json.dumps({"bank": bank.name, "text": activity.text,
+                                   "ref": activity.ref}),
+        "created_at": now, "updated_at": now,
+    }
+
+
+def cancel(session: Session, activity_id: int) -> tuple[Activity, bool]:
+    activity = activities.locked(session, activity_id)
+    if activity.status != "planned":
+        return activity, False
+    activity.status = "canceled"
+    return activity, True
+
+
+def enqueue(services: Services, activity_id: int, after_id: int = 0, *,
+            at: datetime | None = None, job_id: str | None = None) -> None:
+    """Hand the next batch (messages after ``after_id``) to the worker."""
+    options = {"job_id": job_id or f"broadcast-{activity_id}-{after_id}",
+               "description": f"broadcast {activity_id} after message {after_id}"}
+    if at is None:
+        services.queue.enqueue("app.jobs.send_broadcast", activity_id, after_id, **options)
+    else:
+        services.queue.enqueue_at(at, "app.jobs.send_broadcast", activity_id, after_id,
+                                  **options)
+
+
+def next_batch(session: Session, activity_id: int, after_id: int, limit: int = BATCH
+               ) -> list[int]:
+    return list(session.scalars(
+        select(Message.id).where(Message.activity_id == activity_id, Message.id > after_id,
+                                 Message.status == "queued")
+        .order_by(Message.id).limit(limit)))

@@ -1,0 +1,217 @@
+"""Group activities: a broker's broadcast, members' answers, and crediting those who came.
+
+An activity is planned (its audience counted), confirmed (its texts recorded in one
+transaction, then handed to batched jobs), answered (``YES 7`` / ``NO 7``) and credited
+(``CREDIT 7 2``): one transfer per attendee with the key ``activity:<id>:<member id>``, so
+crediting the same activity twice never pays anyone twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger import accounts, banks, members
+from ledger.confirmations import next_ref
+from ledger.errors import LedgerError, LimitReached
+from ledger.matching import Vocabulary
+from ledger.models import Account, Activity, Bank, Member, Message, OptOut, Post, Rsvp, utcnow
+
+# An invitation a member may answer with a bare YES for this long after it was sent.
+ANSWER_ALONE_DAYS = 3
+
+
+def audience(session: Session, bank_id: int, *, area: str | None = None,
+             skill: str | None = None, exclude: Iterable[int] = ()) -> list[Member]:
+    """Members a broadcast goes to: active (not waiting or on hold), reachable, not opted
+    out; in ``area`` (words of their area) or with ``skill`` among their skills or offers."""
+    opted_out = select(OptOut.phone).where(OptOut.bank_id == bank_id)
+    query = (
+        select(Member)
+        .where(Member.bank_id == bank_id, Member.status == "active",
+               (Member.phone.is_not(None) & Member.phone.not_in(opted_out))
+               | (Member.phone.is_(None) & Member.whatsapp.is_not(None)))
+        .order_by(Member.id)
+    )
+    skipped = set(exclude)
+    found = [m for m in session.scalars(query) if m.id not in skipped]
+    if area:
+        wanted = _area_words(area)
+        found = [m for m in found if wanted <= _area_words(m.area or "")]
+    if skill:
+        vocabulary = Vocabulary()
+        wanted_terms = vocabulary.terms(skill)
+        offers: dict[int, list[str]] = {}
+        for member_id, text in session.execute(
+            select(Post.member_id, Post.text).where(
+                Post.bank_id == bank_id, Post.kind == "offer", Post.status == "open")
+        ):
+            offers.setdefault(member_id, []).append(text)
+        found = [
+            m for m in found
+            if wanted_terms & vocabulary.terms(" ".join([m.skills or "", *offers.get(m.id, [])]))
+        ]
+    return found
+
+
+def _area_words(text: str) -> set[str]:
+    return {word for word in "".join(
+        ch.lower() if ch.isalnum() else " " for ch in text).split()}
+
+
+def plan(session: Session, bank: Bank, *, broker: Member | None, text: str,
+         area: str | None, skill: str | None, request_key: str,
+         host: Account | None = None) -> tuple[Activity, bool]:
+    """Record a broadcast once per request key, with its reference and audience size."""
+    existing = by_request(session, bank.id, request_key)
+    if existing is not None:
+        return existing, False
+    recipients = len(audience(session, bank.id, area=area, skill=skill,
+                              exclude=[broker.id] if broker else []))
+    try:
+        with session.begin_nested():
+            activity = Activity(
+                bank_id=bank.id, ref=next_ref(session, bank.id),
+                broker_member_id=broker.id if broker else None, text=text[:480],
+                audience_area=area, audience_skill=skill,
+                host_account_id=host.id if host else None, request_key=request_key,
+                status="planned", recipients=recipients,
+            )
+            session.add(activity)
+            session.flush()
+    except IntegrityError:
+        again = by_request(session, bank.id, request_key)
+        if again is None:
+            raise
+        return again, False
+    return activity, True
+
+
+def by_request(session: Session, bank_id: int, request_key: str) -> Activity | None:
+    return session.scalars(select(Activity).where(
+        Activity.bank_id == bank_id, Activity.request_key == request_key)).one_or_none()
+
+
+def by_ref(session: Session, bank_id: int, ref: int) -> Activity | None:
+    return session.scalars(select(Activity).where(
+        Activity.bank_id == bank_id, Activity.ref == ref)).one_or_none()
+
+
+def locked(session: Session, activity_id: int) -> Activity:
+    """The activity, locked for this transaction (PostgreSQL; SQLite writes are serial)."""
+    return session.scalars(
+        select(Activity).where(Activity.id == activity_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def recent(session: Session, bank_id: int, limit: int = 50) -> list[Activity]:
+    return list(session.scalars(
+        select(Activity).where(Activity.bank_id == bank_id)
+        .order_by(Activity.id.desc()).limit(limit)))
+
+
+def answer(session: Session, activity: Activity, member: Member, coming: bool) -> bool:
+    """Record (or change) a member's answer; whether it changed anything."""
+    rsvp = session.scalars(select(Rsvp).where(
+        Rsvp.activity_id == activity.id, Rsvp.member_id == member.id)).one_or_none()
+    if rsvp is None:
+        try:
+            with session.begin_nested():
+                session.add(Rsvp(activity_id=activity.id, member_id=member.id, coming=coming))
+                session.flush()
+            return True
+        except IntegrityError:  # the same answer arriving twice at once
+            rsvp = session.scalars(select(Rsvp).where(
+                Rsvp.activity_id == activity.id, Rsvp.member_id == member.id)).one()
+    if rsvp.coming == coming:
+        return False
+    rsvp.coming = coming
+    rsvp.answered_at = utcnow()
+    return True
+
+
+def coming(session: Session, activity_id: int) -> list[Member]:
+    return list(session.scalars(
+        select(Member).join(Rsvp, Rsvp.member_id == Member.id)
+        .where(Rsvp.activity_id == activity_id, Rsvp.coming)
+        .order_by(Rsvp.answered_at, Rsvp.id)))
+
+
+def answers(session: Session, activity_id: int) -> dict[str, int]:
+    counts = {"coming": 0, "not_coming": 0}
+    for is_coming, count in session.execute(
+        select(Rsvp.coming, func.count()).where(Rsvp.activity_id == activity_id)
+        .group_by(Rsvp.coming)
+    ):
+        counts["coming" if is_coming else "not_coming"] = int(count)
+    return counts
+
+
+def invitations_waiting(session: Session, bank_id: int, member_id: int) -> list[int]:
+    """Refs of recent activities this member was texted about and has not answered."""
+    since = utcnow() - timedelta(days=ANSWER_ALONE_DAYS)
+    answered = select(Rsvp.activity_id).where(Rsvp.member_id == member_id)
+    return list(session.scalars(
+        select(Activity.ref).join(Message, Message.activity_id == Activity.id)
+        .where(Activity.bank_id == bank_id, Activity.status == "sending",
+               Message.member_id == member_id, Message.created_at > since,
+               Activity.id.not_in(answered))
+    ))
+
+
+def progress(session: Session, activity_id: int) -> dict[str, int]:
+    """How a broadcast's texts stand: queued, sending, sent, delivered, failed, canceled…"""
+    counts: dict[str, int] = {}
+    for status, count in session.execute(
+        select(Message.status, func.count()).where(Message.activity_id == activity_id)
+        .group_by(Message.status)
+    ):
+        counts[status] = int(count)
+    return counts
+
+
+def handed_over(counts: dict[str, int]) -> int:
+    """Texts Twilio has accepted (sent, and anything it reported on since)."""
+    return sum(n for status, n in counts.items()
+               if status in ("sent", "delivered", "undelivered", "read"))
+
+
+@dataclass
+class Credited:
+    paid: list[Member] = field(default_factory=list)
+    already: list[Member] = field(default_factory=list)
+    refused: list[Member] = field(default_factory=list)
+    source: Account | None = None
+
+
+def credit(session: Session, bank: Bank, activity: Activity, people: list[Member],
+           minutes: int, *, broker: Member | None, entered_by: str = "broker") -> Credited:
+    """Credit each person ``minutes`` for the activity, once each however often it is asked,
+    from the host organisation's account or else the community fund."""
+    source = session.get(Account, activity.host_account_id) if activity.host_account_id else None
+    if source is None:
+        source = banks.ensure_fund(session, bank)
+    result = Credited(source=source)
+    description = f"Group activity {activity.ref}: {activity.text}"[:200]
+    for person in people:
+        if person.bank_id != bank.id:
+            raise LedgerError("that member belongs to another bank")
+        account = members.member_account(session, person)
+        try:
+            recorded = accounts.transfer(
+                session, bank_id=bank.id, from_account_id=source.id, to_account_id=account.id,
+                minutes=minutes, kind="activity", description=description,
+                idempotency_key=f"activity:{activity.id}:{person.id}", entered_by=entered_by,
+                entered_by_member_id=broker.id if broker else None,
+            )
+        except LimitReached:
+            result.refused.append(person)
+            continue
+        (result.paid if recorded.created else result.already).append(person)
+    return result
