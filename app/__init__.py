@@ -25,9 +25,22 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.extensions["timebank"] = services
     _quiet_libraries()
 
+    from app import auth
+
+    app.secret_key = config.secret_key
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.public_base_url.startswith("https://"),
+        SESSION_COOKIE_NAME="timebank_session",
+        PERMANENT_SESSION_LIFETIME=auth.SESSION_LIFETIME,
+    )
+
+    from app.dashboard import bp as dashboard
     from app.webhook import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(dashboard)
     return app
 
 

@@ -400,6 +400,36 @@ def broker_add(phone: str, name: str, bank_name: str | None) -> None:
     click.echo(line)
 
 
+@broker_group.command("password")
+@click.argument("phone")
+@click.option("--bank", "bank_name", default=None, help="The bank's name (default bank if absent).")
+@click.password_option(help="The new password (asked for if not given).")
+def broker_password(phone: str, bank_name: str | None, password: str) -> None:
+    """Set the dashboard password of the broker with PHONE (at least 10 characters)."""
+    from app import auth
+    from ledger import audit
+
+    try:
+        hashed = auth.hash_password(password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    with _app() as (_, shared):
+        number = _phone(phone, shared.config)
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank = banks.bank_by_name(session, bank_name)
+            member = members.find_member(session, bank.id, number)
+            if member is None or member.role != "broker":
+                raise click.ClickException(
+                    f"no broker of {bank.name} has that number; add one with "
+                    "timebank broker add PHONE NAME")
+            member.password_hash = hashed
+            audit.record(session, bank.id, "broker.password", broker_id=member.id,
+                         subject=f"member {member.id}", via="cli")
+            name = member.name
+    click.echo(f"{name} can now sign in to the dashboard at /dashboard/login.")
+
+
 @main.group("member")
 def member_group() -> None:
     """Members of a bank."""
@@ -505,24 +535,21 @@ def _limit_minutes(text: str) -> int:
 @click.argument("who")
 @click.option("--bank", "bank_name", default=None)
 def member_approve(who: str, bank_name: str | None) -> None:
-    """Approve a new member (by phone number or member id) and text them the news."""
-    from app import outbound
+    """Approve a new member, or one on hold (by phone number or member id); they are texted."""
+    from app import effects, outbound
 
     with _app() as (_, shared):
         prepare(shared)
         try:
             with shared.db.writing() as session:
                 bank, member = _member_by(session, bank_name, who, shared.config)
-                member, changed = members.approve(session, member.id)
-                queued = []
-                if changed:
-                    message_id = outbound.queue_text(
-                        session, member, kind="approved", key="approved",
-                        idempotency_key=f"approved:{member.id}",
-                        values={"name": member.name, "bank": bank.name},
-                    )
-                    queued = [message_id] if message_id else []
-                line = f"{member.name} is {'now' if changed else 'already'} {member.status}."
+                if member.status == "left":
+                    raise click.ClickException(f"{member.name} has left {bank.name}")
+                change = effects.set_status(session, bank, member, approve=True, broker=None,
+                                            via="cli")
+                queued = change.queued
+                line = (f"{member.name} is {'now' if change.changed else 'already'} "
+                        f"{member.status}.")
         except LedgerError as exc:
             raise click.ClickException(str(exc)) from None
         outbound.enqueue(shared, queued)
@@ -654,11 +681,7 @@ def ledger_export(bank_name: str | None, since: Any, until: Any, balances: bool,
     import csv
     from datetime import UTC
 
-    from sqlalchemy import select
-    from sqlalchemy.orm import aliased
-
-    from ledger.hours import format_hours
-    from ledger.models import Account, Transfer
+    from ledger import exports
 
     writer = csv.writer(output)
     with _app() as (_, shared):
@@ -666,40 +689,11 @@ def ledger_export(bank_name: str | None, since: Any, until: Any, balances: bool,
         with shared.db.reading() as session:
             bank = banks.bank_by_name(session, bank_name)
             if balances:
-                writer.writerow(["account_id", "kind", "name", "member_id", "balance_hours"])
-                for account in session.scalars(
-                    select(Account).where(Account.bank_id == bank.id).order_by(Account.id)
-                ):
-                    writer.writerow([account.id, account.kind, account.name, account.member_id,
-                                     format_hours(account.balance_minutes)])
-                return
-            payer, payee = aliased(Account), aliased(Account)
-            query = (
-                select(Transfer, payer.name, payee.name)
-                .join(payer, payer.id == Transfer.from_account_id)
-                .join(payee, payee.id == Transfer.to_account_id)
-                .where(Transfer.bank_id == bank.id)
-                .order_by(Transfer.id)
-            )
-            if since:
-                query = query.where(Transfer.created_at >= since.replace(tzinfo=UTC))
-            if until:
-                query = query.where(Transfer.created_at < until.replace(tzinfo=UTC))
-            writer.writerow([
-                "transfer_id", "created_at", "bank", "from_account_id", "from_name",
-                "to_account_id", "to_name", "hours", "kind", "description", "entered_by",
-                "entered_by_member_id", "reverses_id",
-            ])
-            for transfer, from_name, to_name in session.execute(query):
-                created = transfer.created_at
-                if created.tzinfo is None:
-                    created = created.replace(tzinfo=UTC)
-                writer.writerow([
-                    transfer.id, created.isoformat(timespec="seconds"), bank.name,
-                    transfer.from_account_id, from_name, transfer.to_account_id, to_name,
-                    format_hours(transfer.minutes), transfer.kind, transfer.description,
-                    transfer.entered_by, transfer.entered_by_member_id, transfer.reverses_id,
-                ])
+                exports.write_balances(session, bank, writer)
+            else:
+                exports.write_transfers(session, bank, writer,
+                                        since.replace(tzinfo=UTC) if since else None,
+                                        until.replace(tzinfo=UTC) if until else None)
 
 
 @ledger_group.command("queue")

@@ -46,6 +46,7 @@ from conversations.machine import (
 from conversations.texts import Hours, render
 from ledger import accounts, activities, audit, banks, confirmations, members, posts
 from ledger.errors import InvalidHours, LedgerError
+from ledger.hours import format_hours
 from ledger.models import Account, Activity, Bank, Member, Transfer, utcnow
 from ledger.phones import Address, mask
 
@@ -468,7 +469,8 @@ def _answer_activity(ctx: Context, member: Member, activity: Activity, yes: bool
             ctx.reply("broadcast_canceled", ref=ref)
         return
     if activity.status == "canceled":
-        ctx.reply("rsvp_canceled", ref=ref)
+        own = member.id == activity.broker_member_id
+        ctx.reply("broadcast_canceled" if own else "rsvp_canceled", ref=ref)
         return
     if member.id == activity.broker_member_id and yes:
         ctx.reply("broadcast_already", ref=ref, count=activity.recipients)
@@ -530,22 +532,37 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
         if not people:
             ctx.reply("credit_nobody", ref=activity.ref)
             return
-    result = activities.credit(ctx.session, ctx.bank, activity, people, effect.minutes,
-                               broker=broker)
-    for person in result.paid:
-        account = members.member_account(ctx.session, person)
-        _queue(ctx, person, "activity_credited", f"activity-credited:{activity.id}:{person.id}",
-               bank=ctx.bank.name, hours=Hours(effect.minutes), ref=activity.ref,
-               balance=Hours(account.balance_minutes))
-    if result.paid:
-        audit.record(ctx.session, ctx.bank.id, "activity.credited", broker_id=broker.id,
-                     subject=f"ref {activity.ref}",
-                     detail=f"{len(result.paid)} people, {effect.minutes} minutes each",
-                     via="sms")
+    result, queued = credit_activity(ctx.session, ctx.bank, activity, people, effect.minutes,
+                                     broker=broker, via="sms")
+    ctx.queued += queued
     source = result.source
     ctx.reply("credit_done", ref=activity.ref, paid=len(result.paid),
               hours=Hours(effect.minutes), already=len(result.already),
               source=_label(ctx.session, source) if source is not None else "-")
+
+
+def credit_activity(session: Session, bank: Bank, activity: Activity, people: list[Member],
+                    minutes: int, *, broker: Member | None, via: str
+                    ) -> tuple[activities.Credited, list[int]]:
+    """Credit attendees once each, text the ones newly paid, and log it."""
+    result = activities.credit(session, bank, activity, people, minutes, broker=broker)
+    queued: list[int] = []
+    for person in result.paid:
+        account = members.member_account(session, person)
+        message_id = outbound.queue_text(
+            session, person, kind="activity_credited", key="activity_credited",
+            idempotency_key=f"activity-credited:{activity.id}:{person.id}",
+            values={"bank": bank.name, "hours": Hours(minutes), "ref": activity.ref,
+                    "balance": Hours(account.balance_minutes)},
+        )
+        if message_id:
+            queued.append(message_id)
+    if result.paid:
+        audit.record(session, bank.id, "activity.credited",
+                     broker_id=broker.id if broker else None, subject=f"ref {activity.ref}",
+                     detail=f"{len(result.paid)} people, {format_hours(minutes)} hours each",
+                     via=via)
+    return result, queued
 
 
 def _set_member_status(ctx: Context, effect: SetMemberStatus) -> None:

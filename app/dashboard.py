@@ -1,0 +1,797 @@
+"""The brokers' dashboard: server-rendered pages that work without JavaScript.
+
+Every page is for the signed-in broker's own bank only. Every POST carries a CSRF token and
+a request id (so a form sent twice acts once), and every action is written to the audit log
+in the same transaction as the action itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from app import auth, broadcasts, charts, effects, outbound
+from app import services as current_services
+from conversations.machine import shorten
+from ledger import (
+    accounts,
+    activities,
+    audit,
+    confirmations,
+    exports,
+    members,
+    posts,
+    reports,
+)
+from ledger.errors import InvalidHours, LedgerError
+from ledger.hours import format_hours, parse_hours
+from ledger.matching import Candidate, MatchIndex
+from ledger.matching import Need as MatchNeed
+from ledger.models import (
+    Account,
+    Activity,
+    Ask,
+    Bank,
+    Confirmation,
+    Member,
+    Post,
+    Rsvp,
+    Transfer,
+    utcnow,
+)
+from ledger.phones import InvalidNumber, normalise
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+# --- signing in ------------------------------------------------------------------------------
+
+
+@bp.before_request
+def _guard() -> BaseResponse | None:
+    if request.method == "POST":
+        auth.check_csrf()
+    if request.endpoint in _OPEN:
+        return None
+    who = auth.signed_in()
+    if who is None:
+        return redirect(url_for("dashboard.login", next=request.full_path))
+    with current_services().db.reading() as db:
+        broker = db.get(Member, who.broker_id)
+        bank = db.get(Bank, who.bank_id)
+        if (broker is None or bank is None or broker.role != "broker"
+                or broker.status != "active" or broker.bank_id != bank.id):
+            session.clear()
+            return redirect(url_for("dashboard.login"))
+        db.expunge_all()
+    g.broker, g.bank = broker, bank
+    return None
+
+
+_OPEN = {"dashboard.login", "dashboard.send_code", "dashboard.verify_code"}
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+@bp.app_context_processor
+def _template_values() -> dict[str, Any]:
+    return {"csrf_token": auth.csrf_token, "request_id": lambda: secrets.token_hex(12),
+            "hours": format_hours}
+
+
+def _phone(raw: str) -> str | None:
+    try:
+        return normalise(raw, current_services().config.default_region)
+    except InvalidNumber:
+        return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | BaseResponse | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("dashboard/login.html", phone=request.args.get("phone", ""))
+    services = current_services()
+    raw = request.form.get("phone", "")
+    phone = _phone(raw)
+    try:
+        auth.count_try(services, phone)
+    except auth.TooManyTries:
+        return _too_many(raw)
+    with services.db.writing() as db:
+        broker = auth.check_password(db, phone, request.form.get("password", "")) if phone else None
+        if broker is not None:
+            auth.sign_in(db, broker, "password")
+    if broker is None:
+        log.info("dashboard: a password sign-in failed")
+        return render_template("dashboard/login.html", phone=raw,
+                               error="That number and password don't match a broker."), 401
+    return redirect(_next_page())
+
+
+def _too_many(phone: str) -> tuple[str, int]:
+    return render_template(
+        "dashboard/login.html", phone=phone,
+        error="Too many tries. Please wait 15 minutes and try again."), 429
+
+
+def _next_page() -> str:
+    wanted = request.args.get("next", "")
+    # Only a page of this dashboard: never an address elsewhere.
+    if wanted.startswith("/dashboard/") and not wanted.startswith("//"):
+        return wanted
+    return url_for("dashboard.home")
+
+
+@bp.post("/login/code")
+def send_code() -> str | tuple[str, int]:
+    services = current_services()
+    raw = request.form.get("phone", "")
+    phone = _phone(raw)
+    if phone is None:
+        return render_template("dashboard/login.html", phone=raw,
+                               error="Please write the number you text the bank from."), 400
+    try:
+        auth.count_try(services, phone)
+    except auth.TooManyTries:
+        return _too_many(raw)
+    with services.db.writing() as db:
+        queued = auth.send_code(services, db, phone)
+    outbound.enqueue(services, queued)
+    return render_template("dashboard/code.html", phone=raw)
+
+
+@bp.post("/login/verify")
+def verify_code() -> str | BaseResponse | tuple[str, int]:
+    services = current_services()
+    raw = request.form.get("phone", "")
+    phone = _phone(raw)
+    try:
+        auth.count_try(services, phone)
+    except auth.TooManyTries:
+        return _too_many(raw)
+    with services.db.writing() as db:
+        broker = auth.check_code(services, db, phone, request.form.get("code", "")) if phone \
+            else None
+        if broker is not None:
+            auth.sign_in(db, broker, "code by text")
+    if broker is None:
+        return render_template("dashboard/code.html", phone=raw,
+                               error="That code isn't right or has run out. "
+                                     "Ask for a new one below."), 401
+    return redirect(url_for("dashboard.home"))
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    flash("You have signed out.")
+    return redirect(url_for("dashboard.login"))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _broker() -> Member:
+    return cast(Member, g.broker)
+
+
+def _bank() -> Bank:
+    return cast(Bank, g.bank)
+
+
+def _own(db: Session, model: Any, item_id: int) -> Any:
+    """A row of the signed-in broker's bank, or 404 (never another bank's)."""
+    item = db.get(model, item_id)
+    if item is None or getattr(item, "bank_id", None) != _bank().id:
+        abort(404)
+    return item
+
+
+def _log(db: Session, action: str, subject: str = "", detail: str = "") -> None:
+    audit.record(db, _bank().id, action, broker_id=_broker().id, subject=subject,
+                 detail=detail, via="web")
+
+
+def _minutes(raw: str) -> int | None:
+    try:
+        return parse_hours(raw.strip())
+    except InvalidHours:
+        return None
+
+
+def _done(message: str, endpoint: str, **values: Any) -> BaseResponse:
+    flash(message)
+    return redirect(url_for(endpoint, **values))
+
+
+def _error(message: str, endpoint: str, **values: Any) -> BaseResponse:
+    flash(message, "error")
+    return redirect(url_for(endpoint, **values))
+
+
+def _day(raw: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+# --- home ------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> str:
+    bank = _bank()
+    with current_services().db.reading() as db:
+        counts = {
+            "members": _count(db, select(Member.id).where(
+                Member.bank_id == bank.id, Member.status == "active")),
+            "waiting": _count(db, select(Member.id).where(
+                Member.bank_id == bank.id, Member.status == "pending")),
+            "needs": _count(db, select(Post.id).where(
+                Post.bank_id == bank.id, Post.kind == "need", Post.status == "open")),
+            "queue": len(confirmations.broker_queue(db, bank.id)),
+        }
+        waiting = list(db.scalars(select(Member).where(
+            Member.bank_id == bank.id, Member.status == "pending").order_by(Member.id)
+            .limit(20)))
+        recent = activities.recent(db, bank.id, 5)
+        return render_template("dashboard/home.html", counts=counts, waiting=waiting,
+                               recent=recent)
+
+
+def _count(db: Session, query: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+@bp.get("/members")
+def member_list() -> str:
+    bank = _bank()
+    q = request.args.get("q", "").strip()[:80]
+    status = request.args.get("status", "")
+    with current_services().db.reading() as db:
+        query = select(Member).where(Member.bank_id == bank.id)
+        if status in ("active", "pending", "left"):
+            query = query.where(Member.status == status)
+        if q:
+            digits = "".join(ch for ch in q if ch.isdigit())
+            like = f"%{q.lower()}%"
+            conditions = [func.lower(Member.name).like(like), func.lower(Member.area).like(like),
+                          func.lower(Member.skills).like(like)]
+            if len(digits) >= 4:
+                conditions.append(Member.phone.like(f"%{digits[-9:]}%"))
+            query = query.where(or_(*conditions))
+        found = list(db.scalars(query.order_by(Member.name, Member.id).limit(200)))
+        balances = dict(db.execute(select(Account.member_id, Account.balance_minutes).where(
+            Account.member_id.in_([m.id for m in found]))).tuples())
+        return render_template("dashboard/members.html", found=found, q=q, status=status,
+                               balances=balances)
+
+
+@bp.get("/members/<int:member_id>")
+def member_page(member_id: int) -> str:
+    with current_services().db.reading() as db:
+        member = _own(db, Member, member_id)
+        account = members.member_account(db, member)
+        opted_out = bool(member.phone) and members.is_opted_out(db, member.bank_id,
+                                                                member.phone or "")
+        statement = _statement(db, account)
+        own_posts = list(db.scalars(select(Post).where(Post.member_id == member.id)
+                                    .order_by(Post.id.desc()).limit(20)))
+        return render_template("dashboard/member.html", member=member, account=account,
+                               opted_out=opted_out, statement=statement, posts=own_posts)
+
+
+def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str, Any]]:
+    rows = []
+    for transfer in db.scalars(
+        select(Transfer).where(or_(Transfer.from_account_id == account.id,
+                                   Transfer.to_account_id == account.id))
+        .order_by(Transfer.id.desc()).limit(limit)
+    ):
+        incoming = transfer.to_account_id == account.id
+        other = db.get(Account, transfer.from_account_id if incoming else transfer.to_account_id)
+        rows.append({"transfer": transfer, "incoming": incoming,
+                     "other": effects._label(db, other) if other else "-",
+                     "when": _aware(transfer.created_at)})
+    return rows
+
+
+@bp.post("/members/<int:member_id>/note")
+def member_note(member_id: int) -> BaseResponse:
+    note = request.form.get("notes", "").strip()[:2000]
+    with current_services().db.writing() as db:
+        member = _own(db, Member, member_id)
+        member.notes = note or None
+        _log(db, "member.note", f"member {member.id}", "notes changed")
+    return _done("Notes saved.", "dashboard.member_page", member_id=member_id)
+
+
+@bp.post("/members/<int:member_id>/<any(approve, hold):action>")
+def member_status(member_id: int, action: str) -> BaseResponse:
+    services = current_services()
+    with services.db.writing() as db:
+        member = _own(db, Member, member_id)
+        if member.status == "left":
+            return _error(f"{member.name} has left the bank.", "dashboard.member_page",
+                          member_id=member_id)
+        if action == "hold" and member.role == "broker":
+            return _error("Brokers can't be put on hold here.", "dashboard.member_page",
+                          member_id=member_id)
+        bank = db.get(Bank, member.bank_id)
+        assert bank is not None
+        broker = db.get(Member, _broker().id)
+        change = effects.set_status(db, bank, member, approve=action == "approve",
+                                    broker=broker, via="web")
+        name = member.name
+    outbound.enqueue(services, change.queued)
+    if action == "approve":
+        message = f"{name} is now an active member." if change.changed else \
+            f"{name} was already active."
+    else:
+        message = f"{name} is on hold." if change.changed else f"{name} was already on hold."
+    return _done(message, "dashboard.member_page", member_id=member_id)
+
+
+# --- needs and matches -----------------------------------------------------------------------
+
+
+@bp.get("/needs")
+def needs() -> str:
+    bank = _bank()
+    with current_services().db.reading() as db:
+        open_needs = list(db.scalars(select(Post).where(
+            Post.bank_id == bank.id, Post.kind == "need", Post.status.in_(("open", "matched")))
+            .order_by(Post.status, Post.id.desc()).limit(100)))
+        index = MatchIndex.build(posts.helpers(db, bank.id)) if open_needs else None
+        rows = []
+        for need in open_needs:
+            owner = db.get(Member, need.member_id)
+            asks = list(db.execute(
+                select(Ask, Member.name).join(Member, Member.id == Ask.member_id)
+                .where(Ask.post_id == need.id).order_by(Ask.wave, Ask.id)))
+            candidates: list[Candidate] = []
+            if index is not None and need.status == "open" and owner is not None:
+                candidates = index.rank(MatchNeed(owner.id, need.text, owner.area), limit=5,
+                                        exclude=posts.asked_ids(db, need.id))
+            names = {m.id: m.name for m in db.scalars(select(Member).where(
+                Member.id.in_([c.member_id for c in candidates])))}
+            helper = db.get(Member, need.helper_member_id) if need.helper_member_id else None
+            rows.append({"need": need, "owner": owner, "asks": asks, "helper": helper,
+                         "candidates": [(c, names.get(c.member_id, "?")) for c in candidates]})
+        return render_template("dashboard/needs.html", rows=rows)
+
+
+@bp.post("/needs/<int:post_id>/ask")
+def ask_by_hand(post_id: int) -> BaseResponse:
+    """A broker asks a member of their choosing; the first YES still wins."""
+    services = current_services()
+    try:
+        member_id = int(request.form.get("member_id", ""))
+    except ValueError:
+        return _error("Choose a member to ask.", "dashboard.needs")
+    with services.db.writing() as db:
+        need = _own(db, Post, post_id)
+        helper = _own(db, Member, member_id)
+        if need.kind != "need" or need.status != "open":
+            return _error(f"Ref {need.ref} is no longer open.", "dashboard.needs")
+        if helper.id == need.member_id or helper.status != "active":
+            return _error(f"{helper.name} can't be asked about ref {need.ref}.",
+                          "dashboard.needs")
+        if helper.id in posts.asked_ids(db, need.id):
+            return _error(f"{helper.name} was already asked about ref {need.ref}.",
+                          "dashboard.needs")
+        owner = members.get_member(db, need.member_id)
+        [ask] = posts.record_asks(db, need, [Candidate(helper.id, 0.0, ("asked by a broker",))])
+        key = "ask_helper" if owner.area else "ask_helper_no_area"
+        message_id = outbound.queue_text(
+            db, helper, kind=key, key=key, idempotency_key=f"ask:{ask.id}",
+            values={"name": owner.name, "what": shorten(need.text),
+                    "area": owner.area or "", "ref": need.ref})
+        _log(db, "need.asked", f"ref {need.ref}", f"asked member {helper.id}")
+        name, ref = helper.name, need.ref
+    outbound.enqueue(services, [message_id] if message_id else [])
+    return _done(f"{name} has been asked about ref {ref}.", "dashboard.needs")
+
+
+# --- confirmations, disputes, corrections ----------------------------------------------------
+
+
+@bp.get("/confirmations")
+def confirmation_queue() -> str:
+    bank = _bank()
+    with current_services().db.reading() as db:
+        waiting = list(db.scalars(select(Confirmation).where(
+            Confirmation.bank_id == bank.id,
+            Confirmation.status.in_(("pending", "disputed", "held")))
+            .order_by(Confirmation.status.desc(), Confirmation.id)))
+        labels = {}
+        for request_ in waiting:
+            for account_id in (request_.payer_account_id, request_.payee_account_id):
+                account = db.get(Account, account_id)
+                labels[account_id] = effects._label(db, account) if account else "-"
+        return render_template("dashboard/confirmations.html", waiting=waiting, labels=labels)
+
+
+@bp.post("/confirmations/<int:confirmation_id>/settle")
+def settle(confirmation_id: int) -> BaseResponse:
+    services = current_services()
+    confirm = request.form.get("action") == "confirm"
+    with services.db.writing() as db:
+        request_ = _own(db, Confirmation, confirmation_id)
+        result, queued = effects.settle(db, _bank_row(db), request_.id, confirm=confirm)
+        if result.outcome in ("confirmed", "canceled"):
+            _log(db, "confirmation." + result.outcome, f"ref {request_.ref}",
+                 f"{format_hours(request_.minutes)} hours")
+        ref, outcome = request_.ref, result.outcome
+    outbound.enqueue(services, queued)
+    messages = {"confirmed": f"Ref {ref} recorded; both members have been told.",
+                "canceled": f"Ref {ref} closed without recording it; both members told.",
+                "limit": f"Ref {ref} would take the payer below their limit: not recorded."}
+    text = messages.get(outcome, f"Ref {ref} was already settled.")
+    return (_error if outcome == "limit" else _done)(text, "dashboard.confirmation_queue")
+
+
+def _bank_row(db: Session) -> Bank:
+    bank = db.get(Bank, _bank().id)
+    assert bank is not None
+    return bank
+
+
+@bp.post("/transfers/<int:transfer_id>/reverse")
+def reverse(transfer_id: int) -> BaseResponse:
+    services = current_services()
+    reason = request.form.get("reason", "").strip()[:150]
+    if not reason:
+        return _error("Say why the entry is being corrected.", "dashboard.ledger")
+    with services.db.writing() as db:
+        transfer = _own(db, Transfer, transfer_id)
+        if transfer.kind == "reversal":
+            return _error("A correction can't itself be reversed; record a new entry instead.",
+                          "dashboard.ledger")
+        try:
+            recorded, queued = effects.reverse(db, _bank_row(db), transfer.id, reason)
+        except LedgerError as exc:
+            return _error(f"Not corrected: {exc}.", "dashboard.ledger")
+        if recorded.created:
+            _log(db, "transfer.reversed", f"transfer {transfer.id}", reason)
+    outbound.enqueue(services, queued)
+    if not recorded.created:
+        return _done(f"Entry {transfer_id} was already corrected.", "dashboard.ledger")
+    return _done(f"Entry {transfer_id} reversed; both sides have been told.", "dashboard.ledger")
+
+
+# --- group activities ------------------------------------------------------------------------
+
+
+@bp.get("/activities")
+def activity_list() -> str:
+    bank = _bank()
+    with current_services().db.reading() as db:
+        recent = activities.recent(db, bank.id, 50)
+        organisations = list(db.scalars(select(Account).where(
+            Account.bank_id == bank.id, Account.kind == "organisation").order_by(Account.name)))
+        coming = dict(db.execute(
+            select(Rsvp.activity_id, func.count()).where(
+                Rsvp.activity_id.in_([a.id for a in recent]), Rsvp.coming)
+            .group_by(Rsvp.activity_id)).tuples())
+        return render_template("dashboard/activities.html", recent=recent, coming=coming,
+                               organisations=organisations)
+
+
+@bp.post("/activities")
+def plan_activity() -> BaseResponse:
+    text = " ".join(request.form.get("text", "").split())[:480]
+    area = request.form.get("area", "").strip()[:80] or None
+    skill = request.form.get("skill", "").strip()[:80] or None
+    if not text:
+        return _error("Write what the activity is, when and where.", "dashboard.activity_list")
+    with current_services().db.writing() as db:
+        bank = _bank_row(db)
+        host = None
+        host_id = request.form.get("host", "")
+        if host_id.isdigit():
+            host = _own(db, Account, int(host_id))
+            if host.kind != "organisation":
+                abort(400)
+        activity, created = activities.plan(
+            db, bank, broker=db.get(Member, _broker().id), text=text, area=area, skill=skill,
+            request_key=f"web:{request.form.get('request_id', '')[:40] or secrets.token_hex(8)}",
+            host=host,
+        )
+        if created:
+            activity.segments = broadcasts.cost(bank, activity)
+            _log(db, "broadcast.planned", f"ref {activity.ref}",
+                 f"{activity.recipients} members: {text}")
+        activity_id = activity.id
+    return redirect(url_for("dashboard.activity_page", activity_id=activity_id))
+
+
+@bp.get("/activities/<int:activity_id>")
+def activity_page(activity_id: int) -> str:
+    with current_services().db.reading() as db:
+        activity = _own(db, Activity, activity_id)
+        answers = list(db.execute(
+            select(Rsvp, Member).join(Member, Member.id == Rsvp.member_id)
+            .where(Rsvp.activity_id == activity.id).order_by(Rsvp.answered_at)))
+        credited = {member_id for (member_id,) in db.execute(
+            select(Account.member_id).join(Transfer, Transfer.to_account_id == Account.id)
+            .where(Transfer.idempotency_key.like(f"activity:{activity.id}:%")))}
+        host = db.get(Account, activity.host_account_id) if activity.host_account_id else None
+        progress = activities.progress(db, activity.id)
+        return render_template(
+            "dashboard/activity.html", activity=activity, answers=answers, credited=credited,
+            host=host, progress=progress, handed_over=activities.handed_over(progress),
+            body=broadcasts.body_for(_bank(), activity))
+
+
+@bp.post("/activities/<int:activity_id>/<any(send, cancel):action>")
+def activity_send(activity_id: int, action: str) -> BaseResponse:
+    services = current_services()
+    with services.db.writing() as db:
+        activity = _own(db, Activity, activity_id)
+        if action == "send":
+            activity, started = broadcasts.confirm(db, _bank_row(db), activity.id)
+        else:
+            activity, started = broadcasts.cancel(db, activity.id)
+        if started:
+            _log(db, "broadcast.sent" if action == "send" else "broadcast.canceled",
+                 f"ref {activity.ref}", f"{activity.recipients} members")
+        ref, recipients = activity.ref, activity.recipients
+    if started and action == "send":
+        broadcasts.enqueue(services, activity_id)
+        return _done(f"Ref {ref} is on its way to {recipients} members.",
+                     "dashboard.activity_page", activity_id=activity_id)
+    if started:
+        return _done(f"Ref {ref} canceled: nothing was sent.", "dashboard.activity_page",
+                     activity_id=activity_id)
+    return _error(f"Ref {ref} was already {activity.status}.", "dashboard.activity_page",
+                  activity_id=activity_id)
+
+
+@bp.post("/activities/<int:activity_id>/credit")
+def activity_credit(activity_id: int) -> BaseResponse:
+    services = current_services()
+    minutes = _minutes(request.form.get("hours", ""))
+    back: dict[str, Any] = {"endpoint": "dashboard.activity_page", "activity_id": activity_id}
+    if minutes is None:
+        return _error("Hours must be a number in quarter hours, e.g. 2 or 1.5.", **back)
+    chosen = {int(v) for v in request.form.getlist("member_id") if v.isdigit()}
+    extra = [n for n in request.form.get("numbers", "").replace(",", "\n").splitlines()
+             if n.strip()]
+    with services.db.writing() as db:
+        activity = _own(db, Activity, activity_id)
+        bank = _bank_row(db)
+        if activity.status != "sending":
+            return _error(f"Ref {activity.ref} hasn't been sent, so nobody can be credited.",
+                          **back)
+        if minutes > bank.max_exchange_minutes:
+            return _error(f"At most {format_hours(bank.max_exchange_minutes)} hours at once.",
+                          **back)
+        people = [m for m in (db.get(Member, i) for i in sorted(chosen))
+                  if m is not None and m.bank_id == bank.id and m.status == "active"]
+        for number in extra:
+            phone = _phone(number)
+            person = members.find_member(db, bank.id, phone) if phone else None
+            if person is None or person.status != "active":
+                return _error(f"No active member has the number {number.strip()[:20]}; "
+                              "nobody was credited.", **back)
+            if person not in people:
+                people.append(person)
+        if not people:
+            return _error("Tick the people who came, or add their numbers.", **back)
+        result, queued = effects.credit_activity(db, bank, activity, people, minutes,
+                                                 broker=db.get(Member, _broker().id), via="web")
+        paid, already = len(result.paid), len(result.already)
+    outbound.enqueue(services, queued)
+    return _done(f"{paid} credited {format_hours(minutes)} hours each; {already} already had "
+                 "theirs.", **back)
+
+
+# --- the ledger ------------------------------------------------------------------------------
+
+
+@bp.get("/ledger")
+def ledger() -> str:
+    bank = _bank()
+    with current_services().db.reading() as db:
+        recent = list(db.scalars(select(Transfer).where(Transfer.bank_id == bank.id)
+                                 .order_by(Transfer.id.desc()).limit(100)))
+        reversed_ids = set(db.scalars(select(Transfer.reverses_id).where(
+            Transfer.bank_id == bank.id, Transfer.reverses_id.is_not(None))))
+        labels = {}
+        for transfer in recent:
+            for account_id in (transfer.from_account_id, transfer.to_account_id):
+                if account_id not in labels:
+                    account = db.get(Account, account_id)
+                    labels[account_id] = effects._label(db, account) if account else "-"
+        organisations = list(db.scalars(select(Account).where(
+            Account.bank_id == bank.id, Account.kind == "organisation").order_by(Account.name)))
+        problems = accounts.verify(db, bank.id)
+        return render_template("dashboard/ledger.html", recent=recent, labels=labels,
+                               reversed_ids=reversed_ids, organisations=organisations,
+                               problems=problems)
+
+
+@bp.post("/ledger/record")
+def record() -> BaseResponse:
+    """Hours for a member who cannot text (a paper timesheet, a phone call)."""
+    services = current_services()
+    minutes = _minutes(request.form.get("hours", ""))
+    what = " ".join(request.form.get("what", "").split())[:100]
+    if minutes is None:
+        return _error("Hours must be a number in quarter hours, e.g. 2 or 1.5.",
+                      "dashboard.ledger")
+    if not what:
+        return _error("Say what the help was, e.g. gardening.", "dashboard.ledger")
+    who = request.form.get("member", "").strip()
+    with services.db.writing() as db:
+        bank = _bank_row(db)
+        receiver = None
+        if who.isdigit() and len(who) < 9:
+            receiver = db.get(Member, int(who))
+        else:
+            phone = _phone(who)
+            receiver = members.find_member(db, bank.id, phone) if phone else None
+        if receiver is None or receiver.bank_id != bank.id or receiver.status != "active":
+            return _error("No active member with that number or member id.", "dashboard.ledger")
+        if receiver.id == _broker().id:
+            return _error("Brokers can't record hours for themselves.", "dashboard.ledger")
+        source = None
+        if request.form.get("source", "").isdigit():
+            source = _own(db, Account, int(request.form["source"]))
+            if source.kind != "organisation":
+                abort(400)
+        key = f"web-record:{request.form.get('request_id', '')[:40] or secrets.token_hex(8)}"
+        try:
+            recorded = effects.record_hours(
+                db, bank, receiver, minutes, what, idempotency_key=key,
+                broker=db.get(Member, _broker().id), source=source)
+        except (InvalidHours, LedgerError) as exc:
+            return _error(f"Not recorded: {exc}.", "dashboard.ledger")
+        if recorded.created:
+            _log(db, "hours.recorded", f"member {receiver.id}",
+                 f"{format_hours(minutes)} hours: {what}")
+        name = receiver.name
+    outbound.enqueue(services, recorded.queued)
+    if not recorded.created:
+        return _done("That entry was already recorded.", "dashboard.ledger")
+    return _done(f"Recorded {format_hours(minutes)} hours for {name} ({what}).",
+                 "dashboard.ledger")
+
+
+@bp.get("/ledger/export.csv")
+def export() -> Response:
+    buffer = io.StringIO()
+    with current_services().db.reading() as db:
+        bank = _bank_row(db)
+        exports.write_transfers(db, bank, csv.writer(buffer))
+        _log_read(bank.id, "ledger.exported")
+    return _csv(buffer.getvalue(), "ledger.csv")
+
+
+def _log_read(bank_id: int, action: str, detail: str = "") -> None:
+    with current_services().db.writing() as db:
+        audit.record(db, bank_id, action, broker_id=_broker().id, detail=detail, via="web")
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --- reports for funders ---------------------------------------------------------------------
+
+
+def _period() -> tuple[date, date]:
+    today = utcnow().date()
+    default_start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
+    start = _day(request.args.get("start"), default_start)
+    end = _day(request.args.get("end"), today + timedelta(days=1))
+    if end <= start:
+        end = start + timedelta(days=1)
+    return start, end
+
+
+@bp.get("/reports")
+def report_page() -> str:
+    start, end = _period()
+    with current_services().db.reading() as db:
+        built = reports.all_reports(db, _bank().id, start, end)
+    shown = []
+    for report in built:
+        chart = None
+        if report.chart in ("bar", "line") and report.rows:
+            labels = [str(row[0]) for row in report.rows]
+            values = [float(cast(float, row[1])) for row in report.rows]
+            draw = charts.line_chart if report.chart == "line" else charts.bar_chart
+            chart = draw(labels, values, title=report.title, unit=report.columns[1])
+        shown.append((report, chart))
+    return render_template("dashboard/reports.html", shown=shown, start=start, end=end)
+
+
+@bp.get("/reports/<name>.csv")
+def report_csv(name: str) -> Response:
+    start, end = _period()
+    with current_services().db.reading() as db:
+        try:
+            report = reports.build(db, _bank().id, name, start, end)
+        except KeyError:
+            abort(404)
+    return _csv(reports.to_csv(report), f"{name}-{start}-{end}.csv")
+
+
+@bp.get("/coproduction")
+def coproduction() -> str:
+    start, end = _period()
+    with current_services().db.reading() as db:
+        indicators = reports.coproduction(db, _bank().id, start, end)
+    groups: dict[str, list[reports.Indicator]] = {}
+    for indicator in indicators:
+        groups.setdefault(indicator.value, []).append(indicator)
+    return render_template("dashboard/coproduction.html", groups=groups, start=start, end=end)
+
+
+@bp.get("/coproduction.csv")
+def coproduction_csv() -> Response:
+    start, end = _period()
+    with current_services().db.reading() as db:
+        indicators = reports.coproduction(db, _bank().id, start, end)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["value", "indicator", "amount", "unit", "explanation"])
+    for i in indicators:
+        writer.writerow([i.value, i.name, i.amount, i.unit, i.explanation])
+    return _csv(buffer.getvalue(), f"coproduction-{start}-{end}.csv")
+
+
+# --- the audit log ---------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    with current_services().db.reading() as db:
+        entries = audit.recent(db, _bank().id, 200)
+        names = {m.id: m.name for m in db.scalars(select(Member).where(
+            Member.id.in_({e.broker_member_id for e in entries if e.broker_member_id})))}
+        return render_template("dashboard/audit.html", entries=entries, names=names)
+
