@@ -66,9 +66,10 @@ def count_try(services: Services, phone: str | None) -> None:
     if phone:
         keys.append((f"tb:login:who:{services.address_key(phone)}", TRIES_PER_NUMBER))
     for key, _ in keys:
+        # The window starts with the first try (SET NX: the embedded Redis has no EXPIRE NX).
+        pipe.set(key, 0, nx=True, ex=LIMIT_WINDOW_SECONDS)
         pipe.incr(key)
-        pipe.expire(key, LIMIT_WINDOW_SECONDS, nx=True)
-    counts = pipe.execute()[::2]
+    counts = pipe.execute()[1::2]
     if any(int(count) > limit for count, (_, limit) in zip(counts, keys, strict=True)):
         raise TooManyTries
 

@@ -302,7 +302,7 @@ def member_list() -> str:
             query = query.where(or_(*conditions))
         found = list(db.scalars(query.order_by(Member.name, Member.id).limit(200)))
         balances = dict(db.execute(select(Account.member_id, Account.balance_minutes).where(
-            Account.member_id.in_([m.id for m in found]))).tuples())
+            Account.member_id.in_([m.id for m in found]))).all())
         return render_template("dashboard/members.html", found=found, q=q, status=status,
                                balances=balances)
 
@@ -513,7 +513,7 @@ def activity_list() -> str:
         coming = dict(db.execute(
             select(Rsvp.activity_id, func.count()).where(
                 Rsvp.activity_id.in_([a.id for a in recent]), Rsvp.coming)
-            .group_by(Rsvp.activity_id)).tuples())
+            .group_by(Rsvp.activity_id)).all())
         return render_template("dashboard/activities.html", recent=recent, coming=coming,
                                organisations=organisations)
 
