@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 from app import create_app
 from app.config import ROOT, Config
 from app.services import Services
-from ledger import banks, members
+from ledger import audit, banks, members
 from ledger.errors import LedgerError
 from ledger.migrate import upgrade
 from ledger.phones import InvalidNumber, normalise
@@ -407,7 +407,6 @@ def broker_add(phone: str, name: str, bank_name: str | None) -> None:
 def broker_password(phone: str, bank_name: str | None, password: str) -> None:
     """Set the dashboard password of the broker with PHONE (at least 10 characters)."""
     from app import auth
-    from ledger import audit
 
     try:
         hashed = auth.hash_password(password)
@@ -501,8 +500,10 @@ def member_note(who: str, note: tuple[str, ...], bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
-            _, member = _member_by(session, bank_name, who, shared.config)
+            bank, member = _member_by(session, bank_name, who, shared.config)
             member.notes = " ".join(note)[:2000]
+            audit.record(session, bank.id, "member.note", broker_id=None,
+                         subject=f"member {member.id}", detail="notes changed", via="cli")
             name = member.name
     click.echo(f"Notes saved for {name}.")
 
@@ -516,12 +517,14 @@ def member_limit(who: str, hours: str, bank_name: str | None) -> None:
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
-            _, member = _member_by(session, bank_name, who, shared.config)
+            bank, member = _member_by(session, bank_name, who, shared.config)
             account = members.member_account(session, member)
             if hours.lower() == "bank":
                 account.min_balance_minutes = None
             else:
                 account.min_balance_minutes = -_limit_minutes(hours)
+            audit.record(session, bank.id, "member.limit", broker_id=None,
+                         subject=f"member {member.id}", detail=f"limit {hours}", via="cli")
             name = member.name
     click.echo(f"Limit saved for {name}.")
 
@@ -603,7 +606,7 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
                 result = effects.record_hours(
                     session, bank, member, minutes, " ".join(what)[:100],
                     idempotency_key=f"cli:{key or uuid.uuid4().hex}", source=account,
-                    entered_by="broker",
+                    entered_by="broker", via="cli",
                 )
                 line = (
                     f"{'Recorded' if result.created else 'Already recorded'} "

@@ -458,10 +458,8 @@ def settle(confirmation_id: int) -> BaseResponse:
     confirm = request.form.get("action") == "confirm"
     with services.db.writing() as db:
         request_ = _own(db, Confirmation, confirmation_id)
-        result, queued = effects.settle(db, _bank_row(db), request_.id, confirm=confirm)
-        if result.outcome in ("confirmed", "canceled"):
-            _log(db, "confirmation." + result.outcome, f"ref {request_.ref}",
-                 f"{format_hours(request_.minutes)} hours")
+        result, queued = effects.settle(db, _bank_row(db), request_.id, confirm=confirm,
+                                        broker=db.get(Member, _broker().id), via="web")
         ref, outcome = request_.ref, result.outcome
     outbound.enqueue(services, queued)
     messages = {"confirmed": f"Ref {ref} recorded; both members have been told.",
@@ -489,11 +487,10 @@ def reverse(transfer_id: int) -> BaseResponse:
             return _error("A correction can't itself be reversed; record a new entry instead.",
                           "dashboard.ledger")
         try:
-            recorded, queued = effects.reverse(db, _bank_row(db), transfer.id, reason)
+            recorded, queued = effects.reverse(db, _bank_row(db), transfer.id, reason,
+                                               broker=db.get(Member, _broker().id), via="web")
         except LedgerError as exc:
             return _error(f"Not corrected: {exc}.", "dashboard.ledger")
-        if recorded.created:
-            _log(db, "transfer.reversed", f"transfer {transfer.id}", reason)
     outbound.enqueue(services, queued)
     if not recorded.created:
         return _done(f"Entry {transfer_id} was already corrected.", "dashboard.ledger")
@@ -685,12 +682,9 @@ def record() -> BaseResponse:
         try:
             recorded = effects.record_hours(
                 db, bank, receiver, minutes, what, idempotency_key=key,
-                broker=db.get(Member, _broker().id), source=source)
+                broker=db.get(Member, _broker().id), source=source, via="web")
         except (InvalidHours, LedgerError) as exc:
             return _error(f"Not recorded: {exc}.", "dashboard.ledger")
-        if recorded.created:
-            _log(db, "hours.recorded", f"member {receiver.id}",
-                 f"{format_hours(minutes)} hours: {what}")
         name = receiver.name
     outbound.enqueue(services, recorded.queued)
     if not recorded.created:

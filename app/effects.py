@@ -668,7 +668,7 @@ def _record(ctx: Context, effect: RecordHours) -> None:
     try:
         recorded = record_hours(
             ctx.session, ctx.bank, receiver, effect.minutes, what,
-            idempotency_key=f"record:{ctx.sid}", broker=broker,
+            idempotency_key=f"record:{ctx.sid}", broker=broker, via="sms",
         )
     except InvalidHours:
         ctx.reply("hours_invalid", example="RECORD 07700900123 1.5 gardening")
@@ -693,10 +693,11 @@ class RecordedHours:
 def record_hours(
     session: Session, bank: Bank, receiver: Member, minutes: int, what: str, *,
     idempotency_key: str, broker: Member | None = None, source: Account | None = None,
-    entered_by: str | None = None,
+    entered_by: str | None = None, via: str | None = None,
 ) -> RecordedHours:
     """Credit ``receiver`` with hours a broker recorded (a paper timesheet, a member who
-    cannot text), from the community fund or an organisation's account; tell them by text."""
+    cannot text), from the community fund or an organisation's account; tell them by text.
+    ``via`` (sms, web, cli) writes the audit log."""
     payer = source or banks.ensure_fund(session, bank)
     if payer.bank_id != bank.id:
         raise LedgerError("the source account belongs to another bank")
@@ -708,6 +709,10 @@ def record_hours(
         entered_by_member_id=broker.id if broker else None,
     )
     queued: list[int] = []
+    if recorded.created and via:
+        audit.record(session, bank.id, "hours.recorded", broker_id=broker.id if broker else None,
+                     subject=f"member {receiver.id}",
+                     detail=f"{format_hours(minutes)} hours: {what}", via=via)
     if recorded.created:
         message_id = outbound.queue_text(
             session, receiver, kind="record_received", key="record_received",
@@ -721,15 +726,19 @@ def record_hours(
                          queued)
 
 
-def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool
+def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool,
+           broker: Member | None = None, via: str = "cli"
            ) -> tuple[confirmations.Settlement, list[int]]:
     """A broker records or closes a request from their queue; both members are told."""
     result = confirmations.settle_by_broker(
-        session, confirmation_id, broker_id=None, confirm=confirm
+        session, confirmation_id, broker_id=broker.id if broker else None, confirm=confirm
     )
     request = result.confirmation
     queued: list[int] = []
     if request is not None and result.outcome in ("confirmed", "canceled"):
+        audit.record(session, bank.id, f"confirmation.{result.outcome}",
+                     broker_id=broker.id if broker else None, subject=f"ref {request.ref}",
+                     detail=f"{format_hours(request.minutes)} hours", via=via)
         key = "broker_settled" if result.outcome == "confirmed" else "broker_closed"
         queued = _tell_both(session, bank, request.payer_account_id, request.payee_account_id,
                             key, f"{key}:{request.id}", ref=request.ref,
@@ -737,12 +746,16 @@ def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool
     return result, queued
 
 
-def reverse(session: Session, bank: Bank, transfer_id: int, reason: str
+def reverse(session: Session, bank: Bank, transfer_id: int, reason: str, *,
+            broker: Member | None = None, via: str = "cli"
             ) -> tuple[accounts.Recorded, list[int]]:
     """A broker corrects a transfer with one the other way; both members are told."""
     recorded = accounts.reverse(session, transfer_id, reason=reason, entered_by="broker")
     queued: list[int] = []
     if recorded.created:
+        audit.record(session, bank.id, "transfer.reversed",
+                     broker_id=broker.id if broker else None, subject=f"transfer {transfer_id}",
+                     detail=reason, via=via)
         original = session.get(Transfer, transfer_id)
         assert original is not None
         queued = _tell_both(session, bank, original.from_account_id, original.to_account_id,
