@@ -108,6 +108,10 @@ def run(port: int, host: str) -> None:
   Text the bank from this machine, in another terminal:
       .venv/bin/timebank chat +447700900123
 
+  Brokers' dashboard: http://{host}:{port}/dashboard/ — first make yourself a broker:
+      .venv/bin/timebank broker add +447700900100 YourName
+      .venv/bin/timebank broker password +447700900100
+
   Point Twilio at it: set the number's "A message comes in" webhook to
       https://YOUR-PUBLIC-HOST/twilio/messages   (HTTP POST)
   and its status callback to https://YOUR-PUBLIC-HOST/twilio/status, then restart with
@@ -318,9 +322,12 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
 @click.option("--auto-confirm/--no-auto-confirm", default=None,
               help="Credit unanswered confirmations instead of passing them to brokers.")
 @click.option("--timezone", default=None)
+@click.option("--confirm-broadcasts-over", type=click.IntRange(min=0), default=None,
+              help="A broadcast by text to more members than this waits for the broker's YES.")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
-             auto_confirm: bool | None, timezone: str | None) -> None:
+             auto_confirm: bool | None, timezone: str | None,
+             confirm_broadcasts_over: int | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -349,12 +356,15 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.auto_confirm = auto_confirm
             if timezone:
                 bank.timezone = timezone
+            if confirm_broadcasts_over is not None:
+                bank.broadcast_confirm_over = confirm_broadcasts_over
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
                 f"{format_hours(bank.max_exchange_minutes)} h an exchange, remind after "
                 f"{bank.confirm_remind_hours} h, brokers after {bank.confirm_escalate_hours} h, "
-                f"auto-confirm {'on' if bank.auto_confirm else 'off'}, {bank.timezone}."
+                f"auto-confirm {'on' if bank.auto_confirm else 'off'}, {bank.timezone}, "
+                f"broadcasts to over {bank.broadcast_confirm_over} members wait for a YES."
             )
     click.echo(summary)
 
