@@ -50,9 +50,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "FREE": ("AVAILABILITY",),
     # Brokers. CREDIT alone (or with words) still answers a member's balance.
     "BROADCAST": ("ANNOUNCE",),
-    "WHO": ("COMING",),
+    "WHO": (),
     "CREDIT": (),
-    "APPROVE": ("WELCOME",),
+    "APPROVE": (),
     "HOLD": (),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
