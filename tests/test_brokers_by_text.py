@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from ledger import accounts, banks, members
 from ledger.models import AuditEntry, Bank, Member, Message, Transfer
+from tests.helpers import Phone
 
 BROKER = "+447700900700"
 
@@ -213,3 +216,26 @@ def test_a_retried_broadcast_webhook_sends_once(bea, neighbours, outbox, service
     assert count(services, Message, Message.kind == "broadcast") == 5
     for phone in neighbours.values():
         assert len(outbox.to(phone.number)) == 1
+
+
+_broker_words = st.sampled_from(
+    ["BROADCAST", "BROADCAST @", "BROADCAST #", "BROADCAST @Brixton #", "WHO", "WHO 1",
+     "WHO 99999999999", "CREDIT", "CREDIT 1", "CREDIT 1 2", "CREDIT 1 -2", "CREDIT 1 0.1",
+     "CREDIT 1 2 07700", "CREDIT 1 2 +447700900800 +447700900800", "CREDIT 1 99",
+     "APPROVE", "APPROVE +", "HOLD 0", "HOLD +447700900800", "APPROVE 07700900800",
+     "YES 1", "NO 1", "YES", "RECORD 07700900800 2"])
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=_broker_words, rest=st.text(max_size=80))
+def test_odd_broker_texts_get_an_answer_and_never_break_the_ledger(
+        app, services, first, rest):
+    broker = Phone(app, BROKER)
+    with services.db.writing() as session:
+        members.make_broker(session, banks.bank_for_address(session, None), BROKER, "Bea")
+    Phone(app, "+447700900800").text("JOIN Ana")
+    answers = broker.text(f"{first} {rest}")
+    assert len(answers) == 1 and answers[0].strip()
+    with services.db.reading() as session:
+        assert accounts.verify(session) == []
