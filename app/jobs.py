@@ -457,6 +457,9 @@ def sweep() -> dict[str, int]:
                                job_id=f"ask_helpers-{post_id}-{int(now.timestamp())}")
     counts["next_waves"] = len(set(waves) - set(expired))
     counts["needs_expired"] = len(expired)
+    # Before texts stuck mid-call are touched below, which would make their broadcast look
+    # busy.
+    counts["broadcasts_resumed"] = _resume_broadcasts(services, now)
     with services.db.writing() as session:
         stuck = list(session.scalars(
             select(Message).where(
@@ -487,7 +490,6 @@ def sweep() -> dict[str, int]:
         requeue = [message.id for message in stuck]
     outbound.enqueue(services, requeue)
     counts["requeued"] = len(requeue)
-    counts["broadcasts_resumed"] = _resume_broadcasts(services, now)
     return counts
 
 
@@ -496,8 +498,12 @@ def _resume_broadcasts(services: Services, now: datetime) -> int:
     emptied): one with texts still queued and none touched for a while."""
     resumed = 0
     with services.db.reading() as session:
-        sending = list(session.scalars(select(Activity.id).where(Activity.status == "sending")))
-        for activity_id in sending:
+        sending = list(session.execute(
+            select(Activity.id, Bank.timezone).join(Bank, Bank.id == Activity.bank_id)
+            .where(Activity.status == "sending")))
+        for activity_id, timezone in sending:
+            if delivery.quiet_until(now, timezone, services.config.quiet_hours) is not None:
+                continue  # its batch waits for the morning on RQ's schedule
             latest = session.scalar(
                 select(func.max(Message.updated_at)).where(Message.activity_id == activity_id))
             waiting = session.scalar(
