@@ -36,6 +36,12 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=auth.SESSION_LIFETIME,
     )
 
+    if config.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
+
     from app.dashboard import bp as dashboard
     from app.webhook import bp
 

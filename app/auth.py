@@ -30,6 +30,7 @@ TRIES_PER_ADDRESS = 20
 TRIES_PER_NUMBER = 8
 CODE_SECONDS = 10 * 60
 CODE_TRIES = 5
+CODES_PER_DAY = 10
 MIN_PASSWORD = 10
 # Checked when nobody has that number, so a wrong number takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password of anyone's")
@@ -75,11 +76,13 @@ def count_try(services: Services, phone: str | None) -> None:
 
 
 def check_password(session_: Session, phone: str, password: str) -> Member | None:
-    found = None
+    found, checked = None, False
     for broker in brokers_with(session_, phone):
-        if broker.password_hash and check_password_hash(broker.password_hash, password):
-            found = found or broker
-    if found is None:
+        if broker.password_hash:
+            checked = True
+            if check_password_hash(broker.password_hash, password):
+                found = found or broker
+    if not checked:  # as long as a wrong password: no telling which numbers are brokers'
         check_password_hash(_DUMMY_HASH, password)
     return found
 
@@ -89,6 +92,13 @@ def send_code(services: Services, session_: Session, phone: str) -> list[int]:
     broker has that number: the page says the same either way)."""
     brokers = brokers_with(session_, phone)
     if not brokers:
+        return []
+    # However many sign-ins are tried, a broker's phone gets only so many codes a day.
+    day_key = f"tb:login-codes:{services.address_key(phone)}"
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.set(day_key, 0, nx=True, ex=24 * 3600)
+    pipe.incr(day_key)
+    if int(pipe.execute()[1]) > CODES_PER_DAY:
         return []
     code = f"{secrets.randbelow(10**6):06d}"
     record = {"digest": _digest(services, phone, code), "tries": 0}

@@ -10,6 +10,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+DEVELOPMENT_KEY = "timebank-development-key"
+
+
+def _proxies(value: str | None) -> int:
+    if value is None or not value.strip():
+        return 0
+    if not value.strip().isdigit():
+        raise ValueError(f"TIMEBANK_TRUSTED_PROXIES must be a whole number; got {value!r}")
+    return int(value)
+
+
 def _rate(value: str | None) -> float:
     """``TIMEBANK_SEND_RATE``: texts a second per sender; ``off`` or ``0`` for no limit."""
     if value is None or not value.strip():
@@ -55,10 +66,13 @@ class Config:
     require_approval: bool = False
     bank_name: str = "Time Bank"
     # Keys the names of numbers in Redis. Set it in production; any long random string.
-    secret_key: str = "timebank-development-key"
-    # Texts a second from one sender number (Twilio: about 1 on a US long code, 10 on an
-    # international one, 100 on a short code); 0 sends as fast as the worker can.
+    secret_key: str = DEVELOPMENT_KEY
+    # SMS segments a second from one sender number (Twilio: about 1 on a US long code, 10 on
+    # an international one, 100 on a short code); 0 sends as fast as the worker can.
     send_rate: float = 1.0
+    # Proxies in front of the web process that set X-Forwarded-For (a platform's router: 1),
+    # so sign-in attempts are counted per real address.
+    trusted_proxies: int = 0
     session_ttl_seconds: int = 2 * 24 * 3600
     inbound_memory_seconds: int = 72 * 3600
     queue_name: str = "timebank"
@@ -92,7 +106,8 @@ class Config:
             quiet_hours=env.get("TIMEBANK_QUIET_HOURS") or "21:00-08:00",
             require_approval=_flag(env.get("TIMEBANK_REQUIRE_APPROVAL")),
             bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
-            secret_key=env.get("TIMEBANK_SECRET_KEY") or "timebank-development-key",
+            secret_key=env.get("TIMEBANK_SECRET_KEY") or DEVELOPMENT_KEY,
+            trusted_proxies=_proxies(env.get("TIMEBANK_TRUSTED_PROXIES")),
             send_rate=_rate(env.get("TIMEBANK_SEND_RATE")),
         )
         known = {f.name for f in fields(cls)}
@@ -109,6 +124,11 @@ class Config:
     @property
     def embedded_redis_path(self) -> Path:
         return self.instance_path / "redis.db"
+
+    @property
+    def public(self) -> bool:
+        """Reachable from outside this machine, by what is configured: Twilio or a public URL."""
+        return self.uses_twilio or bool(self.public_base_url)
 
     @property
     def uses_twilio(self) -> bool:

@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app import auth, broadcasts, charts, effects, outbound
 from app import services as current_services
+from app.config import DEVELOPMENT_KEY
 from conversations.machine import shorten
 from ledger import (
     accounts,
@@ -70,6 +71,11 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 @bp.before_request
 def _guard() -> BaseResponse | None:
+    config = current_services().config
+    if config.secret_key == DEVELOPMENT_KEY and config.public and not config.testing:
+        # Anyone could sign a session cookie with the key everyone knows.
+        abort(503, "The dashboard is off until TIMEBANK_SECRET_KEY is set to a long random "
+                   "string (see README.md).")
     if request.method == "POST":
         auth.check_csrf()
     if request.endpoint in _OPEN:
@@ -355,7 +361,7 @@ def member_status(member_id: int, action: str) -> BaseResponse:
             return _error(f"{member.name} has left the bank.", "dashboard.member_page",
                           member_id=member_id)
         if action == "hold" and member.role == "broker":
-            return _error("Brokers can't be put on hold here.", "dashboard.member_page",
+            return _error("Brokers can't be put on hold.", "dashboard.member_page",
                           member_id=member_id)
         bank = db.get(Bank, member.bank_id)
         assert bank is not None
@@ -605,13 +611,16 @@ def activity_credit(activity_id: int) -> BaseResponse:
             return _error(f"At most {format_hours(bank.max_exchange_minutes)} hours at once.",
                           **back)
         people = [m for m in (db.get(Member, i) for i in sorted(chosen))
-                  if m is not None and m.bank_id == bank.id and m.status == "active"]
+                  if m is not None and m.bank_id == bank.id and m.status == "active"
+                  and m.id != _broker().id]
         for number in extra:
             phone = _phone(number)
             person = members.find_member(db, bank.id, phone) if phone else None
             if person is None or person.status != "active":
                 return _error(f"No active member has the number {number.strip()[:20]}; "
                               "nobody was credited.", **back)
+            if person.id == _broker().id:
+                return _error("Brokers can't credit themselves: another broker can.", **back)
             if person not in people:
                 people.append(person)
         if not people:
@@ -771,7 +780,7 @@ def coproduction_csv() -> Response:
     with current_services().db.reading() as db:
         indicators = reports.coproduction(db, _bank().id, start, end)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = exports.SafeWriter(csv.writer(buffer))
     writer.writerow(["value", "indicator", "amount", "unit", "explanation"])
     for i in indicators:
         writer.writerow([i.value, i.name, i.amount, i.unit, i.explanation])

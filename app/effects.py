@@ -526,9 +526,12 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
             if person is None or person.status != "active":
                 ctx.reply("credit_not_member", bank=ctx.bank.name, phone=phone)
                 return
+            if person.id == broker.id:
+                ctx.reply("record_self", bank=ctx.bank.name)
+                return
             people.append(person)
     else:
-        people = activities.coming(ctx.session, activity.id)
+        people = [p for p in activities.coming(ctx.session, activity.id) if p.id != broker.id]
         if not people:
             ctx.reply("credit_nobody", ref=activity.ref)
             return

@@ -60,6 +60,11 @@ def send_message(message_id: int) -> str:
             message.status = "canceled"
             message.error_code = "opted-out"
             return message.status
+        gone = _no_longer_for(session, message)
+        if gone is not None:  # left, or put on hold before their invitation went
+            message.status = "canceled"
+            message.error_code = gone
+            return message.status
         bank = session.get(Bank, message.bank_id)
         assert bank is not None
         if message.attempts >= MAX_ATTEMPTS:
@@ -87,6 +92,7 @@ def send_message(message_id: int) -> str:
                 return message.status
             # An earlier attempt may have reached Twilio: look before sending again.
             possibly_sent_at = message.possibly_sent_at
+            slots = max(1, message.segments)
             message.not_before = None
             message.status = "sending"
             message.attempts += 1
@@ -100,7 +106,7 @@ def send_message(message_id: int) -> str:
         return "held"
 
     assert not isinstance(text, str)
-    _throttle(services, text)
+    _throttle(services, text, slots)
     attempt_started = utcnow()
     try:
         provider_sid = None
@@ -169,8 +175,21 @@ return tostring(slot - now)
 """
 
 
-def _throttle(services: Services, text: OutboundText) -> None:
-    """Wait for this sender's next slot (``TIMEBANK_SEND_RATE`` texts a second)."""
+def _no_longer_for(session: Session, message: Message) -> str | None:
+    """Why a recorded text should no longer go to its member, if it shouldn't."""
+    if message.member_id is None:
+        return None
+    member = session.get(Member, message.member_id)
+    if member is None or member.status == "left":
+        return "left"
+    if message.activity_id is not None and member.status != "active":
+        return "on-hold"
+    return None
+
+
+def _throttle(services: Services, text: OutboundText, slots: int = 1) -> None:
+    """Wait for this sender's next slot (``TIMEBANK_SEND_RATE`` SMS segments a second: a
+    text of three segments takes three slots, as Twilio counts them)."""
     rate = services.config.send_rate
     if rate <= 0:
         return
@@ -179,7 +198,7 @@ def _throttle(services: Services, text: OutboundText) -> None:
         sender = "whatsapp:default"
     key = f"tb:rate:{services.address_key(sender)}"
     wait_ms = float(services.redis.eval(
-        _NEXT_SLOT, 1, key, f"{time.time() * 1000:.0f}", f"{1000 / rate:.3f}"))
+        _NEXT_SLOT, 1, key, f"{time.time() * 1000:.0f}", f"{1000 * slots / rate:.3f}"))
     if wait_ms > 0:
         time.sleep(wait_ms / 1000)
 
@@ -504,12 +523,14 @@ def _resume_broadcasts(services: Services, now: datetime) -> int:
         for activity_id, timezone in sending:
             if delivery.quiet_until(now, timezone, services.config.quiet_hours) is not None:
                 continue  # its batch waits for the morning on RQ's schedule
-            latest = session.scalar(
-                select(func.max(Message.updated_at)).where(Message.activity_id == activity_id))
             waiting = session.scalar(
                 select(Message.id).where(Message.activity_id == activity_id,
                                          Message.status == "queued").limit(1))
-            if waiting is None or latest is None or _aware(latest) > now - NEVER_TRIED_AFTER:
+            if waiting is None:  # finished: a cheap look on the (activity, status) index
+                continue
+            latest = session.scalar(
+                select(func.max(Message.updated_at)).where(Message.activity_id == activity_id))
+            if latest is None or _aware(latest) > now - NEVER_TRIED_AFTER:
                 continue
             broadcasts.enqueue(services, activity_id, 0,
                                job_id=f"broadcast-{activity_id}-resume-{int(now.timestamp())}")

@@ -307,7 +307,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                        "replies APPROVE and their number",
         "already_held": "{name} is already on hold. To welcome them back, reply APPROVE and "
                         "their number",
-        "hold_broker": "{name} is a broker. Brokers are put on hold from the dashboard",
+        "hold_broker": "{name} is a broker, and brokers can't be put on hold",
         # The dashboard
         "login_code": "{code} is your {bank} dashboard code. It works for 10 minutes. If you "
                       "didn't ask for it, you can ignore this text",

@@ -137,9 +137,10 @@ def answer(session: Session, activity: Activity, member: Member, coming: bool) -
 
 
 def coming(session: Session, activity_id: int) -> list[Member]:
+    """Active members who said they are coming (not those who left or are on hold)."""
     return list(session.scalars(
         select(Member).join(Rsvp, Rsvp.member_id == Member.id)
-        .where(Rsvp.activity_id == activity_id, Rsvp.coming)
+        .where(Rsvp.activity_id == activity_id, Rsvp.coming, Member.status == "active")
         .order_by(Rsvp.answered_at, Rsvp.id)))
 
 
@@ -161,6 +162,7 @@ def invitations_waiting(session: Session, bank_id: int, member_id: int) -> list[
         select(Activity.ref).join(Message, Message.activity_id == Activity.id)
         .where(Activity.bank_id == bank_id, Activity.status == "sending",
                Message.member_id == member_id, Message.created_at > since,
+               Message.status.in_(HANDED_OVER),  # not one still held for the morning
                Activity.id.not_in(answered))
     ))
 
@@ -176,16 +178,19 @@ def progress(session: Session, activity_id: int) -> dict[str, int]:
     return counts
 
 
+HANDED_OVER = ("sent", "delivered", "undelivered", "read")
+
+
 def handed_over(counts: dict[str, int]) -> int:
     """Texts Twilio has accepted (sent, and anything it reported on since)."""
-    return sum(n for status, n in counts.items()
-               if status in ("sent", "delivered", "undelivered", "read"))
+    return sum(n for status, n in counts.items() if status in HANDED_OVER)
 
 
 @dataclass
 class Credited:
     paid: list[Member] = field(default_factory=list)
     already: list[Member] = field(default_factory=list)
+    # Over their limit (never for the fund), left or on hold, or the broker crediting.
     refused: list[Member] = field(default_factory=list)
     source: Account | None = None
 
@@ -202,6 +207,9 @@ def credit(session: Session, bank: Bank, activity: Activity, people: list[Member
     for person in people:
         if person.bank_id != bank.id:
             raise LedgerError("that member belongs to another bank")
+        if person.status != "active" or (broker is not None and person.id == broker.id):
+            result.refused.append(person)
+            continue
         account = members.member_account(session, person)
         try:
             recorded = accounts.transfer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,31 @@ TRANSFER_COLUMNS = [
     "to_name", "hours", "kind", "description", "entered_by", "entered_by_member_id",
     "reverses_id",
 ]
+
+
+class SafeWriter:
+    """A csv writer whose cells can't run as spreadsheet formulas: members' own words
+    (``DONE 1 =HYPERLINK(…)``) reach funders' spreadsheets, so a text cell starting with
+    = + - @ or a control character is written with a leading apostrophe."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, row: Iterable[object]) -> Any:
+        return self.writer.writerow([safe_cell(value) for value in row])
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def safe_cell(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)  # a negative number ("-1.5") is only a number
+        except ValueError:
+            return "'" + value
+    return value
 
 
 def write_transfers(session: Session, bank: Bank, writer: Any, since: datetime | None = None,
@@ -33,6 +59,7 @@ def write_transfers(session: Session, bank: Bank, writer: Any, since: datetime |
         query = query.where(Transfer.created_at >= _utc(since))
     if until:
         query = query.where(Transfer.created_at < _utc(until))
+    writer = SafeWriter(writer)
     writer.writerow(TRANSFER_COLUMNS)
     for transfer, from_name, to_name in session.execute(query):
         writer.writerow([
@@ -44,6 +71,7 @@ def write_transfers(session: Session, bank: Bank, writer: Any, since: datetime |
 
 
 def write_balances(session: Session, bank: Bank, writer: Any) -> None:
+    writer = SafeWriter(writer)
     writer.writerow(["account_id", "kind", "name", "member_id", "balance_hours"])
     for account in session.scalars(
         select(Account).where(Account.bank_id == bank.id).order_by(Account.id)

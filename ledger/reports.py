@@ -22,6 +22,7 @@ from itertools import combinations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from ledger.exports import SafeWriter
 from ledger.matching import DAYS, Vocabulary, stem, words
 from ledger.models import Account, Member, Post, Transfer
 
@@ -501,7 +502,7 @@ def all_reports(session: Session, bank_id: int, start: date, end: date) -> list[
 
 def to_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(csv.writer(out))
     writer.writerow(report.columns)
     writer.writerows(report.rows)
     return out.getvalue()

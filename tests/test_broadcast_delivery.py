@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from rq.job import Job
 from sqlalchemy import insert, select, update
 
@@ -334,3 +335,20 @@ def test_a_broadcast_goes_out_in_a_chain_of_batches(
     chain = [job_id for job_id in services.queue.finished_job_registry.get_job_ids()
              if job_id.startswith(f"broadcast-{activity_id}-")]
     assert len(chain) == 4, chain
+
+
+def test_a_text_of_three_segments_takes_three_slots(
+        make_bank: Callable[..., TwilioBank], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twilio's rate is in segments: at 10 a second, a three-segment text holds the sender
+    for 0.3 s before the next may go."""
+    from app.transports import OutboundText
+
+    bank = make_bank(send_rate=10.0)
+    waits: list[float] = []
+    monkeypatch.setattr(jobs.time, "sleep", waits.append)
+    monkeypatch.setattr(jobs.time, "time", lambda: 1_000_000.0)  # both calls at one moment
+    text = OutboundText(message_id=1, to="+447700900001", body="x", sender=BANK_SMS,
+                        channel="sms")
+    jobs._throttle(bank.services, text, 3)
+    jobs._throttle(bank.services, text, 1)
+    assert waits == [pytest.approx(0.3)]

@@ -239,3 +239,42 @@ def test_odd_broker_texts_get_an_answer_and_never_break_the_ledger(
     assert len(answers) == 1 and answers[0].strip()
     with services.db.reading() as session:
         assert accounts.verify(session) == []
+
+
+def test_a_broker_cannot_credit_themselves(bea, neighbours, services):
+    ref = int(bea.reply("BROADCAST Quiz night").split("ref ")[1].split()[0])
+    assert bea.reply(f"CREDIT {ref} 10 {BROKER}").startswith("Brokers can't record hours for "
+                                                             "themselves")
+    assert count(services, Transfer) == 0
+
+
+def test_credit_skips_people_who_left_or_are_on_hold_since_they_said_yes(
+        bea, neighbours, services):
+    ref = int(bea.reply("BROADCAST Quiz night").split("ref ")[1].split()[0])
+    for name in ("Ana", "Ben", "Cat"):
+        neighbours[name].text(f"YES {ref}")
+    neighbours["Ben"].text("LEAVE")
+    bea.text(f"HOLD {neighbours['Cat'].number}")
+    assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: 1 coming")
+    assert "1 people credited" in bea.reply(f"CREDIT {ref} 2")
+    assert count(services, Transfer) == 1
+
+
+def test_a_member_who_leaves_or_is_held_before_their_invitation_goes_is_not_texted(
+        bea, neighbours, outbox, services):
+    bea.text("BROADCAST Street party")  # recorded; the worker has not run yet
+    neighbours["Ana"].text("LEAVE")
+    bea.text(f"HOLD {neighbours['Ben'].number}")
+    outbox.run_jobs()
+    assert outbox.to(neighbours["Ana"].number) == []
+    assert outbox.to(neighbours["Ben"].number) == []
+    assert len(outbox.to(neighbours["Cat"].number)) == 1
+    with services.db.reading() as session:
+        reasons = sorted(session.scalars(select(Message.error_code).where(
+            Message.kind == "broadcast", Message.status == "canceled")))
+    assert reasons == ["left", "on-hold"]
+
+
+def test_yes_alone_does_not_answer_an_invitation_not_yet_sent(bea, neighbours):
+    bea.text("BROADCAST Street party")  # not yet handed to Twilio
+    assert "nothing" in neighbours["Ana"].reply("YES").lower()

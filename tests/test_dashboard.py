@@ -326,3 +326,43 @@ def test_reports_and_coproduction_pages_show_charts_and_csv(signed_in, make_phon
     assert signed_in.get("/dashboard/coproduction.csv").data.decode().startswith("value,")
     # A period that cannot be read falls back to the default rather than failing.
     assert signed_in.get("/dashboard/reports?start=yesterday&end=2").status_code == 200
+
+
+def test_csv_cells_that_look_like_formulas_are_made_harmless(signed_in, make_phone, services):
+    ana = make_phone("+447700900801")
+    ana.text("JOIN Ana")
+    post(signed_in, "/dashboard/ledger/record",
+         {"member": ana.number, "hours": "1", "what": "=HYPERLINK(\"http://x\")",
+          "request_id": "f1"})
+    csv_text = signed_in.get("/dashboard/ledger/export.csv").data.decode()
+    assert "'=HYPERLINK" in csv_text
+    assert ",=HYPERLINK" not in csv_text
+
+
+def test_a_broker_cannot_credit_themselves_on_the_dashboard(signed_in, make_phone, services):
+    make_phone("+447700900801").text("JOIN Ana")
+    post(signed_in, "/dashboard/activities", {"text": "Quiz", "request_id": "q"})
+    with services.db.reading() as session:
+        activity_id = session.scalars(select(Activity.id)).one()
+    post(signed_in, f"/dashboard/activities/{activity_id}/send")
+    page = post(signed_in, f"/dashboard/activities/{activity_id}/credit",
+                {"hours": "5", "numbers": BROKER})
+    assert "Brokers can't credit themselves" in text_of(page)
+    with services.db.reading() as session:
+        assert session.scalar(select(func.count(Transfer.id))) == 0
+
+
+def test_the_dashboard_is_off_on_a_public_deployment_with_the_development_key(backend):
+    from app import create_app
+    from tests.conftest import make_config
+
+    public = create_app(make_config(backend, testing=False,
+                                    public_base_url="https://bank.example.org"))
+    response = public.test_client().get("/dashboard/login")
+    assert response.status_code == 503
+    assert b"TIMEBANK_SECRET_KEY" in response.data
+    keyed = create_app(make_config(backend, testing=False, secret_key="x" * 40,
+                                   public_base_url="https://bank.example.org"))
+    assert keyed.test_client().get("/dashboard/login").status_code == 200
+    public.extensions["timebank"].close()
+    keyed.extensions["timebank"].close()
