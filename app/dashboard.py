@@ -389,21 +389,30 @@ def needs() -> str:
             Post.bank_id == bank.id, Post.kind == "need", Post.status.in_(("open", "matched")))
             .order_by(Post.status, Post.id.desc()).limit(100)))
         index = MatchIndex.build(posts.helpers(db, bank.id)) if open_needs else None
+        # A few queries for the whole page, not a few per need.
+        asks: dict[int, list[tuple[Ask, str]]] = {}
+        for ask, name in db.execute(
+            select(Ask, Member.name).join(Member, Member.id == Ask.member_id)
+            .where(Ask.post_id.in_([n.id for n in open_needs])).order_by(Ask.wave, Ask.id)
+        ):
+            asks.setdefault(ask.post_id, []).append((ask, name))
+        people = {m.id: m for m in db.scalars(select(Member).where(Member.id.in_(
+            {n.member_id for n in open_needs}
+            | {n.helper_member_id for n in open_needs if n.helper_member_id})))}
         rows = []
         for need in open_needs:
-            owner = db.get(Member, need.member_id)
-            asks = list(db.execute(
-                select(Ask, Member.name).join(Member, Member.id == Ask.member_id)
-                .where(Ask.post_id == need.id).order_by(Ask.wave, Ask.id)))
+            owner = people.get(need.member_id)
             candidates: list[Candidate] = []
             if index is not None and need.status == "open" and owner is not None:
+                asked = {ask.member_id for ask, _ in asks.get(need.id, [])}
                 candidates = index.rank(MatchNeed(owner.id, need.text, owner.area), limit=5,
-                                        exclude=posts.asked_ids(db, need.id))
-            names = {m.id: m.name for m in db.scalars(select(Member).where(
-                Member.id.in_([c.member_id for c in candidates])))}
-            helper = db.get(Member, need.helper_member_id) if need.helper_member_id else None
-            rows.append({"need": need, "owner": owner, "asks": asks, "helper": helper,
-                         "candidates": [(c, names.get(c.member_id, "?")) for c in candidates]})
+                                        exclude=asked)
+            rows.append({
+                "need": need, "owner": owner, "asks": asks.get(need.id, []),
+                "helper": people.get(need.helper_member_id or 0),
+                "candidates": [(c, index.helpers[c.member_id].name if index else "?")
+                               for c in candidates],
+            })
         return render_template("dashboard/needs.html", rows=rows)
 
 
