@@ -98,6 +98,17 @@ def _guard() -> BaseResponse | None:
 _OPEN = {"dashboard.login", "dashboard.send_code", "dashboard.verify_code"}
 
 
+@bp.errorhandler(400)
+@bp.errorhandler(404)
+@bp.errorhandler(503)
+def _error_page(error: Any) -> tuple[str, int]:
+    titles = {400: "Something went wrong with that form", 404: "That page isn't here",
+              503: "The dashboard is off"}
+    code = int(getattr(error, "code", 500) or 500)
+    return render_template("dashboard/error.html", title=titles.get(code, "Sorry"),
+                           description=getattr(error, "description", "")), code
+
+
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
@@ -228,6 +239,15 @@ def _own(db: Session, model: Any, item_id: int) -> Any:
 def _log(db: Session, action: str, subject: str = "", detail: str = "") -> None:
     audit.record(db, _bank().id, action, broker_id=_broker().id, subject=subject,
                  detail=detail, via="web")
+
+
+def _member_named(db: Session, who: str) -> Member | None:
+    """The one active member of this bank with that phone number or name."""
+    found = members.find_by_words(db, _bank().id, who.strip(),
+                                  current_services().config.default_region)
+    if len(found.members) != 1 or found.rest:
+        return None
+    return found.members[0]
 
 
 def _minutes(raw: str) -> int | None:
@@ -420,13 +440,17 @@ def needs() -> str:
 def ask_by_hand(post_id: int) -> BaseResponse:
     """A broker asks a member of their choosing; the first YES still wins."""
     services = current_services()
-    try:
-        member_id = int(request.form.get("member_id", ""))
-    except ValueError:
-        return _error("Choose a member to ask.", "dashboard.needs")
     with services.db.writing() as db:
         need = _own(db, Post, post_id)
-        helper = _own(db, Member, member_id)
+        raw_id = request.form.get("member_id", "")
+        if raw_id.isdigit() and len(raw_id) < 9:
+            helper = _own(db, Member, int(raw_id))
+        else:
+            found = _member_named(db, request.form.get("who", ""))
+            if found is None:
+                return _error("No active member has that number or name (or several "
+                              "share the name: use their number).", "dashboard.needs")
+            helper = found
         if need.kind != "need" or need.status != "open":
             return _error(f"Ref {need.ref} is no longer open.", "dashboard.needs")
         if helper.id == need.member_id or helper.status != "active":
@@ -678,17 +702,12 @@ def record() -> BaseResponse:
                       "dashboard.ledger")
     if not what:
         return _error("Say what the help was, e.g. gardening.", "dashboard.ledger")
-    who = request.form.get("member", "").strip()
     with services.db.writing() as db:
         bank = _bank_row(db)
-        receiver = None
-        if who.isdigit() and len(who) < 9:
-            receiver = db.get(Member, int(who))
-        else:
-            phone = _phone(who)
-            receiver = members.find_member(db, bank.id, phone) if phone else None
-        if receiver is None or receiver.bank_id != bank.id or receiver.status != "active":
-            return _error("No active member with that number or member id.", "dashboard.ledger")
+        receiver = _member_named(db, request.form.get("member", ""))
+        if receiver is None:
+            return _error("No active member has that number or name (or several share the "
+                          "name: use their number).", "dashboard.ledger")
         if receiver.id == _broker().id:
             return _error("Brokers can't record hours for themselves.", "dashboard.ledger")
         source = None

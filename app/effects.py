@@ -336,10 +336,13 @@ def _answer(ctx: Context, effect: Answer) -> None:
         waiting = [request.ref for request in
                    confirmations.waiting_for(ctx.session, ctx.bank.id, member.id)]
         waiting += posts.open_asks_for(ctx.session, ctx.bank.id, member.id)
-        waiting += activities.invitations_waiting(ctx.session, ctx.bank.id, member.id)
         if member.role == "broker":
             waiting += [a.ref for a in activities.recent(ctx.session, ctx.bank.id, 5)
                         if a.status == "planned" and a.broker_member_id == member.id]
+        if not waiting:
+            # An invitation left unanswered never stands in the way of a request that
+            # needs this member's YES; a YES alone answers it only when nothing else waits.
+            waiting = activities.invitations_waiting(ctx.session, ctx.bank.id, member.id)
         if not waiting:
             ctx.reply("nothing_to_answer")
             return
@@ -472,8 +475,11 @@ def _answer_activity(ctx: Context, member: Member, activity: Activity, yes: bool
         own = member.id == activity.broker_member_id
         ctx.reply("broadcast_canceled" if own else "rsvp_canceled", ref=ref)
         return
-    if member.id == activity.broker_member_id and yes:
-        ctx.reply("broadcast_already", ref=ref, count=activity.recipients)
+    if member.id == activity.broker_member_id:
+        if yes:
+            ctx.reply("broadcast_already", ref=ref, count=activity.recipients)
+        else:
+            ctx.reply("broadcast_sent_already", ref=ref)
         return
     activities.answer(ctx.session, activity, member, yes)
     ctx.reply("rsvp_yes" if yes else "rsvp_no", name=member.name, ref=ref)
@@ -502,7 +508,11 @@ def _who(ctx: Context, effect: ShowWho) -> None:
     names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
     if len(people) > WHO_NAMES:
         names = render("more_names", names=names, more=len(people) - WHO_NAMES)
-    ctx.reply("who_coming", coming=len(people), names=names, **values)
+    paid = activities.credited(ctx.session, activity.id)
+    if paid:
+        ctx.reply("who_credited", coming=len(people), names=names, credited=paid, **values)
+    else:
+        ctx.reply("who_coming", coming=len(people), names=names, **values)
 
 
 WHO_NAMES = 4

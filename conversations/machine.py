@@ -416,7 +416,9 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if cmd.name == "PROFILE":
         return Outcome(State(), [_profile(facts, member)])
     if cmd.name == "JOIN":
-        return Outcome(State(), [Reply("already_member", {"bank": bank, "name": member.name})])
+        # Sent twice while the join questions run: the question still waits for its answer.
+        kept = State(question=state.question) if state.question else State()
+        return Outcome(kept, [Reply("already_member", {"bank": bank, "name": member.name})])
     if cmd.name == "LEAVE":
         return Outcome(State(), [Reply("left", {"bank": bank, "name": member.name})], [Leave()])
     if cmd.name == "MENU":

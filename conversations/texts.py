@@ -256,19 +256,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "broker_unanswered": "Ref {ref} unanswered: {payee} says they helped {payer} for "
                              "{hours} ({what}). See timebank ledger queue",
         # Group activities: a broker's broadcast, members' answers, crediting who came
-        "broadcast": "{bank}: {text} Reply YES {ref} to come",
+        "broadcast": "{bank}: {text}\nReply YES {ref} to come",
         "broadcast_usage": "To invite members, reply BROADCAST and the details, e.g. BROADCAST "
                            "Lunch club Fri 12:30. Add @Brixton or #gardening for some",
-        "broadcast_confirm": "Ref {ref} goes to {count} members, {segments} texts each "
-                             "({total} in all). Reply YES {ref} to send it or NO {ref} to cancel",
-        "broadcast_sending": "Sending ref {ref} to {count} members now. Reply WHO {ref} to see "
-                             "who's coming",
+        "broadcast_confirm": "Ref {ref} goes to {count} members: {total} texts in all, "
+                             "{segments} each. Reply YES {ref} to send it or NO {ref} to cancel",
+        "broadcast_sending": "Ref {ref} is on its way. Members invited: {count}. Reply WHO "
+                             "{ref} to see who's coming",
+        "broadcast_sent_already": "Ref {ref} has already gone out, so it can't be canceled. To "
+                                  "tell people it's off, reply BROADCAST and the news",
         "broadcast_nobody": "No members match {audience}, so nothing was sent. Reply BROADCAST "
                             "with another @area or #skill",
         "broadcast_nobody_all": "No members of {bank} can be texted yet, so nothing was sent",
         "broadcast_canceled": "Ref {ref} canceled: nothing was sent",
-        "broadcast_already": "Ref {ref} is already going to {count} members. Reply WHO {ref} "
-                             "to see who's coming",
+        "broadcast_already": "Ref {ref} is already on its way. Members invited: {count}. "
+                             "Reply WHO {ref} to see who's coming",
         "rsvp_yes": "Thanks {name}, you're on the list for ref {ref}. If you can't come after "
                     "all, reply NO {ref}",
         "rsvp_no": "Thanks {name}, you're off the list for ref {ref}. If you can come after "
@@ -278,10 +280,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "who_usage": "Reply WHO and the ref of a broadcast, e.g. WHO 7",
         "activity_unknown": "Ref {ref} isn't a broadcast of {bank}. Reply WHO and its ref, "
                             "e.g. WHO 7",
-        "who_coming": "Ref {ref}: {coming} coming, {not_coming} can't. {names}. Sent to {sent} "
-                      "of {count}. To credit them, reply CREDIT {ref} 2",
-        "who_nobody": "Ref {ref}: nobody has said yes yet ({not_coming} can't). Sent to {sent} "
-                      "of {count}. Reply WHO {ref} later",
+        "who_coming": "Ref {ref}: coming {coming}, can't {not_coming}. {names}. Texts sent: "
+                      "{sent} of {count}. To credit them, reply CREDIT {ref} 2",
+        "who_credited": "Ref {ref}: coming {coming}, can't {not_coming}, credited {credited}. "
+                        "{names}. Texts sent: {sent} of {count}",
+        "who_nobody": "Ref {ref}: nobody has said yes yet (can't: {not_coming}). Texts sent: "
+                      "{sent} of {count}. Reply WHO {ref} later",
         "more_names": "{names} and {more} more",
         "credit_usage": "To credit people who came, reply CREDIT, the ref and hours, e.g. "
                         "CREDIT 7 2, or add their numbers: CREDIT 7 2 07700900123",
@@ -292,8 +296,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "credit_nobody": "Nobody has said they're coming to ref {ref}, so nobody was credited. "
                          "Reply CREDIT {ref} 2 and their numbers",
         "credit_planned": "Ref {ref} hasn't been sent yet. Reply YES {ref} to send it first",
-        "credit_done": "Ref {ref}: {paid} people credited {hours} each from {source}. "
-                       "{already} had theirs already. Reply WHO {ref} to check",
+        "credit_done": "Ref {ref}: {hours} each from {source}. Credited now: {paid}. Credited "
+                       "before: {already}. Reply WHO {ref} to check",
         "activity_credited": "{bank} credited you {hours} for coming to ref {ref}. Thank you! "
                              "Your balance: {balance}",
         # Brokers welcoming and holding members

@@ -20,7 +20,18 @@ from ledger import accounts, banks, members
 from ledger.confirmations import next_ref
 from ledger.errors import LedgerError, LimitReached
 from ledger.matching import Vocabulary
-from ledger.models import Account, Activity, Bank, Member, Message, OptOut, Post, Rsvp, utcnow
+from ledger.models import (
+    Account,
+    Activity,
+    Bank,
+    Member,
+    Message,
+    OptOut,
+    Post,
+    Rsvp,
+    Transfer,
+    utcnow,
+)
 
 # An invitation a member may answer with a bare YES for this long after it was sent.
 ANSWER_ALONE_DAYS = 3
@@ -142,6 +153,12 @@ def coming(session: Session, activity_id: int) -> list[Member]:
         select(Member).join(Rsvp, Rsvp.member_id == Member.id)
         .where(Rsvp.activity_id == activity_id, Rsvp.coming, Member.status == "active")
         .order_by(Rsvp.answered_at, Rsvp.id)))
+
+
+def credited(session: Session, activity_id: int) -> int:
+    """Members credited for the activity so far."""
+    return int(session.scalar(select(func.count(Transfer.id)).where(
+        Transfer.idempotency_key.like(f"activity:{activity_id}:%"))) or 0)
 
 
 def answers(session: Session, activity_id: int) -> dict[str, int]:

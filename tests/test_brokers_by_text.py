@@ -48,6 +48,14 @@ def ref_of(text: str) -> int:
     return int(re.search(r"YES (\d+)", text).group(1))  # type: ignore[union-attr]
 
 
+def sent_ref(text: str) -> int:
+    """The ref in "Ref 7 is on its way. Members invited: 5. …"."""
+    found = re.fullmatch(r"Ref (\d+) is on its way\. Members invited: \d+\. Reply WHO \1 to "
+                         r"see who's coming", text)
+    assert found, text
+    return int(found.group(1))
+
+
 def count(services, model, *where) -> int:  # type: ignore[no-untyped-def]
     with services.db.reading() as session:
         return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
@@ -59,11 +67,11 @@ def balance(phone) -> str:  # type: ignore[no-untyped-def]
 
 def test_a_small_broadcast_goes_at_once_and_members_answer(bea, neighbours, outbox, services):
     reply = bea.reply("BROADCAST Seed swap Sat 2pm at St Mark's")
-    assert reply.startswith("Sending ref ") and "to 5 members now" in reply
-    ref = int(reply.split("ref ")[1].split()[0])
+    ref = sent_ref(reply)
+    assert "Members invited: 5." in reply
     for phone in neighbours.values():
         [invite] = outbox.to(phone.number)
-        assert invite == (f"Lambeth Time Bank: Seed swap Sat 2pm at St Mark's "
+        assert invite == (f"Lambeth Time Bank: Seed swap Sat 2pm at St Mark's\n"
                           f"Reply YES {ref} to come")
     assert outbox.to(bea.number) == []  # the broker is not invited to their own activity
     assert neighbours["Ana"].reply(f"YES {ref}") == (
@@ -72,30 +80,31 @@ def test_a_small_broadcast_goes_at_once_and_members_answer(bea, neighbours, outb
     assert neighbours["Ben"].reply("yes") .startswith("Thanks Ben, you're on the list")
     assert "off the list" in neighbours["Cat"].reply(f"NO {ref}")
     who = bea.reply(f"WHO {ref}")
-    assert who == (f"Ref {ref}: 2 coming, 1 can't. Ana, Ben. Sent to 5 of 5. To credit them, "
-                   f"reply CREDIT {ref} 2")
+    assert who == (f"Ref {ref}: coming 2, can't 1. Ana, Ben. Texts sent: 5 of 5. To credit "
+                   f"them, reply CREDIT {ref} 2")
 
 
 def test_credit_pays_everyone_coming_once_however_often_it_is_sent(
         bea, neighbours, outbox, services):
-    ref = int(bea.reply("BROADCAST Litter pick Sunday").split("ref ")[1].split()[0])
+    ref = sent_ref(bea.reply("BROADCAST Litter pick Sunday"))
     neighbours["Ana"].text(f"YES {ref}")
     neighbours["Dev"].text(f"YES {ref}")
     outbox.run_jobs()
     reply = bea.reply(f"CREDIT {ref} 2")
-    assert reply == (f"Ref {ref}: 2 people credited 2 hours each from the community fund. "
-                     f"0 had theirs already. Reply WHO {ref} to check")
+    assert reply == (f"Ref {ref}: 2 hours each from the community fund. Credited now: 2. "
+                     f"Credited before: 0. Reply WHO {ref} to check")
     assert balance(neighbours["Ana"]) == "Balance: 2 hours"
     assert outbox.to(neighbours["Dev"].number)[-1] == (
         f"Lambeth Time Bank credited you 2 hours for coming to ref {ref}. Thank you! "
         "Your balance: 2 hours")
     again = bea.reply(f"CREDIT {ref} 3")
-    assert "0 people credited" in again and "2 had theirs already" in again
+    assert "Credited now: 0. Credited before: 2." in again
+    assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: coming 2, can't 0, credited 2.")
     assert balance(neighbours["Ana"]) == "Balance: 2 hours"
     assert count(services, Transfer, Transfer.kind == "activity") == 2
     # Latecomers named by number are credited; the others are not paid again.
     reply = bea.reply(f"CREDIT {ref} 2 {neighbours['Eve'].number} 07700 900800")
-    assert "1 people credited" in reply or "1 people" in reply
+    assert "Credited now: 1. Credited before: 1." in reply
     assert balance(neighbours["Eve"]) == "Balance: 2 hours"
     assert balance(neighbours["Ana"]) == "Balance: 2 hours"
     with services.db.reading() as session:
@@ -105,7 +114,7 @@ def test_credit_pays_everyone_coming_once_however_often_it_is_sent(
 
 
 def test_credit_names_a_number_that_is_not_a_member_and_pays_nobody(bea, neighbours, services):
-    ref = int(bea.reply("BROADCAST Quiz night").split("ref ")[1].split()[0])
+    ref = sent_ref(bea.reply("BROADCAST Quiz night"))
     reply = bea.reply(f"CREDIT {ref} 1 {neighbours['Ana'].number} 07700900999")
     assert reply.startswith("No member of Lambeth Time Bank has the number +447700900999")
     assert count(services, Transfer) == 0
@@ -120,15 +129,15 @@ def test_a_large_broadcast_waits_for_the_brokers_yes(bea, neighbours, outbox, se
         session.execute(update(Bank).values(broadcast_confirm_over=3))
     reply = bea.reply("BROADCAST Lunch club Friday 12:30, all welcome")
     ref = ref_of(reply)
-    assert reply == (f"Ref {ref} goes to 5 members, 1 texts each (5 in all). Reply YES {ref} "
+    assert reply == (f"Ref {ref} goes to 5 members: 5 texts in all, 1 each. Reply YES {ref} "
                      f"to send it or NO {ref} to cancel")
     assert count(services, Message, Message.kind == "broadcast") == 0
     # A member cannot send it, nor answer it before it goes.
     assert neighbours["Ana"].reply(f"YES {ref}").startswith(f"Sorry, I can't find ref {ref}")
     assert count(services, Message, Message.kind == "broadcast") == 0
-    assert bea.reply(f"YES {ref}") == (f"Sending ref {ref} to 5 members now. Reply WHO {ref} "
-                                       "to see who's coming")
-    assert "already going to 5 members" in bea.reply(f"YES {ref}")
+    assert sent_ref(bea.reply(f"YES {ref}")) == ref
+    assert "already on its way. Members invited: 5." in bea.reply(f"YES {ref}")
+    assert "can't be canceled" in bea.reply(f"NO {ref}")
     assert count(services, Message, Message.kind == "broadcast") == 5
     for phone in neighbours.values():
         assert len(outbox.to(phone.number)) == 1
@@ -146,10 +155,10 @@ def test_no_cancels_a_planned_broadcast_and_nothing_is_sent(bea, neighbours, out
 
 def test_a_broadcast_can_go_to_an_area_or_a_skill(bea, neighbours, outbox):
     reply = bea.reply("BROADCAST @brixton Street party Saturday")
-    assert "to 3 members" in reply  # Ana, Ben (Brixton Hill) and Cat
+    assert "Members invited: 3." in reply  # Ana, Ben (Brixton Hill) and Cat
     assert len(outbox.to(neighbours["Dev"].number)) == 0
     reply = bea.reply("BROADCAST #gardening Allotment open day")
-    assert "to 3 members" in reply  # Ana, Cat ("garden work") and Dev
+    assert "Members invited: 3." in reply  # Ana, Cat ("garden work") and Dev
     assert len(outbox.to(neighbours["Eve"].number)) == 0
     assert bea.reply("BROADCAST @Brixton #shopping Market trip") == (
         "No members match @Brixton #shopping, so nothing was sent. Reply BROADCAST with "
@@ -163,7 +172,7 @@ def test_a_broadcast_skips_members_who_stopped_left_or_are_on_hold(
     neighbours["Ben"].text("LEAVE")
     assert "Cat is on hold" in bea.reply(f"HOLD {neighbours['Cat'].number}")
     reply = bea.reply("BROADCAST Film night")
-    assert "to 2 members" in reply
+    assert "Members invited: 2." in reply
     assert outbox.to(neighbours["Ana"].number) == []
     assert outbox.to(neighbours["Ben"].number) == []
     assert outbox.to(neighbours["Cat"].number) == []
@@ -242,7 +251,7 @@ def test_odd_broker_texts_get_an_answer_and_never_break_the_ledger(
 
 
 def test_a_broker_cannot_credit_themselves(bea, neighbours, services):
-    ref = int(bea.reply("BROADCAST Quiz night").split("ref ")[1].split()[0])
+    ref = sent_ref(bea.reply("BROADCAST Quiz night"))
     assert bea.reply(f"CREDIT {ref} 10 {BROKER}").startswith("Brokers can't record hours for "
                                                              "themselves")
     assert count(services, Transfer) == 0
@@ -250,13 +259,13 @@ def test_a_broker_cannot_credit_themselves(bea, neighbours, services):
 
 def test_credit_skips_people_who_left_or_are_on_hold_since_they_said_yes(
         bea, neighbours, services):
-    ref = int(bea.reply("BROADCAST Quiz night").split("ref ")[1].split()[0])
+    ref = sent_ref(bea.reply("BROADCAST Quiz night"))
     for name in ("Ana", "Ben", "Cat"):
         neighbours[name].text(f"YES {ref}")
     neighbours["Ben"].text("LEAVE")
     bea.text(f"HOLD {neighbours['Cat'].number}")
-    assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: 1 coming")
-    assert "1 people credited" in bea.reply(f"CREDIT {ref} 2")
+    assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: coming 1,")
+    assert "Credited now: 1." in bea.reply(f"CREDIT {ref} 2")
     assert count(services, Transfer) == 1
 
 
@@ -278,3 +287,14 @@ def test_a_member_who_leaves_or_is_held_before_their_invitation_goes_is_not_text
 def test_yes_alone_does_not_answer_an_invitation_not_yet_sent(bea, neighbours):
     bea.text("BROADCAST Street party")  # not yet handed to Twilio
     assert "nothing" in neighbours["Ana"].reply("YES").lower()
+
+
+def test_an_unanswered_invitation_never_blocks_yes_alone(bea, neighbours, outbox):
+    bea.text("BROADCAST Street party")
+    outbox.run_jobs()
+    ben = neighbours["Ben"]
+    preview = ben.reply("GIVE 1 Ana")
+    assert "Reply YES" in preview
+    assert ben.reply("YES") == "Done: 1 hour given to Ana. Your balance: -1 hour"
+    # With nothing else waiting, YES alone answers the invitation.
+    assert ben.reply("YES").startswith("Thanks Ben, you're on the list")

@@ -162,7 +162,7 @@ def test_a_broker_signs_in_sends_a_broadcast_and_credits_who_came(
         page.get_by_role("button", name="Send to 5 members (5 texts)").click()
         expect(page.get_by_role("status")).to_have_text(f"Ref {ref} is on its way to 5 members.")
         outbox.run_jobs()
-        invitation = f"Lambeth Time Bank: Seed swap and tea, Saturday 2pm Reply YES {ref} to come"
+        invitation = f"Lambeth Time Bank: Seed swap and tea, Saturday 2pm\nReply YES {ref} to come"
         for name, number, *_ in NEIGHBOURS:
             assert outbox.to(number)[-1] == invitation, name
         assert invitation not in outbox.to(BROKER)

@@ -560,3 +560,10 @@ def test_a_lone_yes_opts_back_in_where_twilio_does():
 def test_a_long_name_is_cut_cleanly():
     name = valid_name("Maximiliana-Josephina Featherstonehaugh-Smythe")
     assert name is not None and len(name) <= 40 and not name.endswith("-")
+
+
+def test_join_sent_twice_keeps_the_first_question_waiting(phone, services):
+    phone.text("JOIN Fay")
+    assert "already" in phone.reply("JOIN Fay")
+    phone.text("ironing")
+    assert "ironing" in phone.reply("PROFILE")

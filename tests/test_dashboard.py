@@ -204,7 +204,7 @@ def test_compose_send_answer_and_credit_an_activity(signed_in, make_phone, servi
     sent = post(signed_in, f"/dashboard/activities/{activity.id}/send")
     assert f"Ref {activity.ref} is on its way to 3 members." in text_of(sent)
     assert outbox.to(people[0].number) == [
-        f"Lambeth Time Bank: Seed swap Saturday 2pm Reply YES {activity.ref} to come"]
+        f"Lambeth Time Bank: Seed swap Saturday 2pm\nReply YES {activity.ref} to come"]
     people[0].text(f"YES {activity.ref}")
     people[1].text(f"NO {activity.ref}")
     page = text_of(signed_in.get(f"/dashboard/activities/{activity.id}"))
@@ -293,8 +293,10 @@ def test_needs_show_candidates_and_why_and_a_broker_can_ask_by_hand(
     asked = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"member_id": str(ana_id)})
     assert f"Ana has been asked about ref {need.ref}." in text_of(asked)
     assert f"YES {need.ref}" in outbox.to(ana.number)[-1]
-    again = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"member_id": str(ana_id)})
+    again = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"who": "ana"})  # by name
     assert "already asked" in text_of(again)
+    nobody = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"who": "Zed"})
+    assert "No active member has that number or name" in text_of(nobody)
 
 
 def test_reports_and_coproduction_pages_show_charts_and_csv(signed_in, make_phone, services):

@@ -58,6 +58,7 @@ REALISTIC: dict[str, object] = {
     "text": "Seed swap and tea at St Mark's hall, Saturday 2pm. Bring cuttings!",
     "audience": "@Brixton-Hill #gardening",
     "count": 1250,
+    "credited": 22,
     "segments": 2,
     "total": 2500,
     "coming": 24,
