@@ -125,7 +125,12 @@ def _headers(response: Response) -> Response:
 @bp.app_context_processor
 def _template_values() -> dict[str, Any]:
     return {"csrf_token": auth.csrf_token, "request_id": lambda: secrets.token_hex(12),
-            "hours": format_hours}
+            "hours": format_hours, "number": _number}
+
+
+def _number(value: float) -> str:
+    """301.0 → "301", 12.345 → "12.35", 12500 → "12,500"."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
 def _phone(raw: str) -> str | None:
