@@ -362,7 +362,7 @@ def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str,
         incoming = transfer.to_account_id == account.id
         other = db.get(Account, transfer.from_account_id if incoming else transfer.to_account_id)
         rows.append({"transfer": transfer, "incoming": incoming,
-                     "other": effects._label(db, other) if other else "-",
+                     "other": effects.account_label(db, other) if other else "-",
                      "when": _aware(transfer.created_at)})
     return rows
 
@@ -492,7 +492,7 @@ def confirmation_queue() -> str:
         for request_ in waiting:
             for account_id in (request_.payer_account_id, request_.payee_account_id):
                 account = db.get(Account, account_id)
-                labels[account_id] = effects._label(db, account) if account else "-"
+                labels[account_id] = effects.account_label(db, account) if account else "-"
         return render_template("dashboard/confirmations.html", waiting=waiting, labels=labels)
 
 
@@ -687,7 +687,7 @@ def ledger() -> str:
             for account_id in (transfer.from_account_id, transfer.to_account_id):
                 if account_id not in labels:
                     account = db.get(Account, account_id)
-                    labels[account_id] = effects._label(db, account) if account else "-"
+                    labels[account_id] = effects.account_label(db, account) if account else "-"
         organisations = list(db.scalars(select(Account).where(
             Account.bank_id == bank.id, Account.kind == "organisation").order_by(Account.name)))
         problems = accounts.verify(db, bank.id)

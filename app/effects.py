@@ -551,7 +551,7 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
     source = result.source
     ctx.reply("credit_done", ref=activity.ref, paid=len(result.paid),
               hours=Hours(effect.minutes), already=len(result.already),
-              source=_label(ctx.session, source) if source is not None else "-")
+              source=account_label(ctx.session, source) if source is not None else "-")
 
 
 def credit_activity(session: Session, bank: Bank, activity: Activity, people: list[Member],
@@ -783,7 +783,7 @@ def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: 
     """Text the members on both sides of an entry, each with their own balance."""
     queued: list[int] = []
     accounts_ = [session.get(Account, payer_id), session.get(Account, payee_id)]
-    names = {a.id: _label(session, a) for a in accounts_ if a is not None}
+    names = {a.id: account_label(session, a) for a in accounts_ if a is not None}
     for account in accounts_:
         if account is None or account.member_id is None:
             continue
@@ -801,7 +801,7 @@ def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: 
     return queued
 
 
-def _label(session: Session, account: Account) -> str:
+def account_label(session: Session, account: Account) -> str:
     if account.kind == "fund":
         return render("community_fund")
     member = session.get(Member, account.member_id) if account.member_id else None
@@ -832,7 +832,7 @@ def _account_member(ctx: Context, account: Account) -> Member | None:
 
 
 def _account_label(ctx: Context, account: Account) -> str:
-    return _label(ctx.session, account)
+    return account_label(ctx.session, account)
 
 
 def _zone(name: str) -> ZoneInfo:
