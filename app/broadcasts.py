@@ -21,8 +21,8 @@ from app import outbound
 from app.services import Services
 from conversations.gsm import segments
 from conversations.texts import render
-from ledger import activities
-from ledger.models import Activity, Bank, Member, Message, utcnow
+from ledger import activities, audit
+from ledger.models import Account, Activity, Bank, Member, Message, utcnow
 
 BATCH = 100
 
@@ -36,8 +36,24 @@ def cost(bank: Bank, activity: Activity) -> int:
     return segments(body_for(bank, activity))
 
 
-def confirm(session: Session, bank: Bank, activity_id: int) -> tuple[Activity, bool]:
-    """Record the broadcast's texts, once: (the activity, whether this call started it)."""
+def plan(session: Session, bank: Bank, *, broker: Member | None, text: str,
+         area: str | None, skill: str | None, request_key: str, via: str,
+         host: Account | None = None) -> tuple[Activity, bool]:
+    """Plan a broadcast once per request key, with its cost, and log it."""
+    activity, created = activities.plan(session, bank, broker=broker, text=text, area=area,
+                                        skill=skill, request_key=request_key, host=host)
+    if created:
+        activity.segments = cost(bank, activity)
+        audit.record(session, bank.id, "broadcast.planned",
+                     broker_id=broker.id if broker else None, subject=f"ref {activity.ref}",
+                     detail=f"{activity.recipients} members: {activity.text}", via=via)
+    return activity, created
+
+
+def confirm(session: Session, bank: Bank, activity_id: int, *, broker: Member | None,
+            via: str) -> tuple[Activity, bool]:
+    """Record the broadcast's texts, once: (the activity, whether this call started it).
+    The caller enqueues its first batch after the commit."""
     activity = activities.locked(session, activity_id)
     if activity.status != "planned":
         return activity, False
@@ -52,6 +68,9 @@ def confirm(session: Session, bank: Bank, activity_id: int) -> tuple[Activity, b
     activity.sent_at = utcnow()
     activity.recipients = len(rows)
     activity.segments = cost(bank, activity)
+    audit.record(session, bank.id, "broadcast.sent", broker_id=broker.id if broker else None,
+                 subject=f"ref {activity.ref}", detail=f"{activity.recipients} members",
+                 via=via)
     return activity, True
 
 
@@ -73,11 +92,15 @@ def _row(bank: Bank, activity: Activity, member: Member) -> dict[str, object] | 
     }
 
 
-def cancel(session: Session, activity_id: int) -> tuple[Activity, bool]:
+def cancel(session: Session, activity_id: int, *, broker: Member | None, via: str
+           ) -> tuple[Activity, bool]:
     activity = activities.locked(session, activity_id)
     if activity.status != "planned":
         return activity, False
     activity.status = "canceled"
+    audit.record(session, activity.bank_id, "broadcast.canceled",
+                 broker_id=broker.id if broker else None, subject=f"ref {activity.ref}",
+                 via=via)
     return activity, True
 
 

@@ -574,15 +574,11 @@ def plan_activity() -> BaseResponse:
             host = _own(db, Account, int(host_id))
             if host.kind != "organisation":
                 abort(400)
-        activity, created = activities.plan(
+        activity, _ = broadcasts.plan(
             db, bank, broker=db.get(Member, _broker().id), text=text, area=area, skill=skill,
             request_key=f"web:{request.form.get('request_id', '')[:40] or secrets.token_hex(8)}",
-            host=host,
+            host=host, via="web",
         )
-        if created:
-            activity.segments = broadcasts.cost(bank, activity)
-            _log(db, "broadcast.planned", f"ref {activity.ref}",
-                 f"{activity.recipients} members: {text}")
         activity_id = activity.id
     return redirect(url_for("dashboard.activity_page", activity_id=activity_id))
 
@@ -594,9 +590,7 @@ def activity_page(activity_id: int) -> str:
         answers = list(db.execute(
             select(Rsvp, Member).join(Member, Member.id == Rsvp.member_id)
             .where(Rsvp.activity_id == activity.id).order_by(Rsvp.answered_at)))
-        credited = {member_id for (member_id,) in db.execute(
-            select(Account.member_id).join(Transfer, Transfer.to_account_id == Account.id)
-            .where(Transfer.idempotency_key.like(f"activity:{activity.id}:%")))}
+        credited = activities.credited_ids(db, activity.id)
         host = db.get(Account, activity.host_account_id) if activity.host_account_id else None
         progress = activities.progress(db, activity.id)
         return render_template(
@@ -610,13 +604,12 @@ def activity_send(activity_id: int, action: str) -> BaseResponse:
     services = current_services()
     with services.db.writing() as db:
         activity = _own(db, Activity, activity_id)
+        broker = db.get(Member, _broker().id)
         if action == "send":
-            activity, started = broadcasts.confirm(db, _bank_row(db), activity.id)
+            activity, started = broadcasts.confirm(db, _bank_row(db), activity.id,
+                                                   broker=broker, via="web")
         else:
-            activity, started = broadcasts.cancel(db, activity.id)
-        if started:
-            _log(db, "broadcast.sent" if action == "send" else "broadcast.canceled",
-                 f"ref {activity.ref}", f"{activity.recipients} members")
+            activity, started = broadcasts.cancel(db, activity.id, broker=broker, via="web")
         ref, recipients = activity.ref, activity.recipients
     if started and action == "send":
         broadcasts.enqueue(services, activity_id)

@@ -417,15 +417,11 @@ def _answer(ctx: Context, effect: Answer) -> None:
 
 def _broadcast(ctx: Context, effect: Broadcast) -> None:
     broker = _member(ctx)
-    activity, created = activities.plan(
+    activity, created = broadcasts.plan(
         ctx.session, ctx.bank, broker=broker, text=effect.text, area=effect.area,
-        skill=effect.skill, request_key=f"broadcast:{ctx.sid}",
+        skill=effect.skill, request_key=f"broadcast:{ctx.sid}", via="sms",
     )
     if created:
-        activity.segments = broadcasts.cost(ctx.bank, activity)
-        audit.record(ctx.session, ctx.bank.id, "broadcast.planned", broker_id=broker.id,
-                     subject=f"ref {activity.ref}",
-                     detail=f"{activity.recipients} members: {activity.text}", via="sms")
         if activity.recipients == 0:
             activity.status = "canceled"
         elif activity.recipients <= ctx.bank.broadcast_confirm_over:
@@ -447,14 +443,11 @@ def _broadcast(ctx: Context, effect: Broadcast) -> None:
         ctx.reply("broadcast_sending", ref=activity.ref, count=activity.recipients)
 
 
-def _send_broadcast(ctx: Context, broker: Member, activity: Activity) -> bool:
-    activity, started = broadcasts.confirm(ctx.session, ctx.bank, activity.id)
+def _send_broadcast(ctx: Context, broker: Member, activity: Activity) -> None:
+    activity, started = broadcasts.confirm(ctx.session, ctx.bank, activity.id, broker=broker,
+                                           via="sms")
     if started:
-        audit.record(ctx.session, ctx.bank.id, "broadcast.sent", broker_id=broker.id,
-                     subject=f"ref {activity.ref}", detail=f"{activity.recipients} members",
-                     via="sms")
         ctx.jobs.append(("app.jobs.send_broadcast", activity.id))
-    return started
 
 
 def _answer_activity(ctx: Context, member: Member, activity: Activity, yes: bool) -> None:
@@ -466,9 +459,7 @@ def _answer_activity(ctx: Context, member: Member, activity: Activity, yes: bool
             _send_broadcast(ctx, member, activity)
             ctx.reply("broadcast_sending", ref=ref, count=activity.recipients)
         else:
-            broadcasts.cancel(ctx.session, activity.id)
-            audit.record(ctx.session, ctx.bank.id, "broadcast.canceled", broker_id=member.id,
-                         subject=f"ref {ref}", via="sms")
+            broadcasts.cancel(ctx.session, activity.id, broker=member, via="sms")
             ctx.reply("broadcast_canceled", ref=ref)
         return
     if activity.status == "canceled":
@@ -508,7 +499,7 @@ def _who(ctx: Context, effect: ShowWho) -> None:
     names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
     if len(people) > WHO_NAMES:
         names = render("more_names", names=names, more=len(people) - WHO_NAMES)
-    paid = activities.credited(ctx.session, activity.id)
+    paid = len(activities.credited_ids(ctx.session, activity.id))
     if paid:
         ctx.reply("who_credited", coming=len(people), names=names, credited=paid, **values)
     else:

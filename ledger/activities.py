@@ -155,10 +155,11 @@ def coming(session: Session, activity_id: int) -> list[Member]:
         .order_by(Rsvp.answered_at, Rsvp.id)))
 
 
-def credited(session: Session, activity_id: int) -> int:
-    """Members credited for the activity so far."""
-    return int(session.scalar(select(func.count(Transfer.id)).where(
-        Transfer.idempotency_key.like(f"activity:{activity_id}:%"))) or 0)
+def credited_ids(session: Session, activity_id: int) -> set[int]:
+    """Members credited for the activity so far (their transfers carry its key)."""
+    return set(session.scalars(
+        select(Account.member_id).join(Transfer, Transfer.to_account_id == Account.id)
+        .where(Transfer.idempotency_key.like(f"activity:{activity_id}:%"))))
 
 
 def answers(session: Session, activity_id: int) -> dict[str, int]:

@@ -77,7 +77,8 @@ def start_broadcast(services: Services, text: str = TEXT, key: str = "test") -> 
         planned, created = activities.plan(session, bank, broker=None, text=text, area=None,
                                            skill=None, request_key=key)
         assert created
-        activity, started = broadcasts.confirm(session, bank, planned.id)
+        activity, started = broadcasts.confirm(session, bank, planned.id, broker=None,
+                                               via="cli")
         assert started
         activity_id = activity.id
     broadcasts.enqueue(services, activity_id)
