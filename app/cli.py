@@ -591,6 +591,26 @@ def _parse_hours(text: str) -> int:
         raise click.BadParameter(str(exc)) from None
 
 
+BY_HELP = ("The broker acting (PHONE or #member id): needed for a broker's own hours, which "
+           "only another broker (or the bank's only broker, audited) may touch.")
+
+
+def _acting_broker(session: Any, bank: Any, by: str | None, config: Config) -> Any:
+    """The broker named by ``--by`` (a phone number or ``#id``), or None when none is."""
+    from ledger.models import Member
+
+    if by is None:
+        return None
+    if by.startswith("#") and by[1:].isdigit():
+        found = session.get(Member, int(by[1:]))
+        broker = found if found is not None and found.bank_id == bank.id else None
+    else:
+        broker = members.find_member(session, bank.id, _phone(by, config))
+    if broker is None or broker.role != "broker" or broker.status != "active":
+        raise click.ClickException(f"--by {by}: no active broker of {bank.name} is that")
+    return broker
+
+
 @ledger_group.command("record")
 @click.argument("phone")
 @click.argument("hours")
@@ -600,8 +620,9 @@ def _parse_hours(text: str) -> int:
 @click.option("--bank", "bank_name", default=None)
 @click.option("--key", default=None,
               help="An idempotency key: recording again with the same key changes nothing.")
+@click.option("--by", default=None, help=BY_HELP)
 def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | None,
-                  bank_name: str | None, key: str | None) -> None:
+                  bank_name: str | None, key: str | None, by: str | None) -> None:
     """Credit PHONE's member with HOURS for WHAT (paper timesheets, members who cannot text)."""
     from app import effects, outbound
     from ledger import accounts
@@ -621,6 +642,7 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
                 result = effects.record_hours(
                     session, bank, member, minutes, " ".join(what)[:100],
                     idempotency_key=f"cli:{key or uuid.uuid4().hex}", source=account,
+                    broker=_acting_broker(session, bank, by, shared.config),
                     entered_by="broker", via="cli",
                 )
                 line = (
@@ -638,7 +660,8 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
 @ledger_group.command("reverse")
 @click.argument("transfer_id", type=int)
 @click.option("--reason", required=True, help="Why, for the record.")
-def ledger_reverse(transfer_id: int, reason: str) -> None:
+@click.option("--by", default=None, help=BY_HELP)
+def ledger_reverse(transfer_id: int, reason: str, by: str | None) -> None:
     """Correct a transfer with one the other way (transfers are never edited or deleted)."""
     from app import effects, outbound
     from ledger.models import Bank, Transfer
@@ -652,7 +675,9 @@ def ledger_reverse(transfer_id: int, reason: str) -> None:
                     raise click.ClickException(f"there is no transfer {transfer_id}")
                 bank = session.get(Bank, original.bank_id)
                 assert bank is not None
-                recorded, queued = effects.reverse(session, bank, transfer_id, reason)
+                recorded, queued = effects.reverse(
+                    session, bank, transfer_id, reason,
+                    broker=_acting_broker(session, bank, by, shared.config))
                 done = "reversed" if recorded.created else "was already reversed"
                 line = f"Transfer {transfer_id} {done} by transfer {recorded.transfer.id}."
         except LedgerError as exc:
@@ -745,26 +770,49 @@ def ledger_queue(bank_name: str | None) -> None:
 @click.option("--record/--cancel", "confirm", required=True,
               help="Record the hours, or close the request without recording them.")
 @click.option("--bank", "bank_name", default=None)
-def ledger_settle(ref: int, confirm: bool, bank_name: str | None) -> None:
-    """Settle a request in the brokers' queue."""
+@click.option("--by", default=None, help=BY_HELP)
+@click.option("--override-floor", "past_floor", default=None, metavar="REASON",
+              help="Record the hours even past the payer's balance floor, for this reason "
+                   "(audited).")
+def ledger_settle(ref: int, confirm: bool, bank_name: str | None, by: str | None,
+                  past_floor: str | None) -> None:
+    """Settle a request in the brokers' queue (disputed, held, or reminded and unanswered)."""
     from sqlalchemy import select
 
     from app import effects, outbound
     from ledger.models import Confirmation
 
+    if past_floor is not None and not past_floor.strip():
+        raise click.BadParameter("say why", param_hint="--override-floor")
     with _app() as (_, shared):
         prepare(shared)
-        with shared.db.writing() as session:
-            bank = banks.bank_by_name(session, bank_name)
-            request_id = session.scalar(
-                select(Confirmation.id).where(Confirmation.bank_id == bank.id,
-                                              Confirmation.ref == ref)
-            )
-            if request_id is None:
-                raise click.ClickException(f"no request with ref {ref} in {bank.name}")
-            result, queued = effects.settle(session, bank, request_id, confirm=confirm)
+        try:
+            with shared.db.writing() as session:
+                bank = banks.bank_by_name(session, bank_name)
+                request_id = session.scalar(
+                    select(Confirmation.id).where(Confirmation.bank_id == bank.id,
+                                                  Confirmation.ref == ref)
+                )
+                if request_id is None:
+                    raise click.ClickException(f"no request with ref {ref} in {bank.name}")
+                result, queued = effects.settle(
+                    session, bank, request_id, confirm=confirm,
+                    broker=_acting_broker(session, bank, by, shared.config),
+                    past_floor=past_floor.strip()[:150] if past_floor else None)
+        except LedgerError as exc:
+            raise click.ClickException(str(exc)) from None
         outbound.enqueue(shared, queued)
+    if result.outcome in SETTLE_REFUSALS:
+        raise click.ClickException(f"ref {ref} {SETTLE_REFUSALS[result.outcome]}")
     click.echo(f"Ref {ref}: {result.outcome.replace('_', ' ')}.")
+
+
+SETTLE_REFUSALS = {
+    "limit": "would take the payer past their balance floor: not recorded. To record it "
+             "anyway, add --override-floor REASON",
+    "waiting": "is still waiting for the member's own reply: a broker settles it once it is "
+               "disputed, or reminded and left unanswered",
+}
 
 
 @ledger_group.command("sweep")

@@ -41,10 +41,11 @@ from ledger import (
     confirmations,
     exports,
     members,
+    own_hours,
     posts,
     reports,
 )
-from ledger.errors import InvalidHours, LedgerError
+from ledger.errors import InvalidHours, LedgerError, OwnHours
 from ledger.hours import format_hours, parse_hours
 from ledger.matching import Candidate, MatchIndex
 from ledger.matching import Need as MatchNeed
@@ -489,28 +490,50 @@ def confirmation_queue() -> str:
             Confirmation.status.in_(("pending", "disputed", "held")))
             .order_by(Confirmation.status.desc(), Confirmation.id)))
         labels = {}
+        own = set()  # the signed-in broker's own hours: another broker settles them
         for request_ in waiting:
             for account_id in (request_.payer_account_id, request_.payee_account_id):
                 account = db.get(Account, account_id)
                 labels[account_id] = effects.account_label(db, account) if account else "-"
-        return render_template("dashboard/confirmations.html", waiting=waiting, labels=labels)
+            if _broker().id in own_hours.parties(
+                    db, [request_.payer_account_id, request_.payee_account_id],
+                    [request_.requested_by_member_id, request_.confirmer_member_id]):
+                own.add(request_.id)
+        return render_template("dashboard/confirmations.html", waiting=waiting, labels=labels,
+                               own=own)
 
 
 @bp.post("/confirmations/<int:confirmation_id>/settle")
 def settle(confirmation_id: int) -> BaseResponse:
     services = current_services()
     confirm = request.form.get("action") == "confirm"
-    with services.db.writing() as db:
-        request_ = _own(db, Confirmation, confirmation_id)
-        result, queued = effects.settle(db, _bank_row(db), request_.id, confirm=confirm,
-                                        broker=db.get(Member, _broker().id), via="web")
-        ref, outcome = request_.ref, result.outcome
+    past_floor = None
+    if request.form.get("past_floor"):
+        past_floor = " ".join(request.form.get("floor_reason", "").split())[:150]
+        if not past_floor:
+            return _error("Say why these hours may go past the balance floor.",
+                          "dashboard.confirmation_queue")
+    try:
+        with services.db.writing() as db:
+            request_ = _own(db, Confirmation, confirmation_id)
+            ref = request_.ref
+            result, queued = effects.settle(db, _bank_row(db), request_.id, confirm=confirm,
+                                            broker=db.get(Member, _broker().id), via="web",
+                                            past_floor=past_floor)
+            outcome = result.outcome
+    except OwnHours:
+        return _error(f"Ref {ref} is your own hours (you give, receive or answer them): "
+                      "another broker must settle it.", "dashboard.confirmation_queue")
     outbound.enqueue(services, queued)
     messages = {"confirmed": f"Ref {ref} recorded; both members have been told.",
                 "canceled": f"Ref {ref} closed without recording it; both members told.",
-                "limit": f"Ref {ref} would take the payer below their limit: not recorded."}
+                "limit": f"Ref {ref} would take the payer below their limit: not recorded. "
+                         "To record it anyway, tick \"past the floor\" and say why.",
+                "waiting": f"Ref {ref} is still waiting for the member's own reply: it can be "
+                           "settled once it has been disputed, or reminded and left unanswered."}
     text = messages.get(outcome, f"Ref {ref} was already settled.")
-    return (_error if outcome == "limit" else _done)(text, "dashboard.confirmation_queue")
+    failed = outcome in ("limit", "waiting")
+    return (_error if failed else _done)(text, "dashboard.confirmation_queue")
 
 
 def _bank_row(db: Session) -> Bank:
@@ -591,10 +614,12 @@ def activity_page(activity_id: int) -> str:
             select(Rsvp, Member).join(Member, Member.id == Rsvp.member_id)
             .where(Rsvp.activity_id == activity.id).order_by(Rsvp.answered_at)))
         credited = activities.credited_ids(db, activity.id)
+        invited = set(db.scalars(activities.invited(activity.id)))
         host = db.get(Account, activity.host_account_id) if activity.host_account_id else None
         progress = activities.progress(db, activity.id)
         return render_template(
             "dashboard/activity.html", activity=activity, answers=answers, credited=credited,
+            invited=invited,
             host=host, progress=progress, handed_over=activities.handed_over(progress),
             body=broadcasts.body_for(_bank(), activity))
 

@@ -44,10 +44,19 @@ from conversations.machine import (
     shorten,
 )
 from conversations.texts import Hours, render
-from ledger import accounts, activities, audit, banks, confirmations, members, posts
-from ledger.errors import InvalidHours, LedgerError
+from ledger import (
+    accounts,
+    activities,
+    audit,
+    banks,
+    confirmations,
+    members,
+    own_hours,
+    posts,
+)
+from ledger.errors import InvalidHours, LedgerError, NotFound
 from ledger.hours import format_hours
-from ledger.models import Account, Activity, Bank, Member, Transfer, utcnow
+from ledger.models import Account, Activity, Bank, Confirmation, Member, Transfer, utcnow
 from ledger.phones import Address, mask
 
 log = logging.getLogger(__name__)
@@ -493,20 +502,27 @@ def _who(ctx: Context, effect: ShowWho) -> None:
     sent = activities.handed_over(activities.progress(ctx.session, activity.id))
     values: dict[str, object] = {"ref": activity.ref, "not_coming": counts["not_coming"],
                                  "sent": sent, "count": activity.recipients}
+    paid = len(activities.credited_ids(ctx.session, activity.id))
     if not people:
         ctx.reply("who_nobody", **values)
-        return
-    names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
-    if len(people) > WHO_NAMES:
-        names = render("more_names", names=names, more=len(people) - WHO_NAMES)
-    paid = len(activities.credited_ids(ctx.session, activity.id))
-    if paid:
-        ctx.reply("who_credited", coming=len(people), names=names, credited=paid, **values)
+    elif paid:
+        ctx.reply("who_credited", coming=len(people), names=_names(people), credited=paid,
+                  **values)
     else:
-        ctx.reply("who_coming", coming=len(people), names=names, **values)
+        ctx.reply("who_coming", coming=len(people), names=_names(people), **values)
+    uninvited = activities.coming(ctx.session, activity.id, was_invited=False)
+    if uninvited:
+        ctx.reply("who_uninvited", ref=activity.ref, names=_names(uninvited))
 
 
 WHO_NAMES = 4
+
+
+def _names(people: list[Member]) -> str:
+    names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
+    if len(people) > WHO_NAMES:
+        names = render("more_names", names=names, more=len(people) - WHO_NAMES)
+    return names
 
 
 def _credit(ctx: Context, effect: CreditActivity) -> None:
@@ -701,10 +717,13 @@ def record_hours(
 ) -> RecordedHours:
     """Credit ``receiver`` with hours a broker recorded (a paper timesheet, a member who
     cannot text), from the community fund or an organisation's account; tell them by text.
-    ``via`` (sms, web, cli) writes the audit log."""
+    ``via`` (sms, web, cli) writes the audit log. No broker records their own hours."""
     payer = source or banks.ensure_fund(session, bank)
     if payer.bank_id != bank.id:
         raise LedgerError("the source account belongs to another bank")
+    override = own_hours.check(session, bank.id, broker,
+                               own_hours.parties(session, [payer.id], [receiver.id]),
+                               via=via or "")
     account = members.member_account(session, receiver)
     recorded = accounts.transfer(
         session, bank_id=bank.id, from_account_id=payer.id, to_account_id=account.id,
@@ -717,6 +736,9 @@ def record_hours(
         audit.record(session, bank.id, "hours.recorded", broker_id=broker.id if broker else None,
                      subject=f"member {receiver.id}",
                      detail=f"{format_hours(minutes)} hours: {what}", via=via)
+        if override and broker is not None:
+            own_hours.audit_override(session, bank.id, broker, recorded.transfer, override,
+                                     via=via)
     if recorded.created:
         message_id = outbound.queue_text(
             session, receiver, kind="record_received", key="record_received",
@@ -731,18 +753,38 @@ def record_hours(
 
 
 def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool,
-           broker: Member | None = None, via: str = "cli"
+           broker: Member | None = None, via: str = "cli", past_floor: str | None = None
            ) -> tuple[confirmations.Settlement, list[int]]:
-    """A broker records or closes a request from their queue; both members are told."""
+    """A broker records or closes a request from their queue; both members are told.
+
+    Never a request the broker gives, receives, asked for or must answer (``OwnHours``);
+    ``past_floor``, the broker's reason, lets the hours take the payer below their floor.
+    """
+    request = session.get(Confirmation, confirmation_id)
+    if request is None or request.bank_id != bank.id:
+        return confirmations.Settlement("unknown"), []
+    override = own_hours.check(
+        session, bank.id, broker,
+        own_hours.parties(session, [request.payer_account_id, request.payee_account_id],
+                          [request.requested_by_member_id, request.confirmer_member_id]),
+        via=via)
     result = confirmations.settle_by_broker(
-        session, confirmation_id, broker_id=broker.id if broker else None, confirm=confirm
+        session, confirmation_id, broker_id=broker.id if broker else None, confirm=confirm,
+        past_floor=bool(past_floor),
     )
-    request = result.confirmation
     queued: list[int] = []
-    if request is not None and result.outcome in ("confirmed", "canceled"):
+    if result.outcome in ("confirmed", "canceled"):
+        detail = f"{format_hours(request.minutes)} hours"
+        if result.outcome == "confirmed" and past_floor:
+            detail += f", past the balance floor: {past_floor}"
+        if override:
+            detail += f"; own hours, as {override}"
         audit.record(session, bank.id, f"confirmation.{result.outcome}",
                      broker_id=broker.id if broker else None, subject=f"ref {request.ref}",
-                     detail=f"{format_hours(request.minutes)} hours", via=via)
+                     detail=detail, via=via)
+        if override and broker is not None and result.transfer is not None:
+            own_hours.audit_override(session, bank.id, broker, result.transfer, override,
+                                     via=via)
         key = "broker_settled" if result.outcome == "confirmed" else "broker_closed"
         queued = _tell_both(session, bank, request.payer_account_id, request.payee_account_id,
                             key, f"{key}:{request.id}", ref=request.ref,
@@ -753,15 +795,25 @@ def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool,
 def reverse(session: Session, bank: Bank, transfer_id: int, reason: str, *,
             broker: Member | None = None, via: str = "cli"
             ) -> tuple[accounts.Recorded, list[int]]:
-    """A broker corrects a transfer with one the other way; both members are told."""
-    recorded = accounts.reverse(session, transfer_id, reason=reason, entered_by="broker")
+    """A broker corrects a transfer with one the other way; both members are told.
+    Never a transfer the broker gave or received (``OwnHours``)."""
+    original = session.get(Transfer, transfer_id)
+    if original is None or original.bank_id != bank.id:
+        raise NotFound(f"there is no transfer {transfer_id}")
+    override = own_hours.check(
+        session, bank.id, broker,
+        own_hours.parties(session, [original.from_account_id, original.to_account_id]),
+        via=via)
+    recorded = accounts.reverse(session, transfer_id, reason=reason, entered_by="broker",
+                                entered_by_member_id=broker.id if broker else None)
     queued: list[int] = []
     if recorded.created:
         audit.record(session, bank.id, "transfer.reversed",
                      broker_id=broker.id if broker else None, subject=f"transfer {transfer_id}",
                      detail=reason, via=via)
-        original = session.get(Transfer, transfer_id)
-        assert original is not None
+        if override and broker is not None:
+            own_hours.audit_override(session, bank.id, broker, recorded.transfer, override,
+                                     via=via)
         queued = _tell_both(session, bank, original.from_account_id, original.to_account_id,
                             "reversal_notice", f"reversal:{recorded.transfer.id}",
                             hours=Hours(original.minutes),

@@ -286,6 +286,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
                         "{names}. Texts sent: {sent} of {count}",
         "who_nobody": "Ref {ref}: nobody has said yes yet (can't: {not_coming}). Texts sent: "
                       "{sent} of {count}. Reply WHO {ref} later",
+        "who_uninvited": "Also said yes to ref {ref}, not invited: {names}. CREDIT {ref} 2 "
+                         "pays only those invited; to pay these, add their numbers",
         "more_names": "{names} and {more} more",
         "credit_usage": "To credit people who came, reply CREDIT, the ref and hours, e.g. "
                         "CREDIT 7 2, or add their numbers: CREDIT 7 2 07700900123",

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger import own_hours
 from ledger.errors import InvalidHours, LimitReached, NotFound, SameAccount
 from ledger.hours import MINUTES_PER_STEP, format_hours
 from ledger.models import Account, Bank, Transfer
@@ -151,6 +152,7 @@ def verify(session: Session, bank_id: int | None = None) -> list[str]:
                 breaches.append(
                     f"bank {bank.id}: {cross} transfers with another bank's account"
                 )
+        breaches += own_hours.breaches(session, bank.id)
     return breaches
 
 

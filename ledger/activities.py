@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -147,11 +147,24 @@ def answer(session: Session, activity: Activity, member: Member, coming: bool) -
     return True
 
 
-def coming(session: Session, activity_id: int) -> list[Member]:
-    """Active members who said they are coming (not those who left or are on hold)."""
+def invited(activity_id: int) -> Select[int | None]:
+    """Ids of the members the broadcast was sent to: its texts, one each, keyed
+    ``broadcast:<activity>:<member>`` (never one canceled before it went)."""
+    return select(Message.member_id).where(
+        Message.activity_id == activity_id, Message.member_id.is_not(None),
+        Message.idempotency_key.like(f"broadcast:{activity_id}:%"),
+        Message.status != "canceled")
+
+
+def coming(session: Session, activity_id: int, *, was_invited: bool = True) -> list[Member]:
+    """Active members (not those who left or are on hold) who said they are coming: those
+    the broadcast was sent to, or with ``was_invited=False`` those who also said yes without
+    being invited (held apart: ``CREDIT`` pays them only when a broker names them)."""
+    sent = invited(activity_id)
     return list(session.scalars(
         select(Member).join(Rsvp, Rsvp.member_id == Member.id)
-        .where(Rsvp.activity_id == activity_id, Rsvp.coming, Member.status == "active")
+        .where(Rsvp.activity_id == activity_id, Rsvp.coming, Member.status == "active",
+               Member.id.in_(sent) if was_invited else Member.id.not_in(sent))
         .order_by(Rsvp.answered_at, Rsvp.id)))
 
 

@@ -74,7 +74,9 @@ class Settlement:
     ``confirmed`` (transfer recorded now), ``already_confirmed`` (a repeat), ``disputed``,
     ``canceled`` (NO to a gift's preview), ``already_disputed``, ``limit`` (held for a broker:
     the payer would go below their limit, or the bank's rules changed since the request),
-    ``closed`` (settled otherwise), ``unknown`` (no such reference for this member).
+    ``closed`` (settled otherwise), ``unknown`` (no such reference for this member),
+    ``waiting`` (a broker may not settle it yet: the member has not been reminded and asked
+    in vain, nor disputed it).
     """
 
     outcome: str
@@ -172,9 +174,15 @@ SETTLEABLE = ("disputed", "held", "pending")
 
 
 def settle_by_broker(
-    session: Session, confirmation_id: int, *, broker_id: int | None, confirm: bool
+    session: Session, confirmation_id: int, *, broker_id: int | None, confirm: bool,
+    past_floor: bool = False,
 ) -> Settlement:
-    """A broker settles a disputed, held or unanswered request: record it, or close it."""
+    """A broker settles a disputed, held or escalated request: record it, or close it.
+
+    A request still waiting for the member's own reply (``waiting``) is left to them until the
+    sweep has escalated it; recording it keeps to the payer's balance floor unless the broker
+    chose ``past_floor`` (with a reason, which the caller audits).
+    """
     confirmation = _locked(session, Confirmation.id == confirmation_id)
     if confirmation is None:
         return Settlement("unknown")
@@ -186,13 +194,14 @@ def settle_by_broker(
     ):
         # Canceled requests stay canceled; only the giver can agree to a gift.
         return Settlement("closed", confirmation)
+    if confirmation.status == "pending" and confirmation.escalated_at is None:
+        return Settlement("waiting", confirmation)
     if not confirm:
         confirmation.status = "canceled"
         confirmation.settled_at = utcnow()
         return Settlement("canceled", confirmation)
-    # A broker's decision stands even where the member's own YES met the balance limit.
     return _confirm(session, confirmation, entered_by="broker",
-                    entered_by_member_id=broker_id, enforce_limit=False)
+                    entered_by_member_id=broker_id, enforce_limit=not past_floor)
 
 
 @dataclass(frozen=True)

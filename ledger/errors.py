@@ -19,3 +19,7 @@ class LimitReached(LedgerError):
 
 class SameAccount(LedgerError):
     """A transfer from an account to itself."""
+
+
+class OwnHours(LedgerError):
+    """A broker acting on hours they give or receive: another broker must."""
