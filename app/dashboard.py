@@ -574,10 +574,7 @@ def activity_list() -> str:
         recent = activities.recent(db, bank.id, 50)
         organisations = list(db.scalars(select(Account).where(
             Account.bank_id == bank.id, Account.kind == "organisation").order_by(Account.name)))
-        coming = dict(db.execute(
-            select(Rsvp.activity_id, func.count()).where(
-                Rsvp.activity_id.in_([a.id for a in recent]), Rsvp.coming)
-            .group_by(Rsvp.activity_id)).all())
+        coming = activities.coming_counts(db, [a.id for a in recent])
         return render_template("dashboard/activities.html", recent=recent, coming=coming,
                                organisations=organisations)
 
@@ -614,7 +611,7 @@ def activity_page(activity_id: int) -> str:
             select(Rsvp, Member).join(Member, Member.id == Rsvp.member_id)
             .where(Rsvp.activity_id == activity.id).order_by(Rsvp.answered_at)))
         credited = activities.credited_ids(db, activity.id)
-        invited = set(db.scalars(activities.invited(activity.id)))
+        invited = activities.invited_ids(db, activity.id)
         host = db.get(Account, activity.host_account_id) if activity.host_account_id else None
         progress = activities.progress(db, activity.id)
         return render_template(

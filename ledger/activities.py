@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -147,25 +148,40 @@ def answer(session: Session, activity: Activity, member: Member, coming: bool) -
     return True
 
 
-def invited(activity_id: int) -> Select[int | None]:
-    """Ids of the members the broadcast was sent to: its texts, one each, keyed
-    ``broadcast:<activity>:<member>`` (never one canceled before it went)."""
-    return select(Message.member_id).where(
-        Message.activity_id == activity_id, Message.member_id.is_not(None),
-        Message.idempotency_key.like(f"broadcast:{activity_id}:%"),
-        Message.status != "canceled")
+def _sent(activity_id: Any, member_id: Any) -> Exists:
+    """Whether the broadcast was sent to the member: its text to them, keyed
+    ``broadcast:<activity>:<member>``, not canceled before it went. Either side may be a
+    column, for a correlated test."""
+    return select(Message.id).where(
+        Message.activity_id == activity_id, Message.member_id == member_id,
+        Message.idempotency_key.like("broadcast:%"), Message.status != "canceled").exists()
 
 
 def coming(session: Session, activity_id: int, *, was_invited: bool = True) -> list[Member]:
     """Active members (not those who left or are on hold) who said they are coming: those
     the broadcast was sent to, or with ``was_invited=False`` those who also said yes without
     being invited (held apart: ``CREDIT`` pays them only when a broker names them)."""
-    sent = invited(activity_id)
+    sent = _sent(activity_id, Member.id)
     return list(session.scalars(
         select(Member).join(Rsvp, Rsvp.member_id == Member.id)
         .where(Rsvp.activity_id == activity_id, Rsvp.coming, Member.status == "active",
-               Member.id.in_(sent) if was_invited else Member.id.not_in(sent))
+               sent if was_invited else ~sent)
         .order_by(Rsvp.answered_at, Rsvp.id)))
+
+
+def invited_ids(session: Session, activity_id: int) -> set[int]:
+    """Members who answered the activity and were sent it."""
+    return set(session.scalars(select(Rsvp.member_id).where(
+        Rsvp.activity_id == activity_id, _sent(activity_id, Rsvp.member_id))))
+
+
+def coming_counts(session: Session, activity_ids: list[int]) -> dict[int, int]:
+    """How many invited members said they are coming, for each activity."""
+    return {activity_id: int(count) for activity_id, count in session.execute(
+        select(Rsvp.activity_id, func.count()).where(
+            Rsvp.activity_id.in_(activity_ids), Rsvp.coming,
+            _sent(Rsvp.activity_id, Rsvp.member_id))
+        .group_by(Rsvp.activity_id))}
 
 
 def credited_ids(session: Session, activity_id: int) -> set[int]:

@@ -358,6 +358,9 @@ def test_yes_to_a_broadcast_never_sent_is_held_apart_and_not_paid(
     assert "Zed" in text_of_html(page) and "also said yes, not invited" in text_of_html(page)
     zed_box = re.search(rf'<input type="checkbox" id="m{zed_id}"[^>]*>', page)
     assert zed_box and "checked" not in zed_box.group(0)
+    # The list of activities counts the invited: sent to 1, coming 1.
+    listing = bea_web.get("/dashboard/activities").data.decode()
+    assert '<td class="num">1</td><td class="num">1</td></tr>' in listing
     credit = bea.reply(f"CREDIT {ref} 2")
     assert f"Ref {ref}: 2 hours each from the community fund. Credited now: 1." in credit
     assert balance(ana) == "Balance: 2 hours"
