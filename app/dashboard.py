@@ -105,6 +105,8 @@ _OPEN = {"dashboard.login", "dashboard.send_code", "dashboard.verify_code"}
 MAX_ID = 2**31 - 1
 # The longest report period: ten years of monthly rows keeps every page small.
 MAX_REPORT_DAYS = 3653
+# Reports count in whole months and years: a period keeps a year clear of the calendar's end.
+_FIRST_DAY, _LAST_DAY = date(1, 1, 1), date(9999, 1, 1)
 # Headers that say a request came through a proxy, however it reached the socket.
 _FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
               "X-Real-IP", "Via", "CF-Connecting-IP", "True-Client-IP", "X-Client-IP",
@@ -233,7 +235,8 @@ def send_code() -> str | tuple[str, int]:
         return render_template("dashboard/login.html", phone=raw,
                                error="Please write the number you text the bank from."), 400
     try:
-        auth.count_try(services, phone)
+        # Asking is not guessing: counted per address only (codes a day cap the number).
+        auth.count_try(services, None)
     except auth.TooManyTries:
         return _too_many(raw)
     with services.db.writing() as db:
@@ -622,9 +625,8 @@ def plan_activity() -> BaseResponse:
     with current_services().db.writing() as db:
         bank = _bank_row(db)
         host = None
-        host_id = _id(request.form.get("host", ""))
-        if host_id is not None:
-            host = _own(db, Account, host_id)
+        if request.form.get("host"):
+            host = _own(db, Account, _id(request.form["host"]) or 0)
             if host.kind != "organisation":
                 abort(400)
         activity, _ = broadcasts.plan(
@@ -762,9 +764,8 @@ def record() -> BaseResponse:
         if receiver.id == _broker().id:
             return _error("Brokers can't record hours for themselves.", "dashboard.ledger")
         source = None
-        source_id = _id(request.form.get("source", ""))
-        if source_id is not None:
-            source = _own(db, Account, source_id)
+        if request.form.get("source"):
+            source = _own(db, Account, _id(request.form["source"]) or 0)
             if source.kind != "organisation":
                 abort(400)
         key = f"web-record:{request.form.get('request_id', '')[:40] or secrets.token_hex(8)}"
@@ -813,9 +814,9 @@ def _period() -> tuple[date, date]:
     start = _day(request.args.get("start"), default_start)
     end = _day(request.args.get("end"), today + timedelta(days=1))
     if end <= start:
-        if start == date.max:
-            abort(400, "A report period has to end before the year 10000.")
-        end = start + timedelta(days=1)
+        end = start + timedelta(days=1) if start < _LAST_DAY else start
+    if not _FIRST_DAY <= start < end <= _LAST_DAY:
+        abort(400, "A report period has to lie between the years 1 and 9998.")
     if (end - start).days > MAX_REPORT_DAYS:
         abort(400, "A report covers at most ten years: choose a shorter period.")
     return start, end
