@@ -106,7 +106,7 @@ MAX_ID = 2**31 - 1
 # The longest report period: ten years of monthly rows keeps every page small.
 MAX_REPORT_DAYS = 3653
 # Reports count in whole months and years: a period keeps a year clear of the calendar's end.
-_FIRST_DAY, _LAST_DAY = date(1, 1, 1), date(9999, 1, 1)
+_LAST_DAY = date(9999, 1, 1)
 # Headers that say a request came through a proxy, however it reached the socket.
 _FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
               "X-Real-IP", "Via", "CF-Connecting-IP", "True-Client-IP", "X-Client-IP",
@@ -813,10 +813,10 @@ def _period() -> tuple[date, date]:
     default_start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
     start = _day(request.args.get("start"), default_start)
     end = _day(request.args.get("end"), today + timedelta(days=1))
+    if start >= _LAST_DAY or end > _LAST_DAY:
+        abort(400, "A report period has to end by 1 January 9999.")
     if end <= start:
-        end = start + timedelta(days=1) if start < _LAST_DAY else start
-    if not _FIRST_DAY <= start < end <= _LAST_DAY:
-        abort(400, "A report period has to lie between the years 1 and 9998.")
+        end = start + timedelta(days=1)
     if (end - start).days > MAX_REPORT_DAYS:
         abort(400, "A report covers at most ten years: choose a shorter period.")
     return start, end
