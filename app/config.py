@@ -137,12 +137,16 @@ class Config:
             quiet_hours=env.get("TIMEBANK_QUIET_HOURS") or "21:00-08:00",
             require_approval=_flag(env.get("TIMEBANK_REQUIRE_APPROVAL")),
             bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
-            secret_key=_secret_key(env.get("TIMEBANK_SECRET_KEY"), instance),
             trusted_proxies=_proxies(env.get("TIMEBANK_TRUSTED_PROXIES")),
             send_rate=_rate(env.get("TIMEBANK_SEND_RATE")),
         )
         known = {f.name for f in fields(cls)}
-        return replace(config, **{k: v for k, v in overrides.items() if k in known})
+        config = replace(config, **{k: v for k, v in overrides.items() if k in known})
+        if "secret_key" in overrides:
+            return config
+        # Read from the instance folder in use, whether it came from the environment or not.
+        return replace(config, secret_key=_secret_key(env.get("TIMEBANK_SECRET_KEY"),
+                                                      config.instance_path))
 
     @property
     def sqlite_path(self) -> Path:

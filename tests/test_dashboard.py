@@ -656,5 +656,6 @@ def test_timebank_run_keeps_a_random_key_every_process_reads(tmp_path):
     assert key != DEVELOPMENT_KEY and len(key) >= 40
     assert keep_secret_key(tmp_path) is False  # kept, not replaced
     assert Config.from_env(env=env).secret_key == key
+    assert Config.from_env(env={}, instance_path=tmp_path).secret_key == key
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     assert Config.from_env(env={**env, "TIMEBANK_SECRET_KEY": "k" * 40}).secret_key == "k" * 40
