@@ -1,9 +1,19 @@
 """Brokers signing in to the dashboard: a password (hashed) or a one-time code by SMS.
 
-Sessions are Flask's signed cookies (``TIMEBANK_SECRET_KEY``), holding only the broker's
-member id, their bank and a CSRF token; every POST must carry that token. Sign-in attempts are
-counted in Redis per address and per number, so guessing is slow; one-time codes live in
-Redis (hashed, ten minutes, five tries) and losing them only means asking for a new one.
+Sessions are Flask's signed cookies (``TIMEBANK_SECRET_KEY``), holding the broker's member
+id, their bank, the broker's session generation, when they signed in and a CSRF token; every
+POST must carry that token. A session ends after ``SESSION_HOURS`` whatever happens, and at
+once everywhere when the broker signs out, gets a new password or is put on hold (the
+generation in SQL moves on, so a copied cookie is worth nothing).
+
+Failed sign-ins are counted in Redis per address, and per number from that address, so
+guessing is slow while the broker, from anywhere else, still gets in. The address is the
+socket's, or the one ``TIMEBANK_TRUSTED_PROXIES`` hops in (see ``create_app``).
+
+One-time codes: Redis keeps only an HMAC of the code (ten minutes, five tries). The message
+row keeps the text with the code hidden; the code itself is derived at send time from a
+random seed Redis keeps for those ten minutes, so the broker's phone holds the only copy.
+Losing Redis only means asking for a new code.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,8 +32,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import outbound
 from app.services import Services
-from ledger import audit
-from ledger.models import Bank, Member
+from ledger import audit, members
+from ledger.models import Bank, Member, Message
 
 SESSION_HOURS = 12
 LIMIT_WINDOW_SECONDS = 15 * 60
@@ -32,6 +43,9 @@ CODE_SECONDS = 10 * 60
 CODE_TRIES = 5
 CODES_PER_DAY = 10
 MIN_PASSWORD = 10
+CODE_KIND = "login_code"
+# What the message row and every log show in place of the code (as long as a code).
+HIDDEN_CODE = "******"
 # Checked when nobody has that number, so a wrong number takes as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password of anyone's")
 
@@ -44,6 +58,8 @@ class TooManyTries(Exception):
 class SignedIn:
     broker_id: int
     bank_id: int
+    generation: int
+    since: float
 
 
 def hash_password(password: str) -> str:
@@ -58,14 +74,22 @@ def brokers_with(session: Session, phone: str) -> list[Member]:
                              Member.status == "active").order_by(Member.id)))
 
 
-def count_try(services: Services, phone: str | None) -> None:
-    """Count a sign-in attempt; ``TooManyTries`` once this address or number has had its
-    share in the window."""
-    pipe = services.redis.pipeline(transaction=False)
+# --- limits on tries -------------------------------------------------------------------------
+
+
+def count_try(services: Services, phone: str | None) -> list[str]:
+    """Count a sign-in attempt from this address (and for this number from this address);
+    ``TooManyTries`` once either has had its share in the window. Returns the counters, for
+    ``forgive`` when the attempt succeeds: only failures count. Counting before checking
+    keeps many tries sent at once from all slipping in under the limit."""
     address = services.address_key(f"ip:{request.remote_addr or '-'}")
     keys = [(f"tb:login:ip:{address}", TRIES_PER_ADDRESS)]
     if phone:
-        keys.append((f"tb:login:who:{services.address_key(phone)}", TRIES_PER_NUMBER))
+        # Per number *and* address: someone guessing at a broker's number from one place
+        # never locks the broker out everywhere else.
+        who = services.address_key(f"{phone}\0{request.remote_addr or '-'}")
+        keys.append((f"tb:login:who:{who}", TRIES_PER_NUMBER))
+    pipe = services.redis.pipeline(transaction=False)
     for key, _ in keys:
         # The window starts with the first try (SET NX: the embedded Redis has no EXPIRE NX).
         pipe.set(key, 0, nx=True, ex=LIMIT_WINDOW_SECONDS)
@@ -73,6 +97,15 @@ def count_try(services: Services, phone: str | None) -> None:
     counts = pipe.execute()[1::2]
     if any(int(count) > limit for count, (_, limit) in zip(counts, keys, strict=True)):
         raise TooManyTries
+    return [key for key, _ in keys]
+
+
+def forgive(services: Services, counted: list[str]) -> None:
+    """A try that succeeded is not held against the address or the number."""
+    pipe = services.redis.pipeline(transaction=False)
+    for key in counted:
+        pipe.decr(key)
+    pipe.execute()
 
 
 def check_password(session_: Session, phone: str, password: str) -> Member | None:
@@ -85,6 +118,9 @@ def check_password(session_: Session, phone: str, password: str) -> Member | Non
     if not checked:  # as long as a wrong password: no telling which numbers are brokers'
         check_password_hash(_DUMMY_HASH, password)
     return found
+
+
+# --- one-time codes by text ------------------------------------------------------------------
 
 
 def send_code(services: Services, session_: Session, phone: str) -> list[int]:
@@ -100,18 +136,33 @@ def send_code(services: Services, session_: Session, phone: str) -> list[int]:
     pipe.incr(day_key)
     if int(pipe.execute()[1]) > CODES_PER_DAY:
         return []
-    code = f"{secrets.randbelow(10**6):06d}"
-    record = {"digest": _digest(services, phone, code), "tries": 0}
+    seed = secrets.token_hex(16)
+    record = {"digest": _digest(services, phone, _code(services, seed)), "tries": 0}
     services.redis.set(_code_key(services, phone), json.dumps(record), ex=CODE_SECONDS)
     broker = brokers[0]
     bank = session_.get(Bank, broker.bank_id)
     assert bank is not None
     message_id = outbound.queue_text(
-        session_, broker, kind="login_code", key="login_code", urgent=True,
+        session_, broker, kind=CODE_KIND, key="login_code", urgent=True,
         idempotency_key=f"login-code:{broker.id}:{secrets.token_hex(8)}",
-        values={"code": code, "bank": bank.name},
+        values={"code": HIDDEN_CODE, "bank": bank.name},
     )
-    return [message_id] if message_id else []
+    if message_id is None:
+        return []
+    services.redis.set(_seed_key(message_id), seed, ex=CODE_SECONDS)
+    return [message_id]
+
+
+def reveal_code(services: Services, message: Message) -> tuple[str, str | None] | None:
+    """The body (and template values) of a code text as the broker's phone must get them,
+    for the send job only and never stored; None once the code has run out."""
+    seed = services.redis.get(_seed_key(message.id))
+    if seed is None:
+        return None
+    code = _code(services, seed.decode() if isinstance(seed, bytes) else str(seed))
+    values = json.loads(message.values_json or "{}")
+    values["code"] = code
+    return message.body.replace(HIDDEN_CODE, code, 1), json.dumps(values)
 
 
 def check_code(services: Services, session_: Session, phone: str, code: str) -> Member | None:
@@ -136,9 +187,22 @@ def _code_key(services: Services, phone: str) -> str:
     return f"tb:login-code:{services.address_key(phone)}"
 
 
+def _seed_key(message_id: int) -> str:
+    return f"tb:login-code-seed:{message_id}"
+
+
+def _code(services: Services, seed: str) -> str:
+    """Six digits from the seed, keyed with the secret key: the seed alone reveals nothing."""
+    mac = hmac.new(services.config.secret_key.encode(), f"code:{seed}".encode(), "sha256")
+    return f"{int.from_bytes(mac.digest()[:8], 'big') % 10**6:06d}"
+
+
 def _digest(services: Services, phone: str, code: str) -> str:
     return hmac.new(services.config.secret_key.encode(), f"{phone}:{code}".encode(),
                     "sha256").hexdigest()
+
+
+# --- sessions --------------------------------------------------------------------------------
 
 
 def sign_in(session_: Session, broker: Member, how: str) -> None:
@@ -146,15 +210,30 @@ def sign_in(session_: Session, broker: Member, how: str) -> None:
     session.permanent = True
     session["broker_id"] = broker.id
     session["bank_id"] = broker.bank_id
+    session["generation"] = broker.session_generation
+    session["since"] = time.time()
     session["csrf"] = secrets.token_urlsafe(32)
     audit.record(session_, broker.bank_id, "signed_in", broker_id=broker.id, detail=how)
 
 
 def signed_in() -> SignedIn | None:
-    broker_id, bank_id = session.get("broker_id"), session.get("bank_id")
-    if isinstance(broker_id, int) and isinstance(bank_id, int):
-        return SignedIn(broker_id, bank_id)
-    return None
+    """Who the cookie says is signed in, if it is well formed and not past its hours; the
+    caller still checks the generation against the broker's."""
+    values = [session.get(name) for name in ("broker_id", "bank_id", "generation")]
+    since = session.get("since")
+    if not all(isinstance(v, int) for v in values) or not isinstance(since, int | float):
+        return None
+    if not 0 <= time.time() - since < SESSION_LIFETIME.total_seconds():
+        return None
+    broker_id, bank_id, generation = values
+    return SignedIn(broker_id, bank_id, generation, since)  # type: ignore[arg-type]
+
+
+def sign_out(session_: Session, broker: Member) -> None:
+    """End this session and every other of ``broker`` (a copied cookie included)."""
+    members.end_sessions(broker)
+    audit.record(session_, broker.bank_id, "signed_out", broker_id=broker.id)
+    session.clear()
 
 
 def csrf_token() -> str:

@@ -19,7 +19,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from app import create_app
-from app.config import ROOT, Config
+from app.config import ROOT, Config, keep_secret_key
 from app.services import Services
 from ledger import audit, banks, members
 from ledger.errors import LedgerError
@@ -87,6 +87,10 @@ ACCESS_LOG = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(L)s'
 @click.option("--host", default="127.0.0.1", show_default=True)
 def run(port: int, host: str) -> None:
     """Run the web process and the worker together, on the embedded defaults if nothing is set."""
+    if not os.environ.get("TIMEBANK_SECRET_KEY") and keep_secret_key(
+            Config.from_env().instance_path):
+        click.echo("Made a random secret key for the dashboard in the instance folder.",
+                   err=True)
     config = Config.from_env()
     env = dict(os.environ)
     embedded = None
@@ -438,6 +442,7 @@ def broker_password(phone: str, bank_name: str | None, password: str) -> None:
                     f"no broker of {bank.name} has that number; add one with "
                     "timebank broker add PHONE NAME")
             member.password_hash = hashed
+            members.end_sessions(member)  # a copied cookie stops working with the old password
             audit.record(session, bank.id, "broker.password", broker_id=member.id,
                          subject=f"member {member.id}", via="cli")
             name = member.name

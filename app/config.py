@@ -11,6 +11,37 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 DEVELOPMENT_KEY = "timebank-development-key"
+# Where ``timebank run`` keeps the random key it made, in the instance folder.
+SECRET_KEY_FILE = "secret_key"
+
+
+def _secret_key(value: str | None, instance: Path) -> str:
+    """``TIMEBANK_SECRET_KEY``, else the key ``timebank run`` keeps in the instance folder
+    (so every process and command of that bank agrees), else the development key."""
+    if value:
+        return value
+    try:
+        kept = (instance / SECRET_KEY_FILE).read_text().strip()
+    except OSError:
+        kept = ""
+    return kept or DEVELOPMENT_KEY
+
+
+def keep_secret_key(instance: Path) -> bool:
+    """Make a random secret key in the instance folder unless one is there; whether made."""
+    import secrets
+
+    path = instance / SECRET_KEY_FILE
+    if path.exists():
+        return False
+    instance.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: theirs is ours
+        return False
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(48) + "\n")
+    return True
 
 
 def _proxies(value: str | None) -> int:
@@ -106,12 +137,16 @@ class Config:
             quiet_hours=env.get("TIMEBANK_QUIET_HOURS") or "21:00-08:00",
             require_approval=_flag(env.get("TIMEBANK_REQUIRE_APPROVAL")),
             bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
-            secret_key=env.get("TIMEBANK_SECRET_KEY") or DEVELOPMENT_KEY,
             trusted_proxies=_proxies(env.get("TIMEBANK_TRUSTED_PROXIES")),
             send_rate=_rate(env.get("TIMEBANK_SEND_RATE")),
         )
         known = {f.name for f in fields(cls)}
-        return replace(config, **{k: v for k, v in overrides.items() if k in known})
+        config = replace(config, **{k: v for k, v in overrides.items() if k in known})
+        if "secret_key" in overrides:
+            return config
+        # Read from the instance folder in use, whether it came from the environment or not.
+        return replace(config, secret_key=_secret_key(env.get("TIMEBANK_SECRET_KEY"),
+                                                      config.instance_path))
 
     @property
     def sqlite_path(self) -> Path:

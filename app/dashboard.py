@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import logging
 import secrets
 from datetime import UTC, date, datetime, timedelta
@@ -26,8 +27,10 @@ from flask import (
     session,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import auth, broadcasts, charts, effects, outbound
@@ -73,7 +76,8 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 @bp.before_request
 def _guard() -> BaseResponse | None:
     config = current_services().config
-    if config.secret_key == DEVELOPMENT_KEY and config.public and not config.testing:
+    if config.secret_key == DEVELOPMENT_KEY and not config.testing and (
+            config.public or not _from_this_machine()):
         # Anyone could sign a session cookie with the key everyone knows.
         abort(503, "The dashboard is off until TIMEBANK_SECRET_KEY is set to a long random "
                    "string (see README.md).")
@@ -88,7 +92,8 @@ def _guard() -> BaseResponse | None:
         broker = db.get(Member, who.broker_id)
         bank = db.get(Bank, who.bank_id)
         if (broker is None or bank is None or broker.role != "broker"
-                or broker.status != "active" or broker.bank_id != bank.id):
+                or broker.status != "active" or broker.bank_id != bank.id
+                or broker.session_generation != who.generation):
             session.clear()
             return redirect(url_for("dashboard.login"))
         db.expunge_all()
@@ -97,6 +102,47 @@ def _guard() -> BaseResponse | None:
 
 
 _OPEN = {"dashboard.login", "dashboard.send_code", "dashboard.verify_code"}
+# Ids are 32-bit in SQL: a larger one names nothing (and PostgreSQL would refuse it).
+MAX_ID = 2**31 - 1
+# The longest report period: ten years of monthly rows keeps every page small.
+MAX_REPORT_DAYS = 3653
+# Reports count in whole months and years: a period keeps a year clear of the calendar's end.
+_LAST_DAY = date(9999, 1, 1)
+# Headers that say a request came through a proxy, however it reached the socket.
+_FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+              "X-Real-IP", "Via", "CF-Connecting-IP", "True-Client-IP", "X-Client-IP",
+              "X-Cluster-Client-IP")
+
+
+class _Id(IntegerConverter):
+    """``<id:name>`` in a route: a positive id that fits the database, else 404."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+@bp.record_once
+def _add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["id"] = _Id
+
+
+def _from_this_machine() -> bool:
+    """A request from this machine straight to the web process, through no proxy."""
+    original = request.environ.get("werkzeug.proxy_fix.orig", {})
+    address = original.get("REMOTE_ADDR", request.remote_addr) or ""
+    if any(name in request.headers for name in _FORWARDED):
+        return False
+    try:
+        return ipaddress.ip_address(address.removeprefix("::ffff:")).is_loopback
+    except ValueError:
+        return False
+
+
+def _id(raw: str) -> int | None:
+    """An id written in a form, if it can name a row."""
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
 
 
 @bp.errorhandler(400)
@@ -149,14 +195,16 @@ def login() -> str | BaseResponse | tuple[str, int]:
     raw = request.form.get("phone", "")
     phone = _phone(raw)
     try:
-        auth.count_try(services, phone)
+        counted = auth.count_try(services, phone)
     except auth.TooManyTries:
         return _too_many(raw)
     with services.db.writing() as db:
         broker = auth.check_password(db, phone, request.form.get("password", "")) if phone else None
         if broker is not None:
             auth.sign_in(db, broker, "password")
-    if broker is None:
+    if broker is not None:
+        auth.forgive(services, counted)
+    else:
         log.info("dashboard: a password sign-in failed")
         return render_template("dashboard/login.html", phone=raw,
                                error="That number and password don't match a broker."), 401
@@ -171,8 +219,10 @@ def _too_many(phone: str) -> tuple[str, int]:
 
 def _next_page() -> str:
     wanted = request.args.get("next", "")
-    # Only a page of this dashboard: never an address elsewhere.
-    if wanted.startswith("/dashboard/") and not wanted.startswith("//"):
+    # Only a page of this dashboard, never an address elsewhere, and nothing that could
+    # break out of the Location header (a line break, a control character, a space).
+    if (wanted.startswith("/dashboard/") and wanted.isascii() and wanted.isprintable()
+            and " " not in wanted and "\\" not in wanted):
         return wanted
     return url_for("dashboard.home")
 
@@ -186,7 +236,8 @@ def send_code() -> str | tuple[str, int]:
         return render_template("dashboard/login.html", phone=raw,
                                error="Please write the number you text the bank from."), 400
     try:
-        auth.count_try(services, phone)
+        # Asking is not guessing: counted per address only (codes a day cap the number).
+        auth.count_try(services, None)
     except auth.TooManyTries:
         return _too_many(raw)
     with services.db.writing() as db:
@@ -201,7 +252,7 @@ def verify_code() -> str | BaseResponse | tuple[str, int]:
     raw = request.form.get("phone", "")
     phone = _phone(raw)
     try:
-        auth.count_try(services, phone)
+        counted = auth.count_try(services, phone)
     except auth.TooManyTries:
         return _too_many(raw)
     with services.db.writing() as db:
@@ -209,7 +260,9 @@ def verify_code() -> str | BaseResponse | tuple[str, int]:
             else None
         if broker is not None:
             auth.sign_in(db, broker, "code by text")
-    if broker is None:
+    if broker is not None:
+        auth.forgive(services, counted)
+    else:
         return render_template("dashboard/code.html", phone=raw,
                                error="That code isn't right or has run out. "
                                      "Ask for a new one below."), 401
@@ -218,7 +271,10 @@ def verify_code() -> str | BaseResponse | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    with current_services().db.writing() as db:
+        broker = db.get(Member, _broker().id)
+        assert broker is not None
+        auth.sign_out(db, broker)
     flash("You have signed out.")
     return redirect(url_for("dashboard.login"))
 
@@ -236,7 +292,7 @@ def _bank() -> Bank:
 
 def _own(db: Session, model: Any, item_id: int) -> Any:
     """A row of the signed-in broker's bank, or 404 (never another bank's)."""
-    item = db.get(model, item_id)
+    item = db.get(model, item_id) if 0 < item_id <= MAX_ID else None
     if item is None or getattr(item, "bank_id", None) != _bank().id:
         abort(404)
     return item
@@ -339,7 +395,7 @@ def member_list() -> str:
                                balances=balances)
 
 
-@bp.get("/members/<int:member_id>")
+@bp.get("/members/<id:member_id>")
 def member_page(member_id: int) -> str:
     with current_services().db.reading() as db:
         member = _own(db, Member, member_id)
@@ -368,7 +424,7 @@ def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str,
     return rows
 
 
-@bp.post("/members/<int:member_id>/note")
+@bp.post("/members/<id:member_id>/note")
 def member_note(member_id: int) -> BaseResponse:
     note = request.form.get("notes", "").strip()[:2000]
     with current_services().db.writing() as db:
@@ -378,7 +434,7 @@ def member_note(member_id: int) -> BaseResponse:
     return _done("Notes saved.", "dashboard.member_page", member_id=member_id)
 
 
-@bp.post("/members/<int:member_id>/<any(approve, hold):action>")
+@bp.post("/members/<id:member_id>/<any(approve, hold):action>")
 def member_status(member_id: int, action: str) -> BaseResponse:
     services = current_services()
     with services.db.writing() as db:
@@ -442,15 +498,15 @@ def needs() -> str:
         return render_template("dashboard/needs.html", rows=rows)
 
 
-@bp.post("/needs/<int:post_id>/ask")
+@bp.post("/needs/<id:post_id>/ask")
 def ask_by_hand(post_id: int) -> BaseResponse:
     """A broker asks a member of their choosing; the first YES still wins."""
     services = current_services()
     with services.db.writing() as db:
         need = _own(db, Post, post_id)
-        raw_id = request.form.get("member_id", "")
-        if raw_id.isdigit() and len(raw_id) < 9:
-            helper = _own(db, Member, int(raw_id))
+        member_id = _id(request.form.get("member_id", ""))
+        if member_id is not None:
+            helper = _own(db, Member, member_id)
         else:
             found = _member_named(db, request.form.get("who", ""))
             if found is None:
@@ -503,7 +559,7 @@ def confirmation_queue() -> str:
                                own=own)
 
 
-@bp.post("/confirmations/<int:confirmation_id>/settle")
+@bp.post("/confirmations/<id:confirmation_id>/settle")
 def settle(confirmation_id: int) -> BaseResponse:
     services = current_services()
     confirm = request.form.get("action") == "confirm"
@@ -542,7 +598,7 @@ def _bank_row(db: Session) -> Bank:
     return bank
 
 
-@bp.post("/transfers/<int:transfer_id>/reverse")
+@bp.post("/transfers/<id:transfer_id>/reverse")
 def reverse(transfer_id: int) -> BaseResponse:
     services = current_services()
     reason = request.form.get("reason", "").strip()[:150]
@@ -589,9 +645,8 @@ def plan_activity() -> BaseResponse:
     with current_services().db.writing() as db:
         bank = _bank_row(db)
         host = None
-        host_id = request.form.get("host", "")
-        if host_id.isdigit():
-            host = _own(db, Account, int(host_id))
+        if request.form.get("host"):
+            host = _own(db, Account, _id(request.form["host"]) or 0)
             if host.kind != "organisation":
                 abort(400)
         activity, _ = broadcasts.plan(
@@ -603,7 +658,7 @@ def plan_activity() -> BaseResponse:
     return redirect(url_for("dashboard.activity_page", activity_id=activity_id))
 
 
-@bp.get("/activities/<int:activity_id>")
+@bp.get("/activities/<id:activity_id>")
 def activity_page(activity_id: int) -> str:
     with current_services().db.reading() as db:
         activity = _own(db, Activity, activity_id)
@@ -621,7 +676,7 @@ def activity_page(activity_id: int) -> str:
             body=broadcasts.body_for(_bank(), activity))
 
 
-@bp.post("/activities/<int:activity_id>/<any(send, cancel):action>")
+@bp.post("/activities/<id:activity_id>/<any(send, cancel):action>")
 def activity_send(activity_id: int, action: str) -> BaseResponse:
     services = current_services()
     with services.db.writing() as db:
@@ -644,14 +699,14 @@ def activity_send(activity_id: int, action: str) -> BaseResponse:
                   activity_id=activity_id)
 
 
-@bp.post("/activities/<int:activity_id>/credit")
+@bp.post("/activities/<id:activity_id>/credit")
 def activity_credit(activity_id: int) -> BaseResponse:
     services = current_services()
     minutes = _minutes(request.form.get("hours", ""))
     back: dict[str, Any] = {"endpoint": "dashboard.activity_page", "activity_id": activity_id}
     if minutes is None:
         return _error("Hours must be a number in quarter hours, e.g. 2 or 1.5.", **back)
-    chosen = {int(v) for v in request.form.getlist("member_id") if v.isdigit()}
+    chosen = {i for i in map(_id, request.form.getlist("member_id")) if i is not None}
     extra = [n for n in request.form.get("numbers", "").replace(",", "\n").splitlines()
              if n.strip()]
     with services.db.writing() as db:
@@ -731,8 +786,8 @@ def record() -> BaseResponse:
         if receiver.id == _broker().id:
             return _error("Brokers can't record hours for themselves.", "dashboard.ledger")
         source = None
-        if request.form.get("source", "").isdigit():
-            source = _own(db, Account, int(request.form["source"]))
+        if request.form.get("source"):
+            source = _own(db, Account, _id(request.form["source"]) or 0)
             if source.kind != "organisation":
                 abort(400)
         key = f"web-record:{request.form.get('request_id', '')[:40] or secrets.token_hex(8)}"
@@ -774,12 +829,18 @@ def _csv(text: str, name: str) -> Response:
 
 
 def _period() -> tuple[date, date]:
+    """The report period asked for (a date that cannot be read means the default); 400 for
+    one past the calendar's end or longer than ten years."""
     today = utcnow().date()
     default_start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
     start = _day(request.args.get("start"), default_start)
     end = _day(request.args.get("end"), today + timedelta(days=1))
+    if start >= _LAST_DAY or end > _LAST_DAY:
+        abort(400, "A report period has to end by 1 January 9999.")
     if end <= start:
         end = start + timedelta(days=1)
+    if (end - start).days > MAX_REPORT_DAYS:
+        abort(400, "A report covers at most ten years: choose a shorter period.")
     return start, end
 
 

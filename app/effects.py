@@ -635,6 +635,7 @@ def set_status(session: Session, bank: Bank, person: Member, *, approve: bool,
         return StatusChange(False)
     person.status = "pending"
     person.held_at = utcnow()
+    members.end_sessions(person)  # a broker on hold is signed out everywhere at once
     audit.record(session, bank.id, "member.held", broker_id=broker.id if broker else None,
                  subject=f"member {person.id}", detail=person.name, via=via)
     return StatusChange(True)

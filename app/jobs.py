@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import broadcasts, delivery, outbound
+from app import auth, broadcasts, delivery, outbound
 from app import services as current_services
 from app.config import Config
 from app.services import Services
@@ -65,6 +65,15 @@ def send_message(message_id: int) -> str:
             message.status = "canceled"
             message.error_code = gone
             return message.status
+        body, values_json = message.body, message.values_json
+        if message.kind == auth.CODE_KIND:
+            # The row holds the text with the code hidden; the phone gets the only copy.
+            revealed = auth.reveal_code(services, message)
+            if revealed is None:  # run out (or Redis lost it): the broker asks again
+                message.status = "canceled"
+                message.error_code = "code-expired"
+                return message.status
+            body, values_json = revealed
         bank = session.get(Bank, message.bank_id)
         assert bank is not None
         if message.attempts >= MAX_ATTEMPTS:
@@ -78,14 +87,14 @@ def send_message(message_id: int) -> str:
         )
         if held_until is not None:
             message.not_before = held_until
-        elif message.attempts == 0 and _looping(services, message):
+        elif message.attempts == 0 and _looping(services, message.to_address, body):
             message.status = "canceled"
             message.error_code = "loop-guard"
             log.warning("message %s not sent: the same text went to that number %s times "
                         "in %s minutes", message_id, LOOP_LIMIT, LOOP_MINUTES)
             return message.status
         else:
-            text = _outbound_text(session, config, bank, message, now)
+            text = _outbound_text(session, config, bank, message, now, body, values_json)
             if isinstance(text, str):  # a reason it cannot be sent
                 message.status = "failed"
                 message.error_code = text
@@ -248,9 +257,9 @@ LOOP_LIMIT = 3
 LOOP_MINUTES = 5
 
 
-def _looping(services: Services, message: Message) -> bool:
+def _looping(services: Services, to_address: str, body: str) -> bool:
     """More than a few identical texts to one number within minutes: a loop, not a person."""
-    key = f"tb:loop:{services.address_key(message.to_address + chr(0) + message.body)}"
+    key = f"tb:loop:{services.address_key(to_address + chr(0) + body)}"
     pipe = services.redis.pipeline(transaction=False)
     pipe.set(key, 0, nx=True, ex=LOOP_MINUTES * 60)  # the window starts with the first text
     pipe.incr(key)
@@ -259,9 +268,10 @@ def _looping(services: Services, message: Message) -> bool:
 
 
 def _outbound_text(session: Session, config: Config, bank: Bank, message: Message,
-                   now: datetime) -> OutboundText | str:
-    """How to send ``message`` now, switching channel or to a template where WhatsApp's
-    24-hour window has closed; or the reason it cannot go."""
+                   now: datetime, body: str, values_json: str | None) -> OutboundText | str:
+    """How to send ``message`` (its ``body`` and template ``values_json`` as the phone gets
+    them) now, switching channel or to a template where WhatsApp's 24-hour window has
+    closed; or the reason it cannot go."""
     channel, to, content_sid, variables = message.channel, message.to_address, None, None
     if channel == "whatsapp":
         member = session.get(Member, message.member_id) if message.member_id else None
@@ -270,7 +280,7 @@ def _outbound_text(session: Session, config: Config, bank: Bank, message: Messag
             template = delivery.templates(config.twilio_whatsapp_templates).get(message.kind)
             if template is not None:
                 content_sid = template.sid
-                variables = template.content_variables(message.values_json)
+                variables = template.content_variables(values_json)
             elif (member is not None and member.phone
                   and not members.is_opted_out(session, bank.id, member.phone)):
                 channel, to = "sms", member.phone  # outside the window: by SMS instead
@@ -286,7 +296,8 @@ def _outbound_text(session: Session, config: Config, bank: Bank, message: Messag
     # see (and answer) that bank's own number, or their replies reach the wrong bank.
     service = config.twilio_messaging_service_sid if channel == "sms" and bank.is_default else ""
     return OutboundText(
-        message_id=message.id, to=to, body=message.body, sender=sender, channel=channel,
+        message_id=message.id, to=to, body=body, sender=sender, channel=channel,
+        shown=message.body,
         messaging_service_sid=service or None, content_sid=content_sid,
         content_variables=variables,
     )

@@ -59,6 +59,8 @@ class OutboundText:
     # A WhatsApp template (outside the 24-hour window) instead of the body.
     content_sid: str | None = None
     content_variables: str | None = None
+    # The body as logs may show it: the stored one, where a sign-in code is hidden.
+    shown: str | None = None
 
 
 class Transport(Protocol):
@@ -82,8 +84,10 @@ class ConsoleTransport:
 
     def send(self, text: OutboundText) -> str:
         sid = f"CONSOLE{uuid.uuid4().hex}"
-        # The body may carry a number (an introduction): masked here too, as in every log.
-        shown = _NUMBER.sub(lambda m: mask(m.group()), text.body)
+        # The body may carry a number (an introduction): masked here too, as in every log;
+        # and never a sign-in code. The stream below is the phone's inbox (timebank chat):
+        # it gets the text as the phone would.
+        shown = _NUMBER.sub(lambda m: mask(m.group()), text.shown or text.body)
         print(f"[to {mask(text.to)} by {text.channel}] {shown}", flush=True)
         self.redis.xadd(
             outbox_key(text.to, self.secret),

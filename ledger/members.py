@@ -87,7 +87,13 @@ def leave(session: Session, member_id: int) -> Member:
     if member.status != "left":
         member.status = "left"
         member.left_at = utcnow()
+        end_sessions(member)
     return member
+
+
+def end_sessions(member: Member) -> None:
+    """Every dashboard session of ``member`` stops working at their next request."""
+    member.session_generation = Member.session_generation + 1
 
 
 def approve(session: Session, member_id: int) -> tuple[Member, bool]:

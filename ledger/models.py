@@ -119,6 +119,9 @@ class Member(Base):
     held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Brokers only: the dashboard password (a salted hash; never the password itself).
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # Brokers only: a dashboard session is good only while this matches the one it was
+    # signed in under; signing out, a new password or a hold moves it on (app.auth).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),

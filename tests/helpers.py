@@ -96,6 +96,15 @@ class Outbox:
             burst=True, with_scheduler=False
         )
 
+    def received(self, address: str) -> list[str]:
+        """The texts as ``address``'s phone got them (the console transport's inbox, which
+        ``timebank chat`` reads): what the bank keeps may hide a secret such as a code."""
+        from app.transports import outbox_key
+
+        self.run_jobs()
+        key = outbox_key(address, self.services.config.secret_key)
+        return [fields[b"body"].decode() for _, fields in self.services.redis.xrange(key)]
+
     def to(self, address: str, status: str | None = "sent") -> list[str]:
         """Bodies of the texts to ``address`` (``+44…`` or ``whatsapp:+44…``)."""
         self.run_jobs()

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app import auth
 from ledger import accounts, banks, members
-from ledger.models import Activity, AuditEntry, Bank, Member, Transfer
+from ledger.models import Activity, AuditEntry, Bank, Member, Message, Transfer
 
 BROKER = "+447700900700"
 PASSWORD = "correct horse battery"
@@ -108,15 +108,21 @@ def test_a_post_without_the_csrf_token_is_refused(signed_in, services):
         assert session.scalar(select(func.count(Transfer.id))) == 0
 
 
-def test_a_one_time_code_by_text_signs_a_broker_in(client, broker, outbox):
+def test_a_one_time_code_by_text_signs_a_broker_in(client, broker, outbox, services, capsys):
     token = csrf(client.get("/dashboard/login").data)
     page = client.post("/dashboard/login/code", data={"csrf_token": token, "phone": BROKER})
     assert "a 6-digit code is on its way" in text_of(page)
-    [code_text] = outbox.to(BROKER)
+    [code_text] = outbox.received(BROKER)
     code = code_text.split()[0]
     assert re.fullmatch(r"\d{6}", code)
     assert code_text.endswith("It works for 10 minutes. If you didn't ask for it, you can "
                               "ignore this text")
+    # The phone has the only copy: not the message row, not the worker's output.
+    assert outbox.to(BROKER) == [code_text.replace(code, "******", 1)]
+    with services.db.reading() as session:
+        [row] = session.scalars(select(Message)).all()
+        assert code not in f"{row.body} {row.values_json}"
+    assert code not in capsys.readouterr().out
     wrong = client.post("/dashboard/login/verify",
                         data={"csrf_token": token, "phone": BROKER, "code": "000000"
                               if code != "000000" else "111111"})
@@ -273,27 +279,34 @@ def test_the_confirmation_queue_settles_a_dispute(signed_in, make_phone, service
 def test_needs_show_candidates_and_why_and_a_broker_can_ask_by_hand(
         signed_in, make_phone, services, outbox):
     kemi, ana = make_phone("+447700900601"), make_phone("+447700900602")
+    ben = make_phone("+447700900603")
     ana.text("JOIN Ana")
     ana.text("gardening")
+    ben.text("JOIN Ben")
+    ben.text("knitting")  # no match: only a broker asks Ben
     kemi.text("JOIN Kemi")
     kemi.text("SKIP")
-    with services.db.writing() as session:
-        # Not asked automatically yet: the broker chooses.
-        pass
     kemi.text("NEED help with my garden")
     page = text_of(signed_in.get("/dashboard/needs"))
     assert "help with my garden" in page
     assert 'offers "gardening"' in page
     with services.db.reading() as session:
-        from ledger.models import Post
+        from ledger.models import Ask, Post
 
         need = session.scalars(select(Post)).one()
-        ana_id = session.scalars(select(Member.id).where(Member.name == "Ana")).one()
+        ben_id = session.scalars(select(Member.id).where(Member.name == "Ben")).one()
         session.expunge(need)
-    asked = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"member_id": str(ana_id)})
-    assert f"Ana has been asked about ref {need.ref}." in text_of(asked)
-    assert f"YES {need.ref}" in outbox.to(ana.number)[-1]
-    again = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"who": "ana"})  # by name
+    assert f"YES {need.ref}" in outbox.to(ana.number)[-1]  # asked automatically
+    assert not any(f"YES {need.ref}" in text for text in outbox.to(ben.number))
+    asked = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"member_id": str(ben_id)})
+    assert f"Ben has been asked about ref {need.ref}." in text_of(asked)
+    assert f"YES {need.ref}" in outbox.to(ben.number)[-1]
+    with services.db.reading() as session:
+        assert "asked by a broker" in session.scalars(
+            select(Ask.reasons).where(Ask.member_id == ben_id)).one()
+        assert "need.asked" in session.scalars(select(AuditEntry.action)).all()
+    assert "Ben" in text_of(signed_in.get("/dashboard/needs"))
+    again = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"who": "ben"})  # by name
     assert "already asked" in text_of(again)
     nobody = post(signed_in, f"/dashboard/needs/{need.id}/ask", {"who": "Zed"})
     assert "No active member has that number or name" in text_of(nobody)
@@ -368,3 +381,281 @@ def test_the_dashboard_is_off_on_a_public_deployment_with_the_development_key(ba
     assert keyed.test_client().get("/dashboard/login").status_code == 200
     public.extensions["timebank"].close()
     keyed.extensions["timebank"].close()
+
+
+# --- sign-in, as an attacker would try it ----------------------------------------------------
+
+
+def sign_in_from(client, address: str, password: str = PASSWORD,  # type: ignore[no-untyped-def]
+                 phone: str = BROKER, headers: dict[str, str] | None = None):
+    token = csrf(client.get("/dashboard/login").data)
+    return client.post("/dashboard/login", headers=headers or {},
+                       data={"csrf_token": token, "phone": phone, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def copy_of(client, app):  # type: ignore[no-untyped-def]
+    """Another browser holding a copy of ``client``'s dashboard cookie."""
+    thief = app.test_client()
+    thief.set_cookie("timebank_session", client.get_cookie("timebank_session").value)
+    return thief
+
+
+def is_signed_out(client) -> bool:  # type: ignore[no-untyped-def]
+    response = client.get("/dashboard/members")
+    return response.status_code == 302 and response.location.startswith("/dashboard/login")
+
+
+def test_signing_out_ends_a_copied_cookie_too(signed_in, app, services):
+    thief = copy_of(signed_in, app)
+    assert "Hello, Bea" in text_of(thief.get("/dashboard/"))
+    post(signed_in, "/dashboard/logout")
+    assert is_signed_out(signed_in) and is_signed_out(thief)
+    with services.db.reading() as session:
+        assert session.scalars(select(AuditEntry.action)).all()[-1] == "signed_out"
+
+
+def test_a_new_password_ends_every_session(signed_in, app, cli):
+    thief = copy_of(signed_in, app)
+    result = cli("broker", "password", BROKER, "--password", "a brand new passphrase")
+    assert result.exit_code == 0, result.output
+    assert is_signed_out(signed_in) and is_signed_out(thief)
+    assert sign_in(app.test_client()).status_code == 401  # the old password is gone too
+    assert sign_in(app.test_client(), password="a brand new passphrase").status_code == 302
+
+
+def test_a_broker_put_on_hold_or_leaving_is_signed_out_everywhere(
+        signed_in, app, services, make_phone):
+    from app import effects
+
+    thief = copy_of(signed_in, app)
+    with services.db.writing() as session:
+        bea = session.scalars(select(Member).where(Member.phone == BROKER)).one()
+        bank = session.get(Bank, bea.bank_id)
+        assert effects.set_status(session, bank, bea, approve=False, broker=None,
+                                  via="cli").changed
+    assert is_signed_out(thief)
+    with services.db.writing() as session:
+        bea = session.scalars(select(Member).where(Member.phone == BROKER)).one()
+        effects.set_status(session, session.get(Bank, bea.bank_id), bea, approve=True,
+                           broker=None, via="cli")
+    # Approved again, the copied cookie still names the sessions that were ended.
+    assert is_signed_out(thief) and is_signed_out(signed_in)
+    # Leaving the bank by text ends a fresh session as well.
+    fresh = app.test_client()
+    assert sign_in(fresh).status_code == 302
+    make_phone(BROKER).text("LEAVE")
+    make_phone(BROKER).text("YES")
+    with services.db.reading() as session:
+        assert session.scalars(select(Member.status).where(Member.phone == BROKER)).one() \
+            == "left"
+    assert is_signed_out(fresh)
+
+
+def test_a_session_ends_after_its_hours_whatever_the_cookie_says(signed_in):
+    assert not is_signed_out(signed_in)
+    with signed_in.session_transaction() as cookie:
+        cookie["since"] -= auth.SESSION_HOURS * 3600 + 1
+    assert is_signed_out(signed_in)
+    assert sign_in(signed_in).status_code == 302
+    with signed_in.session_transaction() as cookie:
+        cookie["since"] += 3600  # a session from the future is no session either
+    assert is_signed_out(signed_in)
+
+
+def test_guessing_from_one_address_does_not_lock_the_broker_out_elsewhere(client, broker, app):
+    for _ in range(30):
+        response = sign_in_from(client, "203.0.113.66", password="guess guess")
+        assert response.status_code in (401, 429)
+    assert response.status_code == 429
+    # The attacker's own address waits, even with the right password…
+    assert sign_in_from(client, "203.0.113.66").status_code == 429
+    # …while the broker, from anywhere else, signs in.
+    broker_browser = app.test_client()
+    assert sign_in_from(broker_browser, "198.51.100.7").status_code == 302
+    assert "Hello, Bea" in text_of(broker_browser.get("/dashboard/"))
+
+
+def test_only_failed_sign_ins_count(client, broker):
+    for _ in range(auth.TRIES_PER_ADDRESS + auth.TRIES_PER_NUMBER):
+        assert sign_in_from(client, "198.51.100.7").status_code == 302
+    for _ in range(auth.TRIES_PER_NUMBER - 1):
+        assert sign_in_from(client, "198.51.100.7", password="guess guess").status_code == 401
+    assert sign_in_from(client, "198.51.100.7").status_code == 302
+
+
+def test_one_address_trying_many_numbers_is_limited(client, broker, app):
+    for n in range(auth.TRIES_PER_ADDRESS):
+        assert sign_in_from(client, "203.0.113.66", phone=f"+4477009001{n:02d}",
+                            password="guess guess").status_code == 401
+    assert sign_in_from(client, "203.0.113.66", phone="+447700900199",
+                        password="guess guess").status_code == 429
+    assert sign_in_from(client, "203.0.113.66").status_code == 429
+    assert sign_in_from(app.test_client(), "198.51.100.7").status_code == 302
+
+
+def test_a_made_up_forwarded_address_does_not_escape_the_limit(client, broker, app):
+    # TIMEBANK_TRUSTED_PROXIES is 0: the header is the attacker's own words.
+    for n in range(auth.TRIES_PER_NUMBER + 2):
+        sign_in_from(client, "203.0.113.66", password="guess guess",
+                     headers={"X-Forwarded-For": f"192.0.2.{n}"})
+    assert sign_in_from(client, "203.0.113.66",
+                        headers={"X-Forwarded-For": "192.0.2.200"}).status_code == 429
+
+
+@pytest.mark.parametrize("settings", [{"trusted_proxies": 1}])
+def test_behind_one_trusted_proxy_the_address_it_saw_is_counted(client, broker, app, settings):
+    proxy = "10.0.0.1"
+    for n in range(auth.TRIES_PER_NUMBER + 2):
+        # Whatever the attacker writes first, the proxy appends the address it saw.
+        sign_in_from(client, proxy, password="guess guess",
+                     headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.66"})
+    assert sign_in_from(client, proxy, headers={
+        "X-Forwarded-For": "192.0.2.200, 203.0.113.66"}).status_code == 429
+    # The broker, through the same proxy from elsewhere, signs in.
+    assert sign_in_from(app.test_client(), proxy, headers={
+        "X-Forwarded-For": "198.51.100.7"}).status_code == 302
+
+
+def ask_code(client, address: str = "198.51.100.7"):  # type: ignore[no-untyped-def]
+    token = csrf(client.get("/dashboard/login").data)
+    return client.post("/dashboard/login/code", data={"csrf_token": token, "phone": BROKER},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def try_code(client, code: str, address: str = "198.51.100.7"):  # type: ignore[no-untyped-def]
+    token = csrf(client.get("/dashboard/login").data)
+    return client.post("/dashboard/login/verify",
+                       data={"csrf_token": token, "phone": BROKER, "code": code},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_a_phone_gets_only_so_many_codes_a_day(client, broker, outbox):
+    for n in range(auth.CODES_PER_DAY + 3):
+        page = ask_code(client, address=f"192.0.2.{n}")
+        assert "a 6-digit code is on its way" in text_of(page)
+    assert len(outbox.received(BROKER)) == auth.CODES_PER_DAY
+
+
+def test_a_code_gives_only_so_many_tries(client, broker, outbox):
+    ask_code(client)
+    [text] = outbox.received(BROKER)
+    code = text.split()[0]
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(auth.CODE_TRIES):
+        assert try_code(client, wrong).status_code == 401
+    assert try_code(client, code).status_code == 401  # the code is spent
+    ask_code(client)
+    new_code = outbox.received(BROKER)[-1].split()[0]
+    assert try_code(client, new_code).status_code == 302
+
+
+def test_a_code_text_whose_code_is_lost_is_never_sent(client, broker, outbox, services, redis):
+    ask_code(client)
+    for key in redis.scan_iter("tb:login-code-seed:*"):  # Redis lost it, or it ran out
+        redis.delete(key)
+    assert outbox.received(BROKER) == []
+    with services.db.reading() as session:
+        row = session.scalars(select(Message)).one()
+        assert (row.status, row.error_code) == ("canceled", "code-expired")
+
+
+# --- pages that must answer 400 or 404, not fail ---------------------------------------------
+
+
+def test_report_periods_out_of_the_calendar_or_too_long_are_refused(signed_in, make_phone,
+                                                                     services):
+    for query in ("start=9999-12-31", "start=9999-12-31&end=9999-12-31",
+                  "start=9999-06-01&end=9999-12-31", "start=0001-01-01",
+                  "start=1990-01-01&end=2026-01-01"):
+        for page in ("/dashboard/reports", "/dashboard/coproduction",
+                     "/dashboard/reports/hours-by-month.csv", "/dashboard/coproduction.csv"):
+            response = signed_in.get(f"{page}?{query}")
+            assert response.status_code == 400, (page, query)
+    assert "at most ten years" in text_of(
+        signed_in.get("/dashboard/reports?start=1990-01-01&end=2026-01-01"))
+    # The longest period allowed, with hours in it, is still a small page.
+    sam, ana = make_phone("+447700900601"), make_phone("+447700900602")
+    sam.text("JOIN Sam")
+    ana.text("JOIN Ana")
+    ana.text("DONE 1 Sam gardening")
+    response = signed_in.get("/dashboard/reports?start=2016-12-03&end=2026-12-02")
+    assert response.status_code == 200
+    assert len(response.data) < 300_000
+    for query in ("start=9998-12-31", "start=0001-01-01&end=0001-02-01",
+                  "start=9998-01-01&end=9999-01-01"):
+        for page in ("/dashboard/reports", "/dashboard/coproduction",
+                     "/dashboard/coproduction.csv"):
+            assert signed_in.get(f"{page}?{query}").status_code == 200, (page, query)
+
+
+def test_ids_too_big_for_the_database_are_not_found(signed_in, make_phone, services):
+    make_phone("+447700900801").text("JOIN Ana")
+    big = str(2**31)
+    for path in (f"/dashboard/members/{big}", f"/dashboard/activities/{big}",
+                 "/dashboard/members/99999999999999999999"):
+        assert signed_in.get(path).status_code == 404, path
+    for path in (f"/dashboard/members/{big}/hold", f"/dashboard/needs/{big}/ask",
+                 f"/dashboard/confirmations/{big}/settle",
+                 f"/dashboard/transfers/{big}/reverse"):
+        token = csrf(signed_in.get("/dashboard/").data)
+        response = signed_in.post(path, data={"csrf_token": token, "reason": "x"})
+        assert response.status_code == 404, path
+    post(signed_in, "/dashboard/activities", {"text": "Quiz", "request_id": "q"})
+    with services.db.reading() as session:
+        activity_id = session.scalars(select(Activity.id)).one()
+    post(signed_in, f"/dashboard/activities/{activity_id}/send")
+    page = post(signed_in, f"/dashboard/activities/{activity_id}/credit",
+                {"hours": "1", "member_id": [big, "²"]})
+    assert "Tick the people who came" in text_of(page)
+    page = post(signed_in, "/dashboard/ledger/record",
+                {"member": "+447700900801", "hours": "1", "what": "x", "source": big})
+    assert page.status_code == 404
+
+
+def test_a_next_page_with_a_line_break_goes_home(client, broker):
+    for wanted in ("/dashboard/\r\nSet-Cookie: x=1", "/dashboard/\n", "/dashboard/\\evil",
+                   "/dashboard/ x"):
+        token = csrf(client.get("/dashboard/login").data)  # new with each sign-in
+        response = client.post("/dashboard/login", query_string={"next": wanted},
+                               data={"csrf_token": token, "phone": BROKER,
+                                     "password": PASSWORD})
+        assert response.status_code == 302 and response.location == "/dashboard/", wanted
+    response = client.post("/dashboard/login", query_string={"next": "/dashboard/ledger"},
+                           data={"csrf_token": csrf(client.get("/dashboard/login").data),
+                                 "phone": BROKER, "password": PASSWORD})
+    assert response.location == "/dashboard/ledger"
+
+
+# --- the development key ---------------------------------------------------------------------
+
+
+def test_with_the_development_key_only_this_machine_reaches_the_dashboard(backend):
+    from app import create_app
+    from tests.conftest import make_config
+
+    local = create_app(make_config(backend, testing=False))
+    client = local.test_client()
+    assert client.get("/dashboard/login").status_code == 200  # straight from loopback
+    for environ, headers in (({"REMOTE_ADDR": "203.0.113.66"}, {}),
+                             ({"REMOTE_ADDR": "127.0.0.1"}, {"X-Forwarded-For": "1.2.3.4"}),
+                             ({"REMOTE_ADDR": "127.0.0.1"}, {"Via": "1.1 proxy"})):
+        response = client.get("/dashboard/login", environ_base=environ, headers=headers)
+        assert response.status_code == 503, (environ, headers)
+        assert b"TIMEBANK_SECRET_KEY" in response.data
+    local.extensions["timebank"].close()
+
+
+def test_timebank_run_keeps_a_random_key_every_process_reads(tmp_path):
+    from app.config import DEVELOPMENT_KEY, Config, keep_secret_key
+
+    env = {"TIMEBANK_INSTANCE_PATH": str(tmp_path)}
+    assert Config.from_env(env=env).secret_key == DEVELOPMENT_KEY
+    assert keep_secret_key(tmp_path) is True
+    key = Config.from_env(env=env).secret_key
+    assert key != DEVELOPMENT_KEY and len(key) >= 40
+    assert keep_secret_key(tmp_path) is False  # kept, not replaced
+    assert Config.from_env(env=env).secret_key == key
+    assert Config.from_env(env={}, instance_path=tmp_path).secret_key == key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert Config.from_env(env={**env, "TIMEBANK_SECRET_KEY": "k" * 40}).secret_key == "k" * 40
