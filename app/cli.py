@@ -789,12 +789,16 @@ def needs_command(bank_name: str | None, show_all: bool) -> None:
     """Open needs, who was asked about each, and why they were chosen."""
     from sqlalchemy import select
 
+    from ledger import posts
     from ledger.models import Ask, Member, Post
 
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.reading() as session:
             bank = banks.bank_by_name(session, bank_name)
+            resting = [h.name for h in posts.helpers(session, bank.id) if h.asked_enough_today]
+            if resting:
+                click.echo(f"Asked enough today (asked again tomorrow): {', '.join(resting)}")
             query = select(Post).where(Post.bank_id == bank.id, Post.kind == "need")
             if not show_all:
                 query = query.where(Post.status == "open")

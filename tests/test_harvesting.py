@@ -165,6 +165,7 @@ def test_brokers_set_the_limit_see_who_was_asked_enough_and_see_the_links(
     assert "a lift to the clinic, see www.example.com" in page
     assert "a lift home bit.ly/abc" in page
     assert "asked enough today" in page
+    assert "Asked enough today (asked again tomorrow): Ana" in cli("needs").output
     # A broker may still ask her by hand, knowingly; the text carries no link.
     with services.db.reading() as session:
         second = session.scalars(select(Post).where(Post.text.like("%home%"))).one()
