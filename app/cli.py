@@ -333,10 +333,12 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
 @click.option("--timezone", default=None)
 @click.option("--confirm-broadcasts-over", type=click.IntRange(min=0), default=None,
               help="A broadcast by text to more members than this waits for the broker's YES.")
+@click.option("--asks-per-helper-per-day", type=click.IntRange(min=0), default=None,
+              help="Most needs one helper is asked about in a day (0: brokers ask by hand).")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
-             confirm_broadcasts_over: int | None) -> None:
+             confirm_broadcasts_over: int | None, asks_per_helper_per_day: int | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -367,13 +369,16 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.timezone = timezone
             if confirm_broadcasts_over is not None:
                 bank.broadcast_confirm_over = confirm_broadcasts_over
+            if asks_per_helper_per_day is not None:
+                bank.asks_per_helper_per_day = asks_per_helper_per_day
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
                 f"{format_hours(bank.max_exchange_minutes)} h an exchange, remind after "
                 f"{bank.confirm_remind_hours} h, brokers after {bank.confirm_escalate_hours} h, "
                 f"auto-confirm {'on' if bank.auto_confirm else 'off'}, {bank.timezone}, "
-                f"broadcasts to over {bank.broadcast_confirm_over} members wait for a YES."
+                f"broadcasts to over {bank.broadcast_confirm_over} members wait for a YES, "
+                f"at most {bank.asks_per_helper_per_day} asks per helper a day."
             )
     click.echo(summary)
 
@@ -837,12 +842,16 @@ def needs_command(bank_name: str | None, show_all: bool) -> None:
     """Open needs, who was asked about each, and why they were chosen."""
     from sqlalchemy import select
 
+    from ledger import posts
     from ledger.models import Ask, Member, Post
 
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.reading() as session:
             bank = banks.bank_by_name(session, bank_name)
+            resting = [h.name for h in posts.helpers(session, bank.id) if h.asked_enough_today]
+            if resting:
+                click.echo(f"Asked enough today (asked again tomorrow): {', '.join(resting)}")
             query = select(Post).where(Post.bank_id == bank.id, Post.kind == "need")
             if not show_all:
                 query = query.where(Post.status == "open")

@@ -36,7 +36,6 @@ from werkzeug.wrappers import Response as BaseResponse
 from app import auth, broadcasts, charts, effects, outbound
 from app import services as current_services
 from app.config import DEVELOPMENT_KEY
-from conversations.machine import shorten
 from ledger import (
     accounts,
     activities,
@@ -523,11 +522,7 @@ def ask_by_hand(post_id: int) -> BaseResponse:
                           "dashboard.needs")
         owner = members.get_member(db, need.member_id)
         [ask] = posts.record_asks(db, need, [Candidate(helper.id, 0.0, ("asked by a broker",))])
-        key = "ask_helper" if owner.area else "ask_helper_no_area"
-        message_id = outbound.queue_text(
-            db, helper, kind=key, key=key, idempotency_key=f"ask:{ask.id}",
-            values={"name": owner.name, "what": shorten(need.text),
-                    "area": owner.area or "", "ref": need.ref})
+        message_id = outbound.queue_ask(db, need, owner, helper, ask.id)
         _log(db, "need.asked", f"ref {need.ref}", f"asked member {helper.id}")
         name, ref = helper.name, need.ref
     outbound.enqueue(services, [message_id] if message_id else [])

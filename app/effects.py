@@ -41,9 +41,10 @@ from conversations.machine import (
     ShowMine,
     ShowStatement,
     ShowWho,
+    for_others,
     shorten,
 )
-from conversations.texts import Hours, render
+from conversations.texts import DEFAULT_LANGUAGE, Hours, render
 from ledger import (
     accounts,
     activities,
@@ -188,8 +189,8 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     )
     if created:
         _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
-               other=helper.name, hours=Hours(request.minutes), what=shorten(what),
-               ref=request.ref)
+               other=helper.name, hours=Hours(request.minutes),
+               what=for_others(what, helped.language), ref=request.ref)
     ctx.reply("done_requested", name=helper.name, other=helped.name,
               hours=Hours(request.minutes), what=shorten(what), ref=request.ref)
 
@@ -210,7 +211,7 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
     requester = members.get_member(ctx.session, need.member_id)
     helper = members.get_member(ctx.session, need.helper_member_id)
     other = helper if member.id == requester.id else requester
-    what = shorten(need.text)
+    what = for_others(need.text, member.language)
     request, created = confirmations.request(
         ctx.session, bank_id=ctx.bank.id, kind="exchange",
         payer=members.member_account(ctx.session, requester),
@@ -296,7 +297,7 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
         requester = members.get_member(ctx.session, need.member_id)
         # Introductions with consent: the requester agreed by posting the need, the helper
         # by this YES; both texts say so, and only now does each see the other's number.
-        ctx.reply("match_helper", name=requester.name, what=shorten(need.text),
+        ctx.reply("match_helper", name=requester.name, what=for_others(need.text, member.language),
                   phone=requester.phone or "-", ref=need.ref)
         _queue(ctx, requester, "match_requester", f"match:{need.id}", name=member.name,
                what=shorten(need.text), phone=member.phone or "-", ref=need.ref)
@@ -378,7 +379,7 @@ def _answer(ctx: Context, effect: Answer) -> None:
     payer_name, payee_name = _account_label(ctx, payer), _account_label(ctx, payee)
     hours = Hours(request.minutes)
     balance = Hours(members.member_account(ctx.session, member).balance_minutes)
-    what = shorten(request.description)
+    what = for_others(request.description, member.language)
     if result.outcome == "confirmed":
         payee_member = _account_member(ctx, payee)
         if request.kind == "gift":
@@ -667,7 +668,7 @@ def _statement(ctx: Context, effect: ShowStatement) -> None:
             "statement_in" if incoming else "statement_out", member.language,
             date=created.astimezone(zone).strftime("%d %b").lstrip("0"),
             hours=Hours(transfer.minutes), other=_account_label(ctx, other),
-            what=shorten(transfer.description or render("help_given", member.language)),
+            what=for_others(transfer.description or "", member.language),
         ))
     key = "statement_more" if len(rows) > STATEMENT_PAGE else "statement_last"
     ctx.reply(key, entries="\n".join(lines), balance=balance)
@@ -789,7 +790,8 @@ def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool,
         key = "broker_settled" if result.outcome == "confirmed" else "broker_closed"
         queued = _tell_both(session, bank, request.payer_account_id, request.payee_account_id,
                             key, f"{key}:{request.id}", ref=request.ref,
-                            hours=Hours(request.minutes), what=shorten(request.description))
+                            hours=Hours(request.minutes),
+                            what=for_others(request.description, DEFAULT_LANGUAGE))
     return result, queued
 
 
@@ -818,7 +820,7 @@ def reverse(session: Session, bank: Bank, transfer_id: int, reason: str, *,
         queued = _tell_both(session, bank, original.from_account_id, original.to_account_id,
                             "reversal_notice", f"reversal:{recorded.transfer.id}",
                             hours=Hours(original.minutes),
-                            what=shorten(original.description or "-"))
+                            what=for_others(original.description or "", DEFAULT_LANGUAGE))
     return recorded, queued
 
 

@@ -23,8 +23,8 @@ from app.transports import (
     PermanentSendError,
     TransientSendError,
 )
-from conversations.machine import shorten
-from conversations.texts import Hours
+from conversations.machine import for_others, shorten
+from conversations.texts import DEFAULT_LANGUAGE, Hours
 from ledger import banks, confirmations, members, messages, posts
 from ledger.matching import MatchIndex
 from ledger.matching import Need as MatchNeed
@@ -322,8 +322,9 @@ NEXT_WAVE_AFTER = timedelta(hours=6)
 
 
 def ask_helpers(post_id: int) -> str:
-    """Ask the best few helpers not yet asked about a need (one wave); tell the member and
-    the brokers when nobody can be found. Safe to run twice: asks are unique per helper."""
+    """Ask the best few helpers not yet asked about a need (one wave), passing by those asked
+    about as many needs today as the bank allows; tell the member and the brokers when nobody
+    can be found. Safe to run twice: asks are unique per helper."""
     services = current_services()
     with services.db.reading() as session:
         need = session.get(Post, post_id)
@@ -332,11 +333,20 @@ def ask_helpers(post_id: int) -> str:
         requester = members.get_member(session, need.member_id)
         if requester.status != "active" or not members.can_be_texted(session, requester):
             return "owner-gone"
-        index = MatchIndex.build(posts.helpers(session, need.bank_id))
+        helpers = posts.helpers(session, need.bank_id)
+        resting = {helper.member_id for helper in helpers if helper.asked_enough_today}
         already = posts.asked_ids(session, post_id)
-        candidates = index.rank(MatchNeed(requester.id, need.text, requester.area),
-                                limit=ASK_PER_WAVE, exclude=already)
+        candidates = MatchIndex.build(helpers).rank(
+            MatchNeed(requester.id, need.text, requester.area), limit=ASK_PER_WAVE,
+            exclude=already | resting,
+        )
+        bank_id = need.bank_id
     with services.db.writing() as session:
+        # One wave at a time in a bank: two waves cannot both take a helper's last ask today.
+        bank = session.scalars(
+            select(Bank).where(Bank.id == bank_id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
         need = session.scalars(
             select(Post).where(Post.id == post_id).with_for_update()
             .execution_options(populate_existing=True)
@@ -344,9 +354,9 @@ def ask_helpers(post_id: int) -> str:
         if need.status != "open":
             return need.status
         already = posts.asked_ids(session, post_id)
-        fresh = [c for c in candidates if c.member_id not in already]
-        bank = session.get(Bank, need.bank_id)
-        assert bank is not None
+        today = posts.asked_today(session, bank, [c.member_id for c in candidates])
+        fresh = [c for c in candidates if c.member_id not in already
+                 and today.get(c.member_id, 0) < bank.asks_per_helper_per_day]
         queued: list[int] = []
         what = shorten(need.text)
         if not fresh:
@@ -359,17 +369,15 @@ def ask_helpers(post_id: int) -> str:
                                      {"name": requester.name, "what": what, "bank": bank.name})
                 queued += outbound.tell_brokers(
                     session, bank, "broker_nobody", f"broker-nobody:{need.id}",
-                    {"ref": need.ref, "what": what, "name": requester.name},
+                    {"ref": need.ref, "what": for_others(need.text, DEFAULT_LANGUAGE),
+                     "name": requester.name},
                 )
             outcome = "nobody"
         else:
             for ask in posts.record_asks(session, need, fresh):
                 helper = members.get_member(session, ask.member_id)
-                key = "ask_helper" if requester.area else "ask_helper_no_area"
-                queued += _queue_one(session, helper, key, f"ask:{ask.id}", {
-                    "name": requester.name, "what": what, "area": requester.area or "",
-                    "ref": need.ref,
-                })
+                message_id = outbound.queue_ask(session, need, requester, helper, ask.id)
+                queued += [message_id] if message_id else []
             outcome = f"asked {len(fresh)}"
     outbound.enqueue(services, queued)
     return outcome
@@ -416,7 +424,8 @@ def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
             helper = members.get_member(session, need.helper_member_id)
             owner = members.get_member(session, need.member_id)
             queued += _queue_one(session, helper, "done_reminder", f"done-reminder:{need.id}",
-                                 {"name": owner.name, "what": shorten(need.text, 30),
+                                 {"name": owner.name,
+                                  "what": for_others(need.text, helper.language, 30),
                                   "ref": need.ref})
             reminded += 1
     outbound.enqueue(services, queued)
@@ -580,7 +589,8 @@ def _remind(session: Session, request: Confirmation) -> list[int]:
         session, confirmer, kind="confirm_reminder", key="confirm_reminder",
         idempotency_key=f"confirm-reminder:{request.id}",
         values={"other": requester.name, "hours": Hours(request.minutes),
-                "what": shorten(request.description), "ref": request.ref},
+                "what": for_others(request.description, confirmer.language),
+                "ref": request.ref},
     )
     return [message_id] if message_id else []
 
@@ -593,7 +603,7 @@ def _escalate(session: Session, request: Confirmation, key: str) -> list[int]:
         session, bank, key, f"{key}:{request.id}",
         {"ref": request.ref, "payer": payer.name if payer else "the fund",
          "payee": payee.name if payee else "the fund", "hours": Hours(request.minutes),
-         "what": shorten(request.description)},
+         "what": for_others(request.description, DEFAULT_LANGUAGE)},
     )
 
 
@@ -609,7 +619,7 @@ def _auto_receipts(session: Session, request: Confirmation) -> list[int]:
             session, member, kind=key, key=key,
             idempotency_key=f"auto-receipt:{request.id}:{member.id}",
             values={"other": other.name, "hours": Hours(request.minutes),
-                    "what": shorten(request.description),
+                    "what": for_others(request.description, member.language),
                     "balance": Hours(account.balance_minutes)},
         )
         if message_id:

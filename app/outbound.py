@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from app.services import Services
 from conversations.gsm import segments
+from conversations.machine import for_others
 from conversations.texts import Hours, render
 from ledger import members, messages
 from ledger.hours import format_hours
-from ledger.models import Bank, Member
+from ledger.links import without_links
+from ledger.models import Bank, Member, Post
 from ledger.phones import SMS, WHATSAPP
 
 # Backoff between tries on 5xx, 429 and timeouts: about 40 minutes in all.
@@ -67,6 +69,17 @@ def _plain(value: object, language: str) -> object:
         return render("hours_one" if abs(value.minutes) == 60 else "hours_other", language,
                       n=format_hours(value.minutes))
     return value if isinstance(value, int | float) else str(value)
+
+
+def queue_ask(session: Session, need: Post, requester: Member, helper: Member, ask_id: int
+              ) -> int | None:
+    """Record the text asking ``helper`` about ``need``, once per ask. The requester's words
+    and area go without links: a stranger cannot use the bank to send one."""
+    area = without_links(requester.area)
+    key = "ask_helper" if area else "ask_helper_no_area"
+    return queue_text(session, helper, kind=key, key=key, idempotency_key=f"ask:{ask_id}",
+                      values={"name": requester.name, "ref": need.ref, "area": area,
+                              "what": for_others(need.text, helper.language)})
 
 
 def tell_brokers(

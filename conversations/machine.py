@@ -22,6 +22,7 @@ from conversations.commands import (
 from conversations.texts import render
 from ledger.errors import InvalidHours
 from ledger.hours import format_hours, parse_hours
+from ledger.links import without_links
 from ledger.phones import InvalidNumber, normalise
 
 # The questions asked after JOIN, in order, with the profile field each answer fills.
@@ -616,6 +617,12 @@ def shorten(text: str, most: int = 40) -> str:
     """A member's own words, cut to fit a text: "help with the weekly shop and …"."""
     # "..." not "…": one character outside GSM-7 would double the text's cost.
     return text if len(text) <= most else text[: most - 3].rstrip() + "..."
+
+
+def for_others(text: str, language: str, most: int = 40) -> str:
+    """A member's words in a text to someone else: without links (``ledger.links``), cut to
+    fit; "help" if a link was all there was."""
+    return shorten(without_links(text) or render("help_given", language), most)
 
 
 def _profile(facts: Facts, member: MemberFacts) -> Reply:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.errors import LedgerError, NotFound
-from ledger.models import Account, Bank, BankNumber
+from ledger.models import Account, Bank, BankNumber, utcnow
 from ledger.phones import parse_address
 
 
@@ -165,6 +167,17 @@ def sender_for(bank: Bank, channel: str, preferred: str | None = None) -> str | 
     return owned[0] if owned else None
 
 
+def day_start(bank: Bank, now: datetime | None = None) -> datetime:
+    """The midnight that began the bank's day (in its time zone), in UTC: daily limits count
+    from it."""
+    try:
+        zone = ZoneInfo(bank.timezone)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = (now or utcnow()).astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
 def _number(session: Session, address: str) -> BankNumber | None:
     return session.scalars(select(BankNumber).where(BankNumber.address == address)).one_or_none()
 
@@ -174,6 +187,7 @@ __all__ = [
     "add_bank",
     "bank_by_name",
     "bank_for_address",
+    "day_start",
     "default_bank",
     "ensure_default_bank",
     "ensure_fund",

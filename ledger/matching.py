@@ -3,7 +3,11 @@ are free, and fairly (the same helpers are not asked again and again).
 
 Pure ranking over facts the caller loads; no I/O. Words are compared by simple stems, by a
 small vocabulary of the categories time banks use ("lift" finds "driving", "computer" finds
-"IT help"), extendable per bank, and with tolerance for typos.
+"IT help"), extendable per bank, and with tolerance for typos. Links count as no words.
+
+A helper whose offers are a long list of unrelated words (every skill there is, to be asked
+about every need) fits any one need less: their score is scaled down by how many unrelated
+things they list, so a gardener who lists three gardening words comes before them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
+
+from ledger.links import without_links
 
 # Category → the words members use for it. A word may belong to several categories.
 VOCABULARY: dict[str, tuple[str, ...]] = {
@@ -52,6 +58,11 @@ _STOP = frozenset({"a", "an", "the", "to", "for", "with", "and", "or", "of", "on
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SUFFIXES = ("ings", "ing", "ers", "er", "ies", "es", "s", "ed")
 TYPO_SCORE = 85  # rapidfuzz ratio at which a word counts as a misspelling of another
+# A helper may list this many unrelated things (a category of the vocabulary; a word in none
+# counts half, as it fits only needs with that very word), in this many different words, at
+# full weight; past either, their score is scaled down in proportion.
+FOCUSED_TOPICS = 8
+FOCUSED_WORDS = 24
 
 
 def stem(word: str) -> str:
@@ -91,9 +102,10 @@ class Vocabulary:
         return _typo_of(root, self.known) or root
 
     def terms(self, text: str | None) -> set[str]:
-        """The stems and categories a text speaks of (typos mended against the vocabulary)."""
+        """The stems and categories a text speaks of (typos mended against the vocabulary);
+        the words of a link are not among them."""
         found: set[str] = set()
-        for word in words(text):
+        for word in words(without_links(text)):
             root = stem(word)
             if root not in self.categories and len(word) >= 4:
                 root = self._mend(root)
@@ -112,6 +124,8 @@ class Helper:
     area: str | None = None
     availability: str | None = None
     recent_asks: int = 0
+    # Asked about as many needs today as the bank allows: waves pass them by until tomorrow.
+    asked_enough_today: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,23 @@ class Candidate:
 _DAY_STEMS = frozenset(stem(d) for d in DAYS)
 
 
+@dataclass(frozen=True)
+class Spread:
+    """How much a helper lists: different words, the categories they fall in, and the words
+    in none."""
+
+    words: int
+    categories: int
+    loose: int
+
+    @property
+    def focus(self) -> float:
+        """1, or less for a long list of unrelated things: what their score is scaled by."""
+        unrelated = self.categories + self.loose / 2
+        return (min(1.0, FOCUSED_TOPICS / max(1.0, unrelated))
+                * min(1.0, FOCUSED_WORDS / max(1, self.words)))
+
+
 @dataclass
 class MatchIndex:
     """Helpers' terms, places and free times, computed once, and an inverted index from term
@@ -143,6 +174,7 @@ class MatchIndex:
     terms: dict[int, frozenset[str]] = field(default_factory=dict)
     places: dict[int, str] = field(default_factory=dict)
     free: dict[int, frozenset[str]] = field(default_factory=dict)
+    spread: dict[int, Spread] = field(default_factory=dict)
     by_term: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     @classmethod
@@ -162,12 +194,18 @@ class MatchIndex:
         self.free[member_id] = frozenset(
             stem(w) for w in words(helper.availability) if stem(w) in _DAY_STEMS
         )
+        self.spread[member_id] = Spread(
+            words=sum(1 for t in terms if t[0] != "#"),
+            categories=sum(1 for t in terms if t[0] == "#"),
+            loose=sum(1 for t in terms if t[0] != "#" and t not in self.vocabulary.categories),
+        )
         for term in terms:
             self.by_term[term].add(member_id)
 
     def rank(self, need: Need, *, limit: int = 3, exclude: Iterable[int] = ()) -> list[Candidate]:
         """The best ``limit`` helpers for ``need``: only those whose offers fit it at all,
-        then by how well, same area first, free when asked, and fewest recent asks."""
+        then by how well (less for a long list of unrelated offers), same area first, free
+        when asked, and fewest recent asks."""
         wanted = self.vocabulary.terms(need.text)
         if not wanted:
             return []
@@ -186,6 +224,7 @@ class MatchIndex:
                 score += 2.0
             if days and days & self.free[member_id]:
                 score += 1.0
+            score *= self.spread[member_id].focus
             recent = self.helpers[member_id].recent_asks
             score -= 0.75 * recent
             scored.append((-score, recent, member_id))
@@ -208,8 +247,14 @@ class MatchIndex:
         free = sorted(w for w in words(helper.availability) if stem(w) in days)
         if free:
             reasons.append("free " + ", ".join(free))
+        spread = self.spread[member_id]
+        if spread.focus < 1:
+            reasons.append(f"long list: {spread.words} words in {spread.categories} categories "
+                           f"(score x{spread.focus:.2f})")
         if helper.recent_asks:
             reasons.append(f"asked {helper.recent_asks} times lately")
+        if helper.asked_enough_today:
+            reasons.append("asked enough today")
         return Candidate(member_id, round(score, 2), tuple(reasons))
 
 

@@ -65,6 +65,9 @@ class Bank(Base):
     broadcast_confirm_over: Mapped[int] = mapped_column(
         Integer, default=10, server_default="10"
     )
+    # No helper is asked about more needs than this in one of the bank's days: a member who
+    # lists every skill there is cannot collect every requester's number.
+    asks_per_helper_per_day: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     numbers: Mapped[list[BankNumber]] = relationship(

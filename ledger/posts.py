@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,10 +10,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger import members
+from ledger import banks, members
 from ledger.confirmations import next_ref
 from ledger.matching import Candidate, Helper
-from ledger.models import Ask, Member, OptOut, Post, utcnow
+from ledger.models import Ask, Bank, Member, OptOut, Post, utcnow
 
 NEED_DAYS = 14
 FAIRNESS_DAYS = 30
@@ -87,8 +88,9 @@ def renew(session: Session, bank_id: int, member_id: int, ref: int) -> Post | No
 
 
 def helpers(session: Session, bank_id: int) -> list[Helper]:
-    """Who could be asked: active, opted-in members, with what they offer and how often they
-    were asked lately (brokers may set a member's status back to pending to hold them)."""
+    """Who could be asked: active, opted-in members, with what they offer, how often they
+    were asked lately and whether they were asked enough today (brokers may set a member's
+    status back to pending to hold them)."""
     offers: dict[int, list[str]] = {}
     for member_id, text in session.execute(
         select(Post.member_id, Post.text).where(
@@ -103,6 +105,9 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
         .where(Post.bank_id == bank_id, Ask.created_at >= since)
         .group_by(Ask.member_id)
     ).all())
+    bank = session.get(Bank, bank_id)
+    assert bank is not None
+    today = asked_today(session, bank)
     opted_out = select(OptOut.phone).where(OptOut.bank_id == bank_id)
     found = []
     for member in session.scalars(
@@ -113,9 +118,26 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
     ):
         words = ", ".join(filter(None, [member.skills, *offers.get(member.id, [])]))
         if words:
-            found.append(Helper(member.id, member.name, words, member.area,
-                                member.availability, int(asked.get(member.id, 0))))
+            found.append(Helper(
+                member.id, member.name, words, member.area, member.availability,
+                int(asked.get(member.id, 0)),
+                today.get(member.id, 0) >= bank.asks_per_helper_per_day,
+            ))
     return found
+
+
+def asked_today(session: Session, bank: Bank, member_ids: Iterable[int] | None = None
+                ) -> dict[int, int]:
+    """How many needs each member was asked about since the bank's day began (by a wave or
+    by a broker), for the bank's daily limit."""
+    query = (
+        select(Ask.member_id, func.count(Ask.id)).join(Post, Post.id == Ask.post_id)
+        .where(Post.bank_id == bank.id, Ask.created_at >= banks.day_start(bank))
+        .group_by(Ask.member_id)
+    )
+    if member_ids is not None:
+        query = query.where(Ask.member_id.in_(list(member_ids)))
+    return {member_id: int(count) for member_id, count in session.execute(query)}
 
 
 def record_asks(session: Session, need: Post, candidates: list[Candidate]) -> list[Ask]:

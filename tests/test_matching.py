@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.matching import Helper, MatchIndex, Need, Vocabulary
+from ledger.matching import VOCABULARY, Helper, MatchIndex, Need, Vocabulary
 
 HELPERS = [
     Helper(1, "Ana", "driving, gardening", "Lambeth", "Tuesday afternoons"),
@@ -86,3 +86,61 @@ def test_ranking_never_fails_and_never_picks_the_requester(text, area):
     ranked = index.rank(Need(3, text, area), limit=5)
     assert all(c.member_id != 3 for c in ranked)
     assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+# --- skills lists stuffed with every word -----------------------------------------------------
+
+# Four words of every category: a member who wants to be asked about every need.
+STUFFED = " ".join(word for words in VOCABULARY.values() for word in words[:4])
+
+
+@pytest.mark.parametrize("need", [
+    "help with my garden", "weeding and mowing the lawn in my garden", "a lift to the clinic",
+    "someone to walk my dog", "fix my shelves",
+])
+def test_a_genuine_helper_outranks_a_list_of_every_word(need):
+    assert len(STUFFED.split()) >= 60
+    helpers = [
+        # The stuffed list lives in the requester's area and is free every day; it still
+        # comes after the helper who offers only what fits.
+        Helper(1, "Stu", STUFFED, "Lambeth", "every day, mornings, afternoons, evenings"),
+        Helper(2, "Gina", "gardening, weeding, mowing", "Brixton"),
+        Helper(3, "Dee", "driving", "Brixton"),
+        Helper(4, "Wes", "dog walking", "Brixton"),
+        Helper(5, "Fix", "DIY and repairs", "Brixton"),
+    ]
+    ranked = MatchIndex.build(helpers).rank(Need(99, need, "Lambeth"), limit=5)
+    assert ranked[0].member_id != 1
+    assert ranked[-1].member_id == 1
+
+
+def test_a_long_list_is_discounted_and_the_reasons_say_so():
+    helpers = [Helper(1, "Stu", STUFFED), Helper(2, "Gina", "gardening, weeding, mowing")]
+    gina, stu = MatchIndex.build(helpers).rank(Need(99, "help with my garden"))
+    assert gina.score == 3.5 and stu.score < gina.score / 2
+    assert "long list: 49 words in 16 categories (score x0.24)" in stu.reasons
+    assert not any(reason.startswith("long list") for reason in gina.reasons)
+
+
+def test_a_few_different_skills_or_many_words_for_one_are_not_discounted_much():
+    broad = "gardening, cooking, some DIY, lifts to hospital, dog walking, english lessons"
+    gardener = ("gardening weeding mowing lawn hedge allotment digging plants garden "
+                "borders pruning compost")
+    index = MatchIndex.build([Helper(1, "Bo", broad), Helper(2, "Al", gardener)])
+    assert index.spread[1].focus == 1.0
+    assert index.spread[2].focus == 1.0
+
+
+def test_the_words_of_a_link_fit_nothing():
+    helpers = [Helper(1, "Lee", "see www.gardening-cooking-driving.com or bit.ly/lifts"),
+               Helper(2, "Dee", "driving")]
+    index = MatchIndex.build(helpers)
+    assert [c.member_id for c in index.rank(Need(99, "a lift"))] == [2]
+    # A need that is only a link is about nothing a helper could read.
+    assert index.rank(Need(99, "http://lift.example.com/driving")) == []
+
+
+def test_a_helper_asked_enough_today_says_so_in_the_reasons():
+    helpers = [Helper(1, "Dee", "driving", asked_enough_today=True)]
+    [dee] = MatchIndex.build(helpers).rank(Need(99, "a lift"))
+    assert dee.reasons[-1] == "asked enough today"
