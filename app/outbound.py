@@ -43,8 +43,10 @@ def queue_text(
     idempotency_key: str,
     urgent: bool = False,
     values: dict[str, object] | None = None,
+    caused_by: int | None = None,
 ) -> int | None:
-    """Record a text to ``member`` once per idempotency key; its id if it should be sent now."""
+    """Record a text to ``member`` once per idempotency key; its id if it should be sent now.
+    ``caused_by``: the member whose action made the bank text them unasked (``app.caps``)."""
     if not members.can_be_texted(session, member):
         return None
     target = address_for(member)
@@ -55,7 +57,7 @@ def queue_text(
     message, created = messages.create(
         session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
         channel=channel, kind=kind, body=body, idempotency_key=idempotency_key, urgent=urgent,
-        segments=segments(body),
+        segments=segments(body), caused_by_member_id=caused_by,
         values_json=json.dumps({k: _plain(v, member.language) for k, v in (values or {}).items()}),
     )
     return message.id if created else None
