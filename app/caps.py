@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from app import outbound
 from app.services import Services
 from ledger import members, messages
-from ledger.models import Bank, Member, Message, utcnow
+from ledger.models import Bank, Confirmation, Member, Message, utcnow
 
 # Error codes of texts a cap held back for good.
 MEMBER_CAP = "cap-member"
@@ -118,6 +118,15 @@ def _over_cap(session: Session, bank: Bank, recipient: Member, causer: Member) -
     if (received or 0) >= bank.recipient_daily_texts:
         return RECIPIENT_CAP
     return None
+
+
+def never_asked(session: Session, confirmation: Confirmation) -> bool:
+    """Whether a cap held back every text asking for this request's confirmation: it may
+    not be credited without an answer, and the brokers already had their summary."""
+    asks = [messages.by_key(session, f"{kind}:{confirmation.id}")
+            for kind in ("confirm-ask", "confirm-reminder")]
+    held = [m for m in asks if m is not None and m.error_code in HELD_BACK]
+    return bool(held) and len(held) == len([m for m in asks if m is not None])
 
 
 def notices(session: Session, bank: Bank) -> list[int]:

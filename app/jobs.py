@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -455,7 +456,8 @@ def sweep() -> dict[str, int]:
         due = confirmations.due(session)
     for confirmation_id in due:
         with services.db.writing() as session:
-            step = confirmations.sweep_one(session, confirmation_id)
+            step = confirmations.sweep_one(session, confirmation_id,
+                                           never_asked=partial(caps.never_asked, session))
             if step is None:
                 continue
             queued = _after_sweep(session, step)
@@ -555,6 +557,8 @@ def _after_sweep(session: Session, step: confirmations.SweepStep) -> list[int]:
     if step.action == "remind":
         return _remind(session, request)
     if step.action == "escalate":
+        if caps.never_asked(session, request):
+            return []  # on the dashboard; the brokers had the day's summary of the member
         return _escalate(session, request, "broker_unanswered")
     if step.action == "auto" and step.settlement is not None:
         if step.settlement.outcome == "confirmed":

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from app import jobs
 from app.caps import REPEATS
-from ledger import banks, members
+from ledger import banks, confirmations, members
 from ledger.models import Bank, Confirmation, Message
 from tests import test_outbound
 from tests.test_outbound import TwilioBank, redis_contents
@@ -44,6 +45,16 @@ def set_bank(bank: TwilioBank, **values: object) -> None:
 def add_broker(bank: TwilioBank, number: str = BROKER) -> None:
     with bank.services.db.writing() as session:
         members.make_broker(session, banks.bank_for_address(session, None), number, "Bea")
+
+
+def a_day_ago(bank: TwilioBank, *fields: str) -> None:
+    """Move every message's ``fields`` back a day: the bank's next day, without waiting."""
+    with bank.services.db.writing() as session:
+        for message in session.scalars(select(Message)):
+            for name in fields:
+                moment = getattr(message, name)
+                if moment is not None:
+                    setattr(message, name, moment - timedelta(days=1))
 
 
 def bodies(standin: TwilioStandIn, to: str) -> list[str]:
@@ -95,6 +106,40 @@ def test_forty_dones_reach_sam_ten_times_and_nothing_is_lost(bank, standin):
             Confirmation.ref == int(held_ref))) == "confirmed"
 
 
+@pytest.mark.parametrize("auto_confirm", [False, True])
+def test_held_back_requests_are_never_credited_unasked_nor_escalated_one_by_one(
+        bank, standin, auto_confirm):
+    set_bank(bank, answers_per_hour=100, auto_confirm=auto_confirm)
+    add_broker(bank)
+    bank.join(ANA, "Ana")
+    bank.join(SAM, "Sam")
+    ana = bank.phone(ANA)
+    for n in range(25):
+        ana.reply(f"DONE 1 Sam job {n}")
+    bank.run_jobs()
+    assert len(bodies(standin, BROKER)) == 1
+    # A week on, nobody has answered.
+    with bank.services.db.writing() as session:
+        for request in session.scalars(select(Confirmation)):
+            request.created_at = request.created_at - timedelta(days=8)
+    jobs.sweep()
+    bank.run_jobs()
+    with bank.services.db.reading() as session:
+        statuses = session.scalars(select(Confirmation.status)).all()
+    to_broker = bodies(standin, BROKER)
+    if auto_confirm:
+        # Only the ten Sam was asked about are credited without his answer.
+        assert statuses.count("confirmed") == 10 and statuses.count("pending") == 15
+        assert len(to_broker) == 1
+    else:
+        assert statuses.count("pending") == 25
+        # One text each for the ten Sam was asked about; the rest had their summary.
+        assert len(to_broker) == 1 + 10
+    with bank.services.db.reading() as session:
+        assert len(confirmations.broker_queue(session, banks.bank_for_address(
+            session, None).id)) == (15 if auto_confirm else 25)
+
+
 def test_one_member_texts_twenty_others_a_day_at_most(bank, standin):
     set_bank(bank, member_daily_texts=20)
     add_broker(bank)
@@ -114,6 +159,31 @@ def test_one_member_texts_twenty_others_a_day_at_most(bank, standin):
     with bank.services.db.reading() as session:
         held = session.scalars(select(Message).where(Message.error_code == "cap-member")).all()
     assert len(held) == 5 and {m.status for m in held} == {"canceled"}
+    # The budget is a day's: yesterday's texts no longer count.
+    a_day_ago(bank, "created_at")
+    assert ana.reply(f"DONE 2 {NAMES[24]} more help").startswith("Thanks Ana! I've asked")
+    bank.run_jobs()
+    assert len(bodies(standin, others[24])) == 1
+
+
+def test_the_asks_for_a_members_needs_count_against_their_budget(bank, standin):
+    set_bank(bank, member_daily_texts=4)
+    add_broker(bank)
+    bank.join(ANA, "Ana")
+    helpers = [f"+4477009004{n:02d}" for n in range(6)]
+    for n, number in enumerate(helpers):
+        bank.join(number, NAMES[n])
+        helper = bank.phone(number)
+        for answer in ("gardening", "Lambeth", "SKIP"):
+            helper.text(answer)
+    ana = bank.phone(ANA)
+    for what in ("weeding the front garden", "mowing a lawn", "pruning roses in the garden"):
+        assert "I'm asking neighbours" in ana.reply(f"NEED gardening: {what}")
+    bank.run_jobs()
+    asks = [b for number in helpers for b in bodies(standin, number) if "needs:" in b]
+    assert len(asks) == 4
+    assert len(bodies(standin, ANA)) == 1
+    assert len(bodies(standin, BROKER)) == 1
 
 
 def test_a_broker_is_not_held_to_the_member_budget(bank, standin):
@@ -220,6 +290,30 @@ def test_past_the_banks_daily_cap_texts_wait_and_brokers_are_told_once(bank, sta
     ana.reply(f"DONE 2 {NAMES[0]} more help")
     bank.run_jobs()
     assert len(bodies(standin, BROKER)) == 1
+    # The next day they go (the sweep hands them over once their time has come).
+    a_day_ago(bank, "sent_at", "not_before")
+    jobs.sweep()
+    bank.run_jobs()
+    assert len([number for number in others if bodies(standin, number)]) == 8
+    assert len(standin.accepted) == 6 + 4
+
+
+def test_a_broadcast_waits_at_the_banks_daily_cap(bank, standin):
+    set_bank(bank, bank_daily_texts=3)
+    add_broker(bank)
+    others = [f"+4477009002{n:02d}" for n in range(6)]
+    for n, number in enumerate(others):
+        bank.join(number, NAMES[n])
+    assert bank.phone(BROKER).reply("BROADCAST Street party Saturday").startswith("Ref ")
+    bank.run_jobs()
+    bank.run_jobs()
+    assert len([number for number in others if bodies(standin, number)]) == 3
+    assert len(bodies(standin, BROKER)) == 1
+    with bank.services.db.reading() as session:
+        assert len(session.scalars(select(Message).where(
+            Message.kind == "broadcast", Message.status == "queued")).all()) == 3
+    # The sweep does not restart it before the day is over.
+    assert jobs.sweep()["broadcasts_resumed"] == 0
 
 
 def test_twenty_joins_make_one_summary_for_the_brokers(bank, standin):
