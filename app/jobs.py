@@ -67,8 +67,9 @@ def send_message(message_id: int) -> str:
             message.status = "canceled"
             message.error_code = gone
             return message.status
-        # Locked: the bank's daily count is read and added to by one sender at a time.
-        bank = session.get(Bank, message.bank_id, with_for_update=True)
+        # Locked (FOR NO KEY UPDATE: rows that merely refer to the bank are not held up), so
+        # that the bank's daily count is read and added to by one sender at a time.
+        bank = session.get(Bank, message.bank_id, with_for_update={"key_share": True})
         assert bank is not None
         if message.attempts >= MAX_ATTEMPTS:
             message.status = "failed"

@@ -5,17 +5,19 @@ what the Twilio stand-in received, on every backend.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app import jobs
 from app.caps import REPEATS
 from ledger import banks, confirmations, members
-from ledger.models import Bank, Confirmation, Message
+from ledger.models import Bank, Confirmation, Member, Message
 from tests import test_outbound
+from tests.test_broadcast_delivery import add_members
 from tests.test_outbound import TwilioBank, redis_contents
 from tests.twilio_standin import TwilioStandIn
 
@@ -296,6 +298,30 @@ def test_past_the_banks_daily_cap_texts_wait_and_brokers_are_told_once(bank, sta
     bank.run_jobs()
     assert len([number for number in others if bodies(standin, number)]) == 8
     assert len(standin.accepted) == 6 + 4
+
+
+def test_workers_side_by_side_never_send_past_the_banks_cap(bank, standin):
+    set_bank(bank, bank_daily_texts=5)
+    numbers = add_members(bank.services, 16)
+    with bank.services.db.reading() as session:
+        ids = session.scalars(select(Member.id).where(Member.phone.in_(numbers))).all()
+    message_ids = [bank.queue(member_id) for member_id in ids]
+
+    def work(share: list[int | None]) -> None:
+        with bank.app.app_context():
+            for message_id in share:
+                assert message_id is not None
+                jobs.send_message(message_id)
+
+    workers = [threading.Thread(target=work, args=(message_ids[n::4],)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(standin.accepted) == 5
+    with bank.services.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Message).where(
+            Message.status == "queued", Message.not_before.is_not(None))) == 11
 
 
 def test_a_broadcast_waits_at_the_banks_daily_cap(bank, standin):
