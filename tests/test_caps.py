@@ -200,6 +200,11 @@ def test_a_broker_is_not_held_to_the_member_budget(bank, standin):
     bank.run_jobs()
     assert all(len(bodies(standin, number)) == 1 for number in others)
     assert bodies(standin, BROKER) == []
+    # But a broker's DONEs are no way round what one member receives.
+    for n in range(12):
+        broker.reply(f"DONE 1 {NAMES[0]} job {n}")
+    bank.run_jobs()
+    assert len(bodies(standin, others[0])) == 10
 
 
 def test_broadcasts_and_answers_to_a_members_own_texts_do_not_count(bank, standin):
