@@ -142,6 +142,18 @@ def test_held_back_requests_are_never_credited_unasked_nor_escalated_one_by_one(
             session, None).id)) == (15 if auto_confirm else 25)
 
 
+def test_gifts_reach_a_member_ten_times_a_day_and_every_hour_is_given(bank, standin):
+    bank.join(ANA, "Ana")
+    bank.join(SAM, "Sam")
+    ana = bank.phone(ANA)
+    for n in range(1, 13):  # a quarter of an hour more each time: 19.5 hours in all
+        ana.reply(f"YES {ref_in(ana.reply(f'GIVE {n / 4} Sam'))}")
+    bank.run_jobs()
+    gifts = [b for b in bodies(standin, SAM) if "gave you" in b]
+    assert len(gifts) == 10
+    assert bank.phone(SAM).reply("BALANCE").startswith("Balance: 19.5 hours")
+
+
 def test_one_member_texts_twenty_others_a_day_at_most(bank, standin):
     set_bank(bank, member_daily_texts=20)
     add_broker(bank)
