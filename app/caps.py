@@ -42,7 +42,7 @@ MEMBER_CAP = "cap-member"
 RECIPIENT_CAP = "cap-recipient"
 HELD_BACK = (MEMBER_CAP, RECIPIENT_CAP)
 
-# The texts that tell people about a cap: never capped themselves.
+# The text telling brokers the bank's daily cap is reached: it goes all the same.
 BANK_FULL_NOTICE = "broker_caps_bank"
 
 # The same words from one number: answered this often, then silence until the number has
