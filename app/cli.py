@@ -335,10 +335,23 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
               help="A broadcast by text to more members than this waits for the broker's YES.")
 @click.option("--asks-per-helper-per-day", type=click.IntRange(min=0), default=None,
               help="Most needs one helper is asked about in a day (0: brokers ask by hand).")
+@click.option("--member-daily-texts", type=click.IntRange(min=0), default=None,
+              help="Texts a day the bank sends to others because of one member (20).")
+@click.option("--recipient-daily-texts", type=click.IntRange(min=0), default=None,
+              help="Texts a day one member receives because of others (10).")
+@click.option("--bank-daily-texts", type=click.IntRange(min=0), default=None,
+              help="All texts a day; past it, all but replies wait for the next day (2000).")
+@click.option("--answers-per-hour", type=click.IntRange(min=1), default=None,
+              help="Answers an hour to one member's number; past it, silence (30).")
+@click.option("--stranger-answers-per-hour", type=click.IntRange(min=1), default=None,
+              help="Answers an hour to a number that is not a member's (10).")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
-             confirm_broadcasts_over: int | None, asks_per_helper_per_day: int | None) -> None:
+             confirm_broadcasts_over: int | None, asks_per_helper_per_day: int | None,
+             member_daily_texts: int | None, recipient_daily_texts: int | None,
+             bank_daily_texts: int | None, answers_per_hour: int | None,
+             stranger_answers_per_hour: int | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -371,6 +384,16 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.broadcast_confirm_over = confirm_broadcasts_over
             if asks_per_helper_per_day is not None:
                 bank.asks_per_helper_per_day = asks_per_helper_per_day
+            if member_daily_texts is not None:
+                bank.member_daily_texts = member_daily_texts
+            if recipient_daily_texts is not None:
+                bank.recipient_daily_texts = recipient_daily_texts
+            if bank_daily_texts is not None:
+                bank.bank_daily_texts = bank_daily_texts
+            if answers_per_hour is not None:
+                bank.answers_per_hour = answers_per_hour
+            if stranger_answers_per_hour is not None:
+                bank.stranger_answers_per_hour = stranger_answers_per_hour
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -378,7 +401,11 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"{bank.confirm_remind_hours} h, brokers after {bank.confirm_escalate_hours} h, "
                 f"auto-confirm {'on' if bank.auto_confirm else 'off'}, {bank.timezone}, "
                 f"broadcasts to over {bank.broadcast_confirm_over} members wait for a YES, "
-                f"at most {bank.asks_per_helper_per_day} asks per helper a day."
+                f"at most {bank.asks_per_helper_per_day} asks per helper a day. "
+                f"Texts a day: {bank.member_daily_texts} caused by one member, "
+                f"{bank.recipient_daily_texts} to one member because of others, "
+                f"{bank.bank_daily_texts} in all; answers an hour: {bank.answers_per_hour} "
+                f"to a member, {bank.stranger_answers_per_hour} to a stranger."
             )
     click.echo(summary)
 

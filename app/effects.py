@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import broadcasts, outbound
+from app import broadcasts, caps, outbound
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -85,6 +85,7 @@ class Context:
 def carry_out(ctx: Context, effects: list[Effect]) -> None:
     for effect in effects:
         _HANDLERS[type(effect)](ctx, effect)
+    ctx.queued += caps.notices(ctx.session, ctx.bank)
     if ctx.member is not None:
         members.record_contact(ctx.member, ctx.sender)
 
@@ -96,9 +97,10 @@ def _join(ctx: Context, effect: Join) -> None:
     member, changed = members.join(ctx.session, ctx.bank, ctx.sender, effect.name)
     ctx.member = member
     if changed and member.status == "pending":
+        # One text an hour at most, however many join: the rest wait on the dashboard.
         ctx.queued += outbound.tell_brokers(
             ctx.session, ctx.bank, "broker_new_member",
-            f"new-member:{member.id}:{member.joined_at.date()}",
+            f"new-members:{ctx.bank.id}:{utcnow():%Y-%m-%dT%H}",
             {"bank": ctx.bank.name, "name": member.name, "member_id": member.id},
         )
     log.info("inbound %s: member %s joined bank %s", ctx.sid, member.id, ctx.bank.id)
@@ -187,11 +189,10 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
         minutes=effect.minutes, description=what, requested_by=helper, confirmer=helped,
         request_key=f"done:{ctx.sid}",
     )
-    if created:
-        _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
-               other=helper.name, hours=Hours(request.minutes),
-               what=for_others(what, helped.language), ref=request.ref)
-    ctx.reply("done_requested", name=helper.name, other=helped.name,
+    held = created and _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
+                              caused=True, other=helper.name, hours=Hours(request.minutes),
+                              what=for_others(what, helped.language), ref=request.ref)
+    ctx.reply("done_held" if held else "done_requested", name=helper.name, other=helped.name,
               hours=Hours(request.minutes), what=shorten(what), ref=request.ref)
 
 
@@ -225,9 +226,9 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
                   confirmation=request.ref)
         return
     key = "confirm_ask" if other.id == requester.id else "confirm_ask_helper"
-    _queue(ctx, other, key, f"confirm-ask:{request.id}", other=member.name,
-           hours=Hours(request.minutes), what=what, ref=request.ref)
-    ctx.reply("done_requested", name=member.name, other=other.name,
+    held = _queue(ctx, other, key, f"confirm-ask:{request.id}", caused=True, other=member.name,
+                  hours=Hours(request.minutes), what=what, ref=request.ref)
+    ctx.reply("done_held" if held else "done_requested", name=member.name, other=other.name,
               hours=Hours(request.minutes), what=what, ref=request.ref)
 
 
@@ -386,7 +387,8 @@ def _answer(ctx: Context, effect: Answer) -> None:
             ctx.reply("give_done", hours=hours, other=payee_name, balance=balance)
             if payee_member is not None:
                 _queue(ctx, payee_member, "gift_received", f"gift-received:{request.id}",
-                       other=member.name, hours=hours, balance=Hours(payee.balance_minutes))
+                       caused=True, other=member.name, hours=hours,
+                       balance=Hours(payee.balance_minutes))
         else:
             ctx.reply("receipt_payer", hours=hours, other=payee_name, what=what, balance=balance)
             if payee_member is not None:
@@ -858,13 +860,19 @@ def account_label(session: Session, account: Account) -> str:
 
 
 def _queue(ctx: Context, member: Member, key: str, idempotency_key: str, *,
-           urgent: bool = False, **values: object) -> None:
-    message_id = outbound.queue_text(
-        ctx.session, member, kind=key, key=key, idempotency_key=idempotency_key,
-        urgent=urgent, values=values,
-    )
+           caused: bool = False, **values: object) -> bool:
+    """Text ``member``; ``caused``: unasked, because of the sender (counted by ``app.caps``).
+    Returns whether a cap held the text back."""
+    held = False
+    if caused and ctx.member is not None:
+        message_id, held = caps.queue_caused(ctx.session, ctx.bank, member, ctx.member, key=key,
+                                             idempotency_key=idempotency_key, values=values)
+    else:
+        message_id = outbound.queue_text(ctx.session, member, kind=key, key=key,
+                                         idempotency_key=idempotency_key, values=values)
     if message_id is not None:
         ctx.queued.append(message_id)
+    return held
 
 
 def _account(ctx: Context, account_id: int) -> Account:

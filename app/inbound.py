@@ -21,9 +21,10 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import Connection
 
-from app import effects, outbound
+from app import caps, effects, outbound
 from app.services import Services
 from conversations import Facts, MemberFacts, State, step
+from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, parse
 from conversations.texts import render
 from ledger import banks, members
 from ledger.models import Bank
@@ -95,11 +96,13 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         bank = _bank(services, connection, to)
         key = f"tb:inbound:{sid}"
         session_key = f"tb:session:{bank.id}:{services.address_key(sender.phone)}"
-        # One round trip: claim the MessageSid and read the dialog state.
+        # One round trip: claim the MessageSid, read the dialog state, count the number's
+        # texts (app.caps).
         pipe = services.redis.pipeline(transaction=False)
         pipe.set(key, b"", nx=True, ex=_CLAIM_SECONDS)
         pipe.get(session_key)
-        claimed, raw_state = pipe.execute()
+        caps.count_inbound(pipe, services, bank.id, sender.phone, message.body)
+        claimed, raw_state, *counted = pipe.execute()
         if not claimed:
             return _repeat_answer(services, key, sid)
         try:
@@ -107,8 +110,20 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         except BaseException:
             services.redis.delete(key)
             raise
+    answered = caps.may_answer(
+        caps.read_count(counted), member=loaded.member_id is not None,
+        answers_per_hour=bank.answers_per_hour,
+        stranger_answers_per_hour=bank.stranger_answers_per_hour,
+    )
+    if not answered and not _opting(message.body):
+        # A loop or a flood: silence, and nothing done (STOP and START still work).
+        log.info("inbound %s not answered: too many texts from that number", sid)
+        services.redis.set(key, twiml([]).encode(), ex=config.inbound_memory_seconds)
+        return twiml([])
     try:
         answer, new_state = _process(services, message, loaded, State.from_json(raw_state))
+        if not answered:
+            answer = twiml([])
     except BaseException:
         # Released so that Twilio's retry is handled in full (every effect is idempotent).
         services.redis.delete(key)
@@ -126,6 +141,11 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     except Exception:
         log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
     return answer
+
+
+def _opting(body: str) -> bool:
+    """STOP or START: always carried out, even for a number that gets no more answers."""
+    return parse(body).name in OPT_OUT_WORDS | OPT_IN_WORDS
 
 
 _BANK_CACHE_SECONDS = 10.0

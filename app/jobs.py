@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import auth, broadcasts, delivery, outbound
+from app import auth, broadcasts, caps, delivery, outbound
 from app import services as current_services
 from app.config import Config
 from app.services import Services
@@ -44,6 +45,7 @@ def send_message(message_id: int) -> str:
     services = current_services()
     config = services.config
     held_until = None
+    notices: list[int] = []
     with services.db.writing() as session:
         message = session.scalars(
             select(Message).where(Message.id == message_id).with_for_update()
@@ -74,7 +76,9 @@ def send_message(message_id: int) -> str:
                 message.error_code = "code-expired"
                 return message.status
             body, values_json = revealed
-        bank = session.get(Bank, message.bank_id)
+        # Locked (FOR NO KEY UPDATE: rows that merely refer to the bank are not held up), so
+        # that the bank's daily count is read and added to by one sender at a time.
+        bank = session.get(Bank, message.bank_id, with_for_update={"key_share": True})
         assert bank is not None
         if message.attempts >= MAX_ATTEMPTS:
             message.status = "failed"
@@ -87,6 +91,8 @@ def send_message(message_id: int) -> str:
         )
         if held_until is not None:
             message.not_before = held_until
+        elif not caps.exempt(message) and caps.bank_full(session, bank, now):
+            held_until, notices = caps.hold_for_tomorrow(session, bank, message, now)
         elif message.attempts == 0 and _looping(services, message.to_address, body):
             message.status = "canceled"
             message.error_code = "loop-guard"
@@ -104,14 +110,16 @@ def send_message(message_id: int) -> str:
             slots = max(1, message.segments)
             message.not_before = None
             message.status = "sending"
+            message.sent_at = now
             message.attempts += 1
     if held_until is not None:
+        outbound.enqueue(services, notices)
         # Quiet hours: a job for when they end (its own id: this job's record is about to
         # be overwritten by RQ), and the sweep knows not_before too.
         outbound.enqueue(services, [message_id], at=held_until,
                          job_id=f"message-{message_id}-at-{int(held_until.timestamp())}")
-        log.info("message %s held for quiet hours until %s UTC", message_id,
-                 held_until.strftime("%Y-%m-%d %H:%M"))
+        log.info("message %s held (quiet hours or the bank's daily cap) until %s UTC",
+                 message_id, held_until.strftime("%Y-%m-%d %H:%M"))
         return "held"
 
     assert not isinstance(text, str)
@@ -227,7 +235,10 @@ def send_broadcast(activity_id: int, after_id: int = 0) -> str:
             return "not sending"
         bank = session.get(Bank, activity.bank_id)
         assert bank is not None
-        held_until = delivery.quiet_until(utcnow(), bank.timezone, services.config.quiet_hours)
+        now = utcnow()
+        held_until = delivery.quiet_until(now, bank.timezone, services.config.quiet_hours)
+        if held_until is None and caps.bank_full(session, bank, now):
+            held_until = caps.day_bounds(bank, now)[1]
         batch = broadcasts.next_batch(session, activity_id, after_id)
     if not batch:
         return "done"
@@ -376,8 +387,12 @@ def ask_helpers(post_id: int) -> str:
         else:
             for ask in posts.record_asks(session, need, fresh):
                 helper = members.get_member(session, ask.member_id)
-                message_id = outbound.queue_ask(session, need, requester, helper, ask.id)
+                key, values = outbound.ask_text(need, requester, helper)
+                message_id, _ = caps.queue_caused(
+                    session, bank, helper, requester, key=key, idempotency_key=f"ask:{ask.id}",
+                    values=values)
                 queued += [message_id] if message_id else []
+            queued += caps.notices(session, bank)
             outcome = f"asked {len(fresh)}"
     outbound.enqueue(services, queued)
     return outcome
@@ -464,7 +479,8 @@ def sweep() -> dict[str, int]:
         due = confirmations.due(session)
     for confirmation_id in due:
         with services.db.writing() as session:
-            step = confirmations.sweep_one(session, confirmation_id)
+            step = confirmations.sweep_one(session, confirmation_id,
+                                           never_asked=partial(caps.never_asked, session))
             if step is None:
                 continue
             queued = _after_sweep(session, step)
@@ -538,10 +554,11 @@ def _resume_broadcasts(services: Services, now: datetime) -> int:
     resumed = 0
     with services.db.reading() as session:
         sending = list(session.execute(
-            select(Activity.id, Bank.timezone).join(Bank, Bank.id == Activity.bank_id)
+            select(Activity.id, Bank).join(Bank, Bank.id == Activity.bank_id)
             .where(Activity.status == "sending")))
-        for activity_id, timezone in sending:
-            if delivery.quiet_until(now, timezone, services.config.quiet_hours) is not None:
+        for activity_id, bank in sending:
+            if (delivery.quiet_until(now, bank.timezone, services.config.quiet_hours)
+                    is not None or caps.bank_full(session, bank, now)):
                 continue  # its batch waits for the morning on RQ's schedule
             waiting = session.scalar(
                 select(Message.id).where(Message.activity_id == activity_id,
@@ -563,6 +580,8 @@ def _after_sweep(session: Session, step: confirmations.SweepStep) -> list[int]:
     if step.action == "remind":
         return _remind(session, request)
     if step.action == "escalate":
+        if caps.never_asked(session, request):
+            return []  # on the dashboard; the brokers had the day's summary of the member
         return _escalate(session, request, "broker_unanswered")
     if step.action == "auto" and step.settlement is not None:
         if step.settlement.outcome == "confirmed":
@@ -583,16 +602,18 @@ def _names(session: Session, request: Confirmation) -> tuple[Member | None, Memb
 def _remind(session: Session, request: Confirmation) -> list[int]:
     confirmer = session.get(Member, request.confirmer_member_id)
     requester = session.get(Member, request.requested_by_member_id)
-    if confirmer is None or requester is None or request.kind != "exchange":
+    bank = session.get(Bank, request.bank_id)
+    if confirmer is None or requester is None or bank is None or request.kind != "exchange":
         return []
-    message_id = outbound.queue_text(
-        session, confirmer, kind="confirm_reminder", key="confirm_reminder",
+    # Unasked, like the first ask: counted against the same caps as the requester's DONE.
+    message_id, _ = caps.queue_caused(
+        session, bank, confirmer, requester, key="confirm_reminder",
         idempotency_key=f"confirm-reminder:{request.id}",
         values={"other": requester.name, "hours": Hours(request.minutes),
                 "what": for_others(request.description, confirmer.language),
                 "ref": request.ref},
     )
-    return [message_id] if message_id else []
+    return ([message_id] if message_id else []) + caps.notices(session, bank)
 
 
 def _escalate(session: Session, request: Confirmation, key: str) -> list[int]:

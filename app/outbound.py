@@ -45,8 +45,10 @@ def queue_text(
     idempotency_key: str,
     urgent: bool = False,
     values: dict[str, object] | None = None,
+    caused_by: int | None = None,
 ) -> int | None:
-    """Record a text to ``member`` once per idempotency key; its id if it should be sent now."""
+    """Record a text to ``member`` once per idempotency key; its id if it should be sent now.
+    ``caused_by``: the member whose action made the bank text them unasked (``app.caps``)."""
     if not members.can_be_texted(session, member):
         return None
     target = address_for(member)
@@ -57,7 +59,7 @@ def queue_text(
     message, created = messages.create(
         session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
         channel=channel, kind=kind, body=body, idempotency_key=idempotency_key, urgent=urgent,
-        segments=segments(body),
+        segments=segments(body), caused_by_member_id=caused_by,
         values_json=json.dumps({k: _plain(v, member.language) for k, v in (values or {}).items()}),
     )
     return message.id if created else None
@@ -71,15 +73,21 @@ def _plain(value: object, language: str) -> object:
     return value if isinstance(value, int | float) else str(value)
 
 
-def queue_ask(session: Session, need: Post, requester: Member, helper: Member, ask_id: int
-              ) -> int | None:
-    """Record the text asking ``helper`` about ``need``, once per ask. The requester's words
-    and area go without links: a stranger cannot use the bank to send one."""
+def ask_text(need: Post, requester: Member, helper: Member) -> tuple[str, dict[str, object]]:
+    """The catalogue key and values of the text asking ``helper`` about ``need``. The
+    requester's words and area go without links: a stranger cannot use the bank to send one."""
     area = without_links(requester.area)
     key = "ask_helper" if area else "ask_helper_no_area"
+    return key, {"name": requester.name, "ref": need.ref, "area": area,
+                 "what": for_others(need.text, helper.language)}
+
+
+def queue_ask(session: Session, need: Post, requester: Member, helper: Member, ask_id: int
+              ) -> int | None:
+    """Record the text asking ``helper`` about ``need`` (a broker's ask), once per ask."""
+    key, values = ask_text(need, requester, helper)
     return queue_text(session, helper, kind=key, key=key, idempotency_key=f"ask:{ask_id}",
-                      values={"name": requester.name, "ref": need.ref, "area": area,
-                              "what": for_others(need.text, helper.language)})
+                      values=values)
 
 
 def tell_brokers(

@@ -113,9 +113,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
                               "phone number.",
         "invalid_request": "Sorry, that message could not be read. Please text again.",
         # Brokers
+        # At most one an hour (app.effects): later joiners are on the dashboard's Members page
         "broker_new_member": (
-            "New member waiting for a welcome at {bank}: {name} (member {member_id}). "
+            "New members wait for a welcome at {bank} (all on the dashboard), first {name}. "
             "Approve with: timebank member approve {member_id}"
+        ),
+        # Caps on texts (app.caps)
+        "broker_caps_member": (
+            "{bank}: {name} (member {member_id}) reached today's limit of texts to others; "
+            "some were held back. Their requests are on the dashboard"
+        ),
+        "broker_caps_bank": (
+            "{bank} has sent its {limit} texts for today; others wait until tomorrow. To "
+            "change it: timebank bank set --bank-daily-texts"
         ),
         "approved": "Good news, {name}: you're now an active member of {bank}. "
                     "Reply MENU for what you can do",
@@ -136,6 +146,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
                     "number, e.g. {command} 2 Ana",
         "done_requested": "Thanks {name}! I've asked {other} to confirm {hours} ({what}). "
                           "I'll text you when they reply",
+        "done_held": "Thanks {name}! I've noted {hours} ({what}), ref {ref}. You've sent a "
+                     "lot today, so a broker will check it with {other}",
+        "caps_member_over": (
+            "{name}, you've reached today's limit of texts to other members. Your requests "
+            "are kept safe and a broker will look at them"
+        ),
         "done_already_asked": "I've already asked {other} to confirm {hours} (ref {ref}). "
                               "I'll text you when they reply",
         "confirm_ask": "{other} says they helped you for {hours} ({what}). Reply YES {ref} to "

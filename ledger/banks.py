@@ -128,9 +128,12 @@ class BankInfo:
     id: int
     name: str
     require_approval: bool
+    answers_per_hour: int
+    stranger_answers_per_hour: int
 
 
-_BANK_COLUMNS = (Bank.id, Bank.name, Bank.require_approval)
+_BANK_COLUMNS = (Bank.id, Bank.name, Bank.require_approval, Bank.answers_per_hour,
+                 Bank.stranger_answers_per_hour)
 _BY_NUMBER = (
     select(*_BANK_COLUMNS).join(BankNumber, BankNumber.bank_id == Bank.id)
     .where(BankNumber.address == bindparam("address"))
@@ -145,7 +148,9 @@ def lookup(connection: Connection, address: str | None) -> BankInfo:
         row = connection.execute(_DEFAULT).first()
     if row is None:
         raise NotFound("no default bank: run `timebank db upgrade` first")
-    return BankInfo(id=row.id, name=row.name, require_approval=bool(row.require_approval))
+    return BankInfo(id=row.id, name=row.name, require_approval=bool(row.require_approval),
+                    answers_per_hour=row.answers_per_hour,
+                    stranger_answers_per_hour=row.stranger_answers_per_hour)
 
 
 def bank_by_name(session: Session, name: str | None) -> Bank:

@@ -9,6 +9,7 @@ record one transfer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -224,12 +225,15 @@ def due(session: Session, now: datetime | None = None) -> list[int]:
     ))
 
 
-def sweep_one(session: Session, confirmation_id: int, now: datetime | None = None
+def sweep_one(session: Session, confirmation_id: int, now: datetime | None = None, *,
+              never_asked: Callable[[Confirmation], bool] | None = None,
               ) -> SweepStep | None:
     """Remind, escalate, expire or auto-confirm one request, in the caller's transaction.
 
     The row is locked and skipped if another sweeper (or a member's YES) holds it; each step
     is recorded on the row, so a request is reminded at most once and escalated at most once.
+    A request whose confirmer was ``never_asked`` (a cap held the texts back) is escalated,
+    never auto-confirmed.
     """
     now = now or utcnow()
     row = session.execute(
@@ -254,7 +258,7 @@ def sweep_one(session: Session, confirmation_id: int, now: datetime | None = Non
         return None
     if age >= timedelta(hours=bank.confirm_escalate_hours):
         confirmation.escalated_at = now
-        if bank.auto_confirm:
+        if bank.auto_confirm and not (never_asked and never_asked(confirmation)):
             return SweepStep("auto", confirmation, _confirm(
                 session, confirmation, entered_by="system", entered_by_member_id=None
             ))

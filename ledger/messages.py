@@ -38,6 +38,7 @@ def create(
     urgent: bool = False,
     segments: int = 1,
     values_json: str | None = None,
+    caused_by_member_id: int | None = None,
 ) -> tuple[Message, bool]:
     """The message with this key, created if new. Returns it and whether it was created."""
     existing = by_key(session, idempotency_key)
@@ -49,6 +50,7 @@ def create(
                 bank_id=bank_id, member_id=member_id, to_address=to_address, channel=channel,
                 kind=kind, body=body, urgent=urgent, idempotency_key=idempotency_key,
                 segments=segments, values_json=values_json,
+                caused_by_member_id=caused_by_member_id,
             )
             session.add(message)
             session.flush()

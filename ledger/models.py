@@ -68,6 +68,16 @@ class Bank(Base):
     # No helper is asked about more needs than this in one of the bank's days: a member who
     # lists every skill there is cannot collect every requester's number.
     asks_per_helper_per_day: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # Caps on what texts cost (app.caps), per day in the bank's time zone: texts to others
+    # caused by one member, texts one member receives because of others, all outbound texts;
+    # and answers to one number an hour (members, strangers).
+    member_daily_texts: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    recipient_daily_texts: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    bank_daily_texts: Mapped[int] = mapped_column(Integer, default=2000, server_default="2000")
+    answers_per_hour: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    stranger_answers_per_hour: Mapped[int] = mapped_column(
+        Integer, default=10, server_default="10"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     numbers: Mapped[list[BankNumber]] = relationship(
@@ -337,12 +347,22 @@ class Message(Base):
     values_json: Mapped[str | None] = mapped_column(Text)
     # The broadcast this text belongs to, for progress and for batched delivery.
     activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
+    # The member whose action made the bank text someone else unasked (a DONE, a gift, a
+    # need's asks): what the caps in app.caps count. None for replies, brokers' texts, the
+    # bank's own notices.
+    caused_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # When it was handed to the transport: the bank's daily cap counts these.
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
 
-    __table_args__ = (Index("ix_messages_activity_status", "activity_id", "status"),)
+    __table_args__ = (
+        Index("ix_messages_activity_status", "activity_id", "status"),
+        Index("ix_messages_caused_by", "caused_by_member_id", "created_at"),
+        Index("ix_messages_bank_sent", "bank_id", "sent_at"),
+    )
 
 
 class Activity(Base):

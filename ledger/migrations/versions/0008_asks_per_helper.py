@@ -1,15 +1,15 @@
 """a per-bank limit on how many needs one helper is asked about a day
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 06:30:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
