@@ -25,17 +25,16 @@ texts; Redis, under keyed hashes of numbers, for inbound answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import outbound
 from app.services import Services
-from ledger import members, messages
-from ledger.models import Bank, Confirmation, Member, Message, utcnow
+from ledger import banks, members, messages
+from ledger.models import Bank, Confirmation, Member, Message
 
 # Error codes of texts a cap held back for good.
 MEMBER_CAP = "cap-member"
@@ -52,25 +51,6 @@ REPEAT_QUIET_SECONDS = 10 * 60
 HOUR = 3600
 
 _WITHHELD = "caps-withheld"  # session.info: members whose texts were held back just now
-
-
-# --- the bank's day -------------------------------------------------------------------------
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def day_bounds(bank: Bank, now: datetime | None = None) -> tuple[datetime, datetime, str]:
-    """Start and end of the bank's current day (UTC) and its date, for keys."""
-    zone = _zone(bank.timezone)
-    local = (now or utcnow()).astimezone(zone)
-    start = datetime.combine(local.date(), time(0), tzinfo=zone)
-    end = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC), local.date().isoformat()
 
 
 # --- texts caused by a member ---------------------------------------------------------------
@@ -103,7 +83,7 @@ def queue_caused(
 
 
 def _over_cap(session: Session, bank: Bank, recipient: Member, causer: Member) -> str | None:
-    start, _, _ = day_bounds(bank)
+    start, _, _ = banks.day_bounds(bank)
     counted = (Message.created_at >= start) & or_(
         Message.error_code.is_(None), Message.error_code.not_in(HELD_BACK)
     )
@@ -133,7 +113,7 @@ def notices(session: Session, bank: Bank) -> list[int]:
     """Tell each member whose texts a cap held back in this transaction, once a day, that a
     broker will look; and the brokers, once a day per member. Ids to enqueue."""
     queued: list[int] = []
-    _, _, day = day_bounds(bank)
+    _, _, day = banks.day_bounds(bank)
     for member_id in sorted(session.info.pop(_WITHHELD, set())):
         member = members.get_member(session, member_id)
         told = outbound.queue_text(
@@ -153,7 +133,7 @@ def notices(session: Session, bank: Bank) -> list[int]:
 
 def bank_full(session: Session, bank: Bank, now: datetime | None = None) -> bool:
     """Whether the bank has sent its texts for today."""
-    start, _, _ = day_bounds(bank, now)
+    start, _, _ = banks.day_bounds(bank, now)
     sent = session.scalar(select(func.count()).select_from(Message).where(
         Message.bank_id == bank.id, Message.sent_at >= start))
     return (sent or 0) >= bank.bank_daily_texts
@@ -169,7 +149,7 @@ def hold_for_tomorrow(session: Session, bank: Bank, message: Message,
                       now: datetime) -> tuple[datetime, list[int]]:
     """Keep ``message`` queued until the bank's next day; tell the brokers once that day.
     Returns when it may go and the notices to enqueue."""
-    _, tomorrow, day = day_bounds(bank, now)
+    _, tomorrow, day = banks.day_bounds(bank, now)
     message.not_before = tomorrow
     told = outbound.tell_brokers(
         session, bank, BANK_FULL_NOTICE, f"broker-caps-bank:{bank.id}:{day}",

@@ -238,7 +238,7 @@ def send_broadcast(activity_id: int, after_id: int = 0) -> str:
         now = utcnow()
         held_until = delivery.quiet_until(now, bank.timezone, services.config.quiet_hours)
         if held_until is None and caps.bank_full(session, bank, now):
-            held_until = caps.day_bounds(bank, now)[1]
+            held_until = banks.day_bounds(bank, now)[1]
         batch = broadcasts.next_batch(session, activity_id, after_id)
     if not batch:
         return "done"

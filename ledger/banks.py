@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
@@ -172,15 +172,17 @@ def sender_for(bank: Bank, channel: str, preferred: str | None = None) -> str | 
     return owned[0] if owned else None
 
 
-def day_start(bank: Bank, now: datetime | None = None) -> datetime:
-    """The midnight that began the bank's day (in its time zone), in UTC: daily limits count
-    from it."""
+def day_bounds(bank: Bank, now: datetime | None = None) -> tuple[datetime, datetime, str]:
+    """Start and end (UTC) of the bank's current day in its time zone, and its date for keys:
+    daily limits count from the start."""
     try:
         zone = ZoneInfo(bank.timezone)
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
     local = (now or utcnow()).astimezone(zone)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    start = datetime.combine(local.date(), time(0), tzinfo=zone)
+    end = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC), local.date().isoformat()
 
 
 def _number(session: Session, address: str) -> BankNumber | None:
@@ -192,7 +194,7 @@ __all__ = [
     "add_bank",
     "bank_by_name",
     "bank_for_address",
-    "day_start",
+    "day_bounds",
     "default_bank",
     "ensure_default_bank",
     "ensure_fund",

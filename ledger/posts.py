@@ -132,7 +132,7 @@ def asked_today(session: Session, bank: Bank, member_ids: Iterable[int] | None =
     by a broker), for the bank's daily limit."""
     query = (
         select(Ask.member_id, func.count(Ask.id)).join(Post, Post.id == Ask.post_id)
-        .where(Post.bank_id == bank.id, Ask.created_at >= banks.day_start(bank))
+        .where(Post.bank_id == bank.id, Ask.created_at >= banks.day_bounds(bank)[0])
         .group_by(Ask.member_id)
     )
     if member_ids is not None:
