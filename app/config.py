@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def instance_path(env: dict[str, str]) -> Path:
+def instance_folder(env: dict[str, str]) -> Path:
     """``TIMEBANK_INSTANCE_PATH``, else ``instance/`` in the current directory: the same
     folder for every process (release, web, worker, CLI) however the package is installed,
     never one inside ``site-packages``."""
@@ -51,7 +51,7 @@ def _flag(value: str | None, default: bool = False) -> bool:
 
 @dataclass(frozen=True)
 class Config:
-    instance_path: Path = field(default_factory=lambda: Path("instance").absolute())
+    instance_path: Path = field(default_factory=lambda: instance_folder({}))
     database_url: str = ""
     redis_url: str = ""
     twilio_account_sid: str = ""
@@ -88,7 +88,7 @@ class Config:
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Config:
         env = dict(os.environ if env is None else env)
         config = cls(
-            instance_path=instance_path(env),
+            instance_path=instance_folder(env),
             database_url=env.get("DATABASE_URL", ""),
             redis_url=env.get("REDIS_URL", ""),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
