@@ -227,7 +227,8 @@ def _need_open(session: Session, post_id: int) -> bool:
 
 def release_held() -> int:
     """Quiet hours turned off (``TIMEBANK_QUIET_HOURS=off`` at start): texts held for them
-    go now; each is checked again when it is sent, so one no longer wanted is dropped."""
+    go now; each is checked again when it is sent, so one no longer wanted is dropped. (A
+    broadcast's batch waiting for the morning is resumed by the sweep, as a stalled one.)"""
     services = current_services()
     with services.db.writing() as session:
         held = list(session.scalars(
@@ -235,11 +236,7 @@ def release_held() -> int:
             .with_for_update(skip_locked=True)))
         for message in held:
             message.not_before = None
-        sending = list(session.scalars(select(Activity.id).where(Activity.status == "sending")))
     outbound.enqueue(services, [message.id for message in held])
-    for activity_id in sending:  # a batch waiting for the morning goes now
-        broadcasts.enqueue(services, activity_id, 0,
-                           job_id=f"broadcast-{activity_id}-released-{int(time.time())}")
     return len(held)
 
 
