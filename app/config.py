@@ -7,7 +7,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def instance_folder(env: dict[str, str]) -> Path:
+    """``TIMEBANK_INSTANCE_PATH``, else ``instance/`` in the current directory: the same
+    folder for every process (release, web, worker, CLI) however the package is installed,
+    never one inside ``site-packages``."""
+    return Path(env.get("TIMEBANK_INSTANCE_PATH") or "instance").absolute()
 
 
 DEVELOPMENT_KEY = "timebank-development-key"
@@ -77,7 +82,7 @@ def _flag(value: str | None, default: bool = False) -> bool:
 
 @dataclass(frozen=True)
 class Config:
-    instance_path: Path = ROOT / "instance"
+    instance_path: Path = field(default_factory=lambda: instance_folder({}))
     database_url: str = ""
     redis_url: str = ""
     twilio_account_sid: str = ""
@@ -113,9 +118,8 @@ class Config:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Config:
         env = dict(os.environ if env is None else env)
-        instance = Path(env.get("TIMEBANK_INSTANCE_PATH") or ROOT / "instance")
         config = cls(
-            instance_path=instance,
+            instance_path=instance_folder(env),
             database_url=env.get("DATABASE_URL", ""),
             redis_url=env.get("REDIS_URL", ""),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),

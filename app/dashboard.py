@@ -12,7 +12,7 @@ import io
 import ipaddress
 import logging
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, cast
 
 from flask import (
@@ -335,10 +335,6 @@ def _day(raw: str | None, default: date) -> date:
         return default
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 # --- home ------------------------------------------------------------------------------------
 
 
@@ -419,7 +415,7 @@ def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str,
         other = db.get(Account, transfer.from_account_id if incoming else transfer.to_account_id)
         rows.append({"transfer": transfer, "incoming": incoming,
                      "other": effects.account_label(db, other) if other else "-",
-                     "when": _aware(transfer.created_at)})
+                     "when": transfer.created_at})
     return rows
 
 

@@ -57,8 +57,6 @@ def in_whatsapp_window(last_inbound_at: datetime | None, now: datetime) -> bool:
     """Free-form WhatsApp texts are allowed within 24 hours of the member's last message."""
     if last_inbound_at is None:
         return False
-    if last_inbound_at.tzinfo is None:
-        last_inbound_at = last_inbound_at.replace(tzinfo=UTC)
     return now - last_inbound_at < WHATSAPP_WINDOW
 
 

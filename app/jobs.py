@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import func, select, update
@@ -29,7 +29,17 @@ from conversations.texts import DEFAULT_LANGUAGE, Hours
 from ledger import banks, confirmations, members, messages, posts
 from ledger.matching import MatchIndex
 from ledger.matching import Need as MatchNeed
-from ledger.models import Account, Activity, Bank, Confirmation, Member, Message, Post, utcnow
+from ledger.models import (
+    Account,
+    Activity,
+    Ask,
+    Bank,
+    Confirmation,
+    Member,
+    Message,
+    Post,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +139,6 @@ def send_message(message_id: int) -> str:
         provider_sid = None
         if possibly_sent_at is not None:
             # The earlier attempt may have reached Twilio: never text twice.
-            if possibly_sent_at.tzinfo is None:
-                possibly_sent_at = possibly_sent_at.replace(tzinfo=UTC)
             provider_sid = services.transport.find_sent(text, possibly_sent_at)
         if provider_sid is None:
             attempt_started = utcnow()
@@ -193,7 +201,8 @@ return tostring(slot - now)
 
 
 def _no_longer_for(session: Session, message: Message) -> str | None:
-    """Why a recorded text should no longer go to its member, if it shouldn't."""
+    """Why a recorded text should no longer go to its member, if it shouldn't: they left,
+    or what it is about has gone while it waited (held for quiet hours, or retried)."""
     if message.member_id is None:
         return None
     member = session.get(Member, message.member_id)
@@ -201,7 +210,51 @@ def _no_longer_for(session: Session, message: Message) -> str | None:
         return "left"
     if message.activity_id is not None and member.status != "active":
         return "on-hold"
-    return None
+    return _subject_gone(session, message)
+
+
+def _subject_gone(session: Session, message: Message) -> str | None:
+    """A text about something that can stop being true while it waits, named by the head of
+    its idempotency key (``ask:<id>``, ``expiring:<need id>``…): "stale" once it has."""
+    head, _, rest = message.idempotency_key.partition(":")
+    subject = rest.partition(":")[0]
+    if not subject.isdecimal():
+        return None
+    subject_id = int(subject)
+    if head == "ask":  # a helper asked about a need
+        ask = session.get(Ask, subject_id)
+        wanted = ask is not None and ask.status == "asked" and _need_open(session, ask.post_id)
+    elif head in ("expiring", "nobody", "broker-nobody"):
+        wanted = _need_open(session, subject_id)
+    elif head == "done-reminder":
+        need = session.get(Post, subject_id)
+        wanted = need is not None and need.status == "matched"
+    elif head in ("confirm-ask", "confirm-reminder", "broker_unanswered"):
+        request = session.get(Confirmation, subject_id)
+        wanted = request is not None and request.status == "pending"
+    else:
+        return None
+    return None if wanted else "stale"
+
+
+def _need_open(session: Session, post_id: int) -> bool:
+    need = session.get(Post, post_id)
+    return need is not None and need.status == "open"
+
+
+def release_held() -> int:
+    """Quiet hours turned off (``TIMEBANK_QUIET_HOURS=off`` at start): texts held for them
+    go now; each is checked again when it is sent, so one no longer wanted is dropped. (A
+    broadcast's batch waiting for the morning is resumed by the sweep, as a stalled one.)"""
+    services = current_services()
+    with services.db.writing() as session:
+        held = list(session.scalars(
+            select(Message).where(Message.status == "queued", Message.not_before.is_not(None))
+            .with_for_update(skip_locked=True)))
+        for message in held:
+            message.not_before = None
+    outbound.enqueue(services, [message.id for message in held])
+    return len(held)
 
 
 def _throttle(services: Services, text: OutboundText, slots: int = 1) -> None:
@@ -371,7 +424,7 @@ def ask_helpers(post_id: int) -> str:
         queued: list[int] = []
         what = shorten(need.text)
         if not fresh:
-            stale = need.asked_at is not None and _aware(need.asked_at) < (
+            stale = need.asked_at is not None and need.asked_at < (
                 utcnow() - NEXT_WAVE_AFTER
             )
             need.asked_at = utcnow()  # look again after another wait, not every sweep
@@ -445,10 +498,6 @@ def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
             reminded += 1
     outbound.enqueue(services, queued)
     return warned, reminded
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _queue_one(session: Session, member: Member, key: str, idempotency_key: str,
@@ -567,7 +616,7 @@ def _resume_broadcasts(services: Services, now: datetime) -> int:
                 continue
             latest = session.scalar(
                 select(func.max(Message.updated_at)).where(Message.activity_id == activity_id))
-            if latest is None or _aware(latest) > now - NEVER_TRIED_AFTER:
+            if latest is None or latest > now - NEVER_TRIED_AFTER:
                 continue
             broadcasts.enqueue(services, activity_id, 0,
                                job_id=f"broadcast-{activity_id}-resume-{int(now.timestamp())}")

@@ -18,7 +18,16 @@ log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__)
 
 _SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
-_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Original-Host")
+# Headers a proxy, tunnel or CDN adds on the way in (and any ``X-Forwarded-*``).
+_FORWARDING_HEADERS = frozenset(h.lower() for h in (
+    "Forwarded", "X-Real-IP", "Via", "CF-Connecting-IP", "True-Client-IP", "X-Client-IP",
+    "X-Cluster-Client-IP", "X-Original-Host",
+))
+
+
+def _forwarded() -> bool:
+    return any(name.lower() in _FORWARDING_HEADERS or name.lower().startswith("x-forwarded-")
+               for name, _ in request.headers.items())
 
 
 def _signature_ok() -> bool:
@@ -36,7 +45,7 @@ def _signature_ok() -> bool:
         return bool(validator.validate(url, request.form, signature))
     # No token: accept only requests made on this machine, not ones relayed by a proxy or a
     # tunnel (which arrive from loopback too, but carry forwarding headers).
-    if any(h in request.headers for h in _FORWARDING_HEADERS):
+    if _forwarded():
         return False
     try:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
@@ -53,8 +62,9 @@ def messages_webhook() -> Response:
     if not _signature_ok():
         log.warning("webhook refused: missing or wrong signature")
         return Response("Forbidden", status=403, mimetype="text/plain")
+    form = request.form  # read here: a body over the limit is a 413, not a fault of ours
     try:
-        return _xml(inbound.handle(services(), request.form))
+        return _xml(inbound.handle(services(), form))
     except Exception:
         if current_app.testing:
             raise

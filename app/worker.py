@@ -11,7 +11,7 @@ import time
 from redis import ConnectionPool, Redis
 from rq import Queue, SimpleWorker, Worker
 
-from app import create_app, services
+from app import create_app, delivery, jobs, services
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ def main(burst: bool = False) -> bool:
     app = create_app()
     with app.app_context():
         shared = services()
+        if delivery.parse_quiet_hours(shared.config.quiet_hours) is None:
+            jobs.release_held()  # quiet hours are off now: nothing waits for the morning
         stop = threading.Event()
         if not burst:
             threading.Thread(
@@ -68,3 +70,7 @@ def main(burst: bool = False) -> bool:
             return bool(worker.work(burst=burst, with_scheduler=True))
         finally:
             stop.set()
+
+
+if __name__ == "__main__":  # python -m app.worker (as `timebank run` starts it)
+    main()

@@ -247,7 +247,7 @@ def sweep_one(session: Session, confirmation_id: int, now: datetime | None = Non
     if row is None:
         return None
     confirmation, bank = row
-    age = now - _aware(confirmation.created_at, now)
+    age = now - confirmation.created_at
     if confirmation.kind == "gift":
         # Only the giver can agree to a gift; an old preview simply lapses.
         if age >= timedelta(hours=bank.confirm_remind_hours):
@@ -301,7 +301,3 @@ def _by_request_key(session: Session, bank_id: int, key: str) -> Confirmation | 
             Confirmation.bank_id == bank_id, Confirmation.request_key == key
         )
     ).one_or_none()
-
-
-def _aware(value: datetime, like: datetime) -> datetime:
-    return value.replace(tzinfo=like.tzinfo) if value.tzinfo is None else value

@@ -18,10 +18,12 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 DEFAULT_MIN_BALANCE_MINUTES = -20 * 60
@@ -30,6 +32,28 @@ DEFAULT_MAX_EXCHANGE_MINUTES = 24 * 60
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, aware and in UTC on every backend. PostgreSQL keeps the zone; SQLite keeps
+    none and hands back naive values: stored as UTC, they are read back as UTC, so no
+    caller ever meets a naive time or the host's local zone. A naive value is refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime ({value}) cannot be stored: give it a zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect
+                             ) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -78,7 +102,7 @@ class Bank(Base):
     stranger_answers_per_hour: Mapped[int] = mapped_column(
         Integer, default=10, server_default="10"
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"
@@ -124,12 +148,12 @@ class Member(Base):
     role: Mapped[str] = mapped_column(String(16), default="member")
     notes: Mapped[str | None] = mapped_column(Text)
     last_channel: Mapped[str] = mapped_column(String(16), default="sms")
-    last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    left_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A broker put the member on hold (status back to ``pending``): no hours, matches or
     # broadcasts until a broker approves them again.
-    held_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Brokers only: the dashboard password (a salted hash; never the password itself).
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # Brokers only: a dashboard session is good only while this matches the one it was
@@ -152,7 +176,7 @@ class OptOut(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
     phone: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(32), default="stop")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("bank_id", "phone", name="uq_opt_outs_bank_phone"),)
 
@@ -170,7 +194,7 @@ class Account(Base):
     balance_minutes: Mapped[int] = mapped_column(Integer, default=0)
     # None: the bank's limit applies.
     min_balance_minutes: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         CheckConstraint(
@@ -199,7 +223,7 @@ class Transfer(Base):
     entered_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     idempotency_key: Mapped[str] = mapped_column(String(120))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "idempotency_key", name="uq_transfers_idempotency"),
@@ -240,10 +264,10 @@ class Confirmation(Base):
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
     # The MessageSid of the member's YES or NO, so a retried bare YES settles the same request.
     answered_sid: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "ref", name="uq_confirmations_ref"),
@@ -275,14 +299,14 @@ class Post(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     helper_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     wave: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    matched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the member was told the need is about to close, and the helper reminded to report.
-    expiry_warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    done_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expiry_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "ref", name="uq_posts_ref"),
@@ -307,8 +331,8 @@ class Ask(Base):
     score: Mapped[float] = mapped_column(Float)
     reasons: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="asked")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("post_id", "member_id", name="uq_asks_post_member"),
@@ -340,9 +364,9 @@ class Message(Base):
     segments: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # When an attempt first may have reached Twilio without our hearing back (a read
     # timeout): the next attempt looks for a message created since then before sending.
-    possibly_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    possibly_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Held until then (quiet hours in the bank's time zone); None: send now.
-    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The values the body was rendered with (JSON), for a WhatsApp template's variables.
     values_json: Mapped[str | None] = mapped_column(Text)
     # The broadcast this text belongs to, for progress and for batched delivery.
@@ -352,10 +376,10 @@ class Message(Base):
     # bank's own notices.
     caused_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
     # When it was handed to the transport: the bank's daily cap counts these.
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime, default=utcnow, onupdate=utcnow
     )
 
     __table_args__ = (
@@ -386,8 +410,8 @@ class Activity(Base):
     status: Mapped[str] = mapped_column(String(16), default="planned")
     recipients: Mapped[int] = mapped_column(Integer, default=0)
     segments: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "ref", name="uq_activities_ref"),
@@ -407,7 +431,7 @@ class Rsvp(Base):
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     coming: Mapped[bool] = mapped_column(Boolean)
-    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("activity_id", "member_id", name="uq_rsvps_member"),)
 
@@ -424,6 +448,6 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(120), default="")
     detail: Mapped[str] = mapped_column(String(400), default="")
     via: Mapped[str] = mapped_column(String(16), default="web")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_audit_bank_created", "bank_id", "created_at"),)

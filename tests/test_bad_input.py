@@ -388,14 +388,38 @@ def test_without_a_token_only_local_callers_without_forwarding_headers_are_answe
     for remote in ("203.0.113.5", "10.0.0.8", "192.168.1.20", "2001:db8::1", "not-an-ip", ""):
         response = phone.post(phone.form("JOIN Sam"), remote_addr=remote)
         assert response.status_code == 403, remote
-    for header in ("X-Forwarded-For", "Forwarded", "X-Real-Ip"):
+    # Whatever a proxy, tunnel or CDN on this machine adds on the way in.
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-Ip", "Via", "CF-Connecting-IP",
+                   "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP", "X-Forwarded-Host",
+                   "X-Forwarded-Proto", "x-forwarded-port", "X-FORWARDED-SERVER"):
         value = "for=203.0.113.5" if header == "Forwarded" else "203.0.113.5"
         response = phone.post(phone.form("STOP"), headers={header: value})
+        assert response.status_code == 403, header
+        response = phone.post(phone.form("JOIN Sam"), remote_addr="::1", headers={header: ""})
         assert response.status_code == 403, header
     assert snapshot(services) == before
     # Loopback, IPv4 or IPv6, is the bank's own machine.
     assert "reply JOIN" in phone.reply("hello")
     assert "reply JOIN" in replies(phone.post(phone.form("hello"), remote_addr="::1"))[0]
+
+
+def _too_large(sender: Phone, services: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Not a 200 with a traceback logged: the request is too large, and nothing changes."""
+    before = snapshot(services)
+    response = sender.post(sender.form("JOIN Sam", Padding="x" * (300 * 1024)))
+    assert response.status_code == 413
+    assert snapshot(services) == before
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert "Welcome to" in sender.reply("JOIN Sam")
+
+
+@pytest.mark.parametrize("token", [None, AUTH_TOKEN], ids=["unsigned", "signed"])
+def test_a_body_over_the_size_limit_is_refused_with_413(backend, caplog, token):
+    # As in production: a fault inside the webhook is answered, not raised.
+    with built_app(backend, testing=False, twilio_account_sid=ACCOUNT_SID if token else "",
+                   twilio_auth_token=token or "") as application:
+        _too_large(Phone(application, NUMBER, auth_token=token),
+                   application.extensions["timebank"], caplog)
 
 
 def test_a_refused_call_does_not_use_up_its_message_sid(phone, services):

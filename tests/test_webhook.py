@@ -227,3 +227,28 @@ def test_twiml_is_written_exactly_as_twilios_own_builder_writes_it():
 
     same()
     always_parseable()
+
+
+def test_healthz_answers_503_when_the_database_is_down(backend, tmp_path):
+    from app import create_app
+    from tests.conftest import make_config
+
+    # A database in a folder that does not exist: every connection fails.
+    gone = create_app(make_config(backend, database_url=f"sqlite:///{tmp_path}/no/such.db"))
+    response = gone.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "error"
+    assert response.get_json()["database"].startswith("error")
+    assert response.get_json()["redis"] == "ok"
+
+
+def test_healthz_answers_503_when_redis_is_down(backend):
+    from app import create_app
+    from tests.conftest import make_config
+
+    # A port where no Redis listens.
+    gone = create_app(make_config(backend, redis_url="redis://127.0.0.1:1/0"))
+    response = gone.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "ok",
+                                   "redis": "error: ConnectionError"}
