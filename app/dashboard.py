@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 import logging
 import secrets
 from datetime import date, timedelta
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
-from app import auth, broadcasts, charts, effects, outbound
+from app import auth, broadcasts, charts, effects, origin, outbound
 from app import services as current_services
 from app.config import DEVELOPMENT_KEY
 from ledger import (
@@ -76,7 +75,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 def _guard() -> BaseResponse | None:
     config = current_services().config
     if config.secret_key == DEVELOPMENT_KEY and not config.testing and (
-            config.public or not _from_this_machine()):
+            config.public or not origin.from_this_machine()):
         # Anyone could sign a session cookie with the key everyone knows.
         abort(503, "The dashboard is off until TIMEBANK_SECRET_KEY is set to a long random "
                    "string (see README.md).")
@@ -107,10 +106,6 @@ MAX_ID = 2**31 - 1
 MAX_REPORT_DAYS = 3653
 # Reports count in whole months and years: a period keeps a year clear of the calendar's end.
 _LAST_DAY = date(9999, 1, 1)
-# Headers that say a request came through a proxy, however it reached the socket.
-_FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-              "X-Real-IP", "Via", "CF-Connecting-IP", "True-Client-IP", "X-Client-IP",
-              "X-Cluster-Client-IP")
 
 
 class _Id(IntegerConverter):
@@ -123,18 +118,6 @@ class _Id(IntegerConverter):
 @bp.record_once
 def _add_converter(state: BlueprintSetupState) -> None:
     state.app.url_map.converters["id"] = _Id
-
-
-def _from_this_machine() -> bool:
-    """A request from this machine straight to the web process, through no proxy."""
-    original = request.environ.get("werkzeug.proxy_fix.orig", {})
-    address = original.get("REMOTE_ADDR", request.remote_addr) or ""
-    if any(name in request.headers for name in _FORWARDED):
-        return False
-    try:
-        return ipaddress.ip_address(address.removeprefix("::ffff:")).is_loopback
-    except ValueError:
-        return False
 
 
 def _id(raw: str) -> int | None:

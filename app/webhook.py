@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 
@@ -10,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
-from app import inbound, services
+from app import inbound, origin, services
 from conversations.texts import render
 from ledger import members, messages
 
@@ -18,18 +17,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__)
 
 _SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
-# Headers a proxy, tunnel or CDN adds on the way in (and any ``X-Forwarded-*``).
-_FORWARDING_HEADERS = frozenset(h.lower() for h in (
-    "Forwarded", "X-Real-IP", "Via", "CF-Connecting-IP", "True-Client-IP", "X-Client-IP",
-    "X-Cluster-Client-IP", "X-Original-Host",
-))
-
-
-def _forwarded() -> bool:
-    return any(name.lower() in _FORWARDING_HEADERS or name.lower().startswith("x-forwarded-")
-               for name, _ in request.headers.items())
-
-
 def _signature_ok() -> bool:
     """Twilio's signature when an auth token is configured; else loopback callers only."""
     config = services().config
@@ -45,12 +32,7 @@ def _signature_ok() -> bool:
         return bool(validator.validate(url, request.form, signature))
     # No token: accept only requests made on this machine, not ones relayed by a proxy or a
     # tunnel (which arrive from loopback too, but carry forwarding headers).
-    if _forwarded():
-        return False
-    try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        return False
+    return origin.from_this_machine()
 
 
 def _xml(body: str, status: int = 200) -> Response:
