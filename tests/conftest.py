@@ -26,8 +26,19 @@ from ledger.migrate import upgrade
 from ledger.models import Base
 from tests.helpers import Outbox, Phone
 
+pytest_plugins = ["tests.recovery_times"]
+
 SERVERS = bool(os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"))
 BACKENDS = ["embedded", "servers"] if SERVERS else ["embedded"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``servers_only`` runs on PostgreSQL and Redis only (it needs what only a
+    server has, e.g. connections to cut): on the embedded backend it is skipped, saying so."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.get_closest_marker("servers_only") and params.get("backend") != "servers":
+            item.add_marker(pytest.mark.skip(reason="servers_only: runs on PostgreSQL/Redis"))
 
 
 @dataclass

