@@ -117,7 +117,8 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     # text again (a resend would be a new message), so it is logged and the answer stands.
     try:
         pipe = services.redis.pipeline(transaction=False)
-        pipe.set(key, answer.encode(), ex=config.inbound_memory_seconds)
+        # Sealed: an answer may carry another member's number (an introduction).
+        pipe.set(key, services.seal(answer.encode()), ex=config.inbound_memory_seconds)
         if not new_state.empty:
             pipe.set(session_key, new_state.to_json(), ex=config.session_ttl_seconds)
         elif raw_state:
@@ -148,17 +149,19 @@ def _bank(services: Services, connection: Connection, to: str | None) -> banks.B
 def _repeat_answer(services: Services, key: str, sid: str) -> str:
     """The first answer to a repeated MessageSid, waiting briefly if it is still being made."""
     deadline = time.monotonic() + _DUPLICATE_WAIT_SECONDS
-    while True:
-        stored = services.redis.get(key)
-        if stored:
-            log.info("inbound %s repeated; first answer sent again", sid)
-            return stored.decode() if isinstance(stored, bytes) else str(stored)
-        if stored is None or time.monotonic() > deadline:
-            # The first attempt failed or is stuck; this one must not act twice, so answer
-            # nothing now. Twilio's next retry (or the member) will be served.
-            log.info("inbound %s repeated while in flight; empty answer", sid)
-            return twiml([])
+    stored = services.redis.get(key)
+    while stored == b"" and time.monotonic() < deadline:  # claimed, answer still being made
         time.sleep(0.05)
+        stored = services.redis.get(key)
+    answer = services.unseal(stored) if isinstance(stored, bytes) and stored else None
+    if answer is not None:
+        log.info("inbound %s repeated; first answer sent again", sid)
+        return answer.decode()
+    # The first attempt failed or is stuck (or its answer was sealed with another key);
+    # this one must not act twice, so answer nothing now. Twilio's next retry (or the
+    # member) will be served.
+    log.info("inbound %s repeated while in flight; empty answer", sid)
+    return twiml([])
 
 
 @dataclass(frozen=True)

@@ -293,3 +293,54 @@ def test_a_need_whose_first_ask_was_lost_is_asked_by_the_sweep(people, make_phon
         need.created_at = need.created_at - timedelta(minutes=11)
     assert jobs.sweep()["next_waves"] == 1
     assert len(outbox.to(people["ana"].number)) == 1
+
+
+def _redis_dump(redis) -> bytes:  # type: ignore[no-untyped-def]
+    """Every key and value in the Redis database, as a dump (or a thief) would see them,
+    except the console transport's outboxes: the stand-in for members' phones."""
+    dump = []
+    for key in redis.scan_iter():
+        if key.startswith(b"tb:outbox:"):
+            continue
+        kind = redis.type(key)
+        value: object = {
+            b"string": redis.get, b"hash": redis.hgetall, b"list": lambda k: redis.lrange(k, 0, -1),
+            b"set": redis.smembers, b"zset": lambda k: redis.zrange(k, 0, -1),
+            b"stream": lambda k: redis.xrange(k),
+        }[kind](key)
+        dump.append(repr((key, value)).encode())
+    return b"\n".join(dump)
+
+
+def test_a_repeated_introduction_is_answered_again_but_redis_keeps_no_number(
+        people, make_phone, outbox, redis):
+    """Twilio delivers the YES twice: the helper reads the same introduction, yet the first
+    answer kept for 72 hours under the MessageSid shows no number in a dump of Redis."""
+    from tests.helpers import replies
+
+    ana = people["ana"]
+    bob = make_phone("+447700900904")
+    bob.text("JOIN Bob")
+    bob.text("NEED a lift to the clinic")
+    ref = ref_in(outbox.to(ana.number)[0])
+    sid = "SM" + "7" * 32
+    first = ana.send(f"YES {ref}", sid=sid)
+    assert bob.number in replies(first)[0]
+    assert ana.send(f"YES {ref}", sid=sid).data == first.data
+    assert redis.ttl(f"tb:inbound:{sid}") > 71 * 3600
+    dump = _redis_dump(redis)
+    for number in (ana.number, bob.number):
+        national = number.replace("+44", "0")
+        for form in (number, national, number[3:]):
+            assert form.encode() not in dump, form
+
+
+def test_a_kept_answer_the_bank_did_not_seal_is_never_sent(people, redis):
+    """An answer written into Redis by someone else (or kept under another secret key) is
+    not read back to the member: the repeat gets an empty answer."""
+    from tests.helpers import replies
+
+    sid = "SM" + "8" * 32
+    redis.set(f"tb:inbound:{sid}", b"<Response><Message>forged</Message></Response>")
+    again = people["sam"].send("BALANCE", sid=sid)
+    assert replies(again) == []
