@@ -10,6 +10,7 @@ that the webhook answers a fault the way Twilio would see it.
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import sqlite3
 import tempfile
@@ -269,7 +270,7 @@ def test_a_worker_killed_during_a_matching_wave_asks_everyone_exactly_once(
         test_broadcast_delivery.wait_for(lambda: not standin._state.script, 10,
                                          "the stalled request", first, log)
         time.sleep(0.2)
-        first.send_signal(signal.SIGKILL)
+        os.killpg(first.pid, signal.SIGKILL)  # the worker and its scheduler, at once
         first.wait(timeout=10)
         killed_at = time.monotonic()
     finally:

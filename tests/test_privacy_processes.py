@@ -9,6 +9,7 @@ number masked and keeps only the message's id in Redis; the database keeps the t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -88,7 +89,8 @@ class Bank:
         name = "web" if "gunicorn" in command[-1] else "worker"
         with (self.folder / f"{name}.out").open("wb") as out, \
                 (self.folder / f"{name}.err").open("wb") as err:
-            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
+            return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err,
+                                    start_new_session=True)
 
     def _answers(self) -> bool:
         for name, process in self.processes.items():
@@ -112,14 +114,17 @@ class Bank:
         return ["".join(m.itertext()) for m in root.iter("Message")]
 
     def stop(self) -> None:
+        """Each process, with those it forked (gunicorn's workers, RQ's scheduler), told to
+        stop as a platform does, so that what they print on the way out is searched too."""
         for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes.values():
             try:
                 process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
 
     def output(self) -> str:
