@@ -252,7 +252,7 @@ def _missed_texts(shared: Services, outbox: str, seen_key: str, most: int = 10
                   ) -> tuple[str, list[str]]:
     """(where to read on from, the last few texts the bank sent to this number since its
     chat last showed one). A first chat shows nothing old."""
-    from app.transports import outbox_message_ids
+    from app.transports import outbox_message_id
 
     redis: Any = shared.redis  # bytes in, bytes out (no decode_responses)
     seen = redis.get(seen_key)
@@ -262,7 +262,8 @@ def _missed_texts(shared: Services, outbox: str, seen_key: str, most: int = 10
         entries = redis.xrange(outbox, min=f"({last}", max="+")
         if entries:
             last = entries[-1][0].decode()
-            bodies = _bodies(shared, outbox_message_ids([f for _, f in entries[-most:]]))
+            ids = [outbox_message_id(fields) for _, fields in entries[-most:]]
+            bodies = _bodies(shared, [i for i in ids if i is not None])
     else:
         newest = redis.xrevrange(outbox, count=1)
         last = newest[0][0].decode() if newest else "0-0"

@@ -200,17 +200,14 @@ def read_outbox(redis: Redis, key: str, last_id: str = "$", block_ms: int = 1000
     for _stream, entries in found or []:
         for entry_id, fields in entries:
             last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            message_ids += outbox_message_ids([fields])
+            message_id = outbox_message_id(fields)
+            if message_id is not None:
+                message_ids.append(message_id)
     return last_id, message_ids
 
 
-def outbox_message_ids(entries: list[Any]) -> list[int]:
-    """The message ids that outbox stream entries (their fields) point at."""
-    found = []
-    for fields in entries:
-        value = fields.get(b"message_id") or fields.get("message_id") or b""
-        text = value.decode() if isinstance(value, bytes) else str(value)
-        if text.isdecimal():
-            found.append(int(text))
-    return found
-
+def outbox_message_id(fields: dict[Any, Any]) -> int | None:
+    """The id of the message an outbox stream entry (its fields) stands for."""
+    value = fields.get(b"message_id") or fields.get("message_id") or b""
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return int(text) if text.isdecimal() else None

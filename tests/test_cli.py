@@ -214,6 +214,7 @@ def test_chat_can_text_another_banks_number(cli, services):
 def test_chat_shows_a_text_sent_while_away_in_full_though_redis_holds_no_number(
         cli, services, capsys):
     from app import outbound
+    from app.transports import outbox_key, read_outbox
     from ledger import members as members_module
 
     assert cli("chat", PERSON, input="JOIN Sam\n").exit_code == 0
@@ -229,6 +230,10 @@ def test_chat_shows_a_text_sent_while_away_in_full_though_redis_holds_no_number(
     Outbox(services).run_jobs()  # the console transport prints it, masked
     printed = capsys.readouterr().out
     assert "Good news: Ana can help" in printed and "900777" not in printed
+
+    # What an open chat reads as texts arrive: the message's id, its text from the database.
+    key = outbox_key(PERSON, services.config.secret_key)
+    assert read_outbox(services.redis, key, "0-0", 1)[1] == [message_id]
 
     result = cli("chat", PERSON, input="\n")
     assert "bank> (sent while you were away) Good news: Ana can help with: a lift. Their " \
