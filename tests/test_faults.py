@@ -9,6 +9,7 @@ that the webhook answers a fault the way Twilio would see it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import signal
@@ -240,6 +241,37 @@ def test_redis_restarted_mid_matching_wave_asks_each_helper_once(
     assert statuses == {"a lift to the clinic": "matched", "a lift to the station": "open",
                         "a lift to the market": "open"}
     assert sum("Good news" in t for t in received(standin, bob.number)) == 1
+
+
+@pytest.mark.slow
+def test_a_running_worker_carries_on_after_redis_restarts(
+        backend: Backend, make_bank: Callable[..., TwilioBank], own_redis: RedisProcess,
+        standin: TwilioStandIn, tmp_path: Path, recovery_time: Recorder) -> None:
+    """``python worker.py`` keeps running through a Redis restart and works the new queue:
+    nobody has to restart it for texts to go out again."""
+    bank = make_bank(redis_url=own_redis.url, testing=False)
+    for n, name in enumerate(["Ana", "Kemi", "Lee"]):
+        join(bank, f"+44770090045{n}", name, "driving lifts")
+    bob = join(bank, "+447700900459", "Bob")
+    log = tmp_path / "worker.log"
+    worker = test_broadcast_delivery.start_worker(
+        dataclasses.replace(backend, redis_url=own_redis.url), standin, log, burst=False)
+    try:
+        bob.text("NEED a lift to the clinic")
+        test_broadcast_delivery.wait_for(lambda: len(standin.accepted) == 3, 30,
+                                         "the first wave", worker, log)
+        own_redis.stop()
+        time.sleep(1)  # the worker finds Redis gone
+        own_redis.start()
+        restarted = time.monotonic()
+        until_answered(bob, "NEED a lift to the station")
+        test_broadcast_delivery.wait_for(lambda: len(standin.accepted) == 6, 30,
+                                         "the second wave", worker, log)
+        recovery_time("Redis restart under a running worker: its texts went out again after",
+                      time.monotonic() - restarted)
+    finally:
+        test_broadcast_delivery.stop(worker)
+    assert set(asks_received(standin).values()) == {1}
 
 
 # --- the worker killed during a matching wave ---------------------------------------------
