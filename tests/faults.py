@@ -54,6 +54,7 @@ class TcpProxy:
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self.connections = 0  # accepted since the start, to see that the app reconnected
+        self._cut_commit = threading.Event()
 
     def __enter__(self) -> TcpProxy:
         self.up()
@@ -102,12 +103,25 @@ class TcpProxy:
                     return
                 self._open.update((client, server))
                 self.connections += 1
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            pair = _Pair()
+            for source, sink, upstream in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(source, sink, upstream, pair),
+                                 daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def cut_after_next_commit(self) -> None:
+        """The next COMMIT reaches the server, which commits; its answer never comes back:
+        the connection is cut first (a restart at the worst moment)."""
+        self._cut_commit.set()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool,
+              pair: _Pair) -> None:
         try:
             while data := source.recv(65536):
+                if not upstream and pair.cut_on_answer and b"COMMIT\x00" in data:
+                    return  # the server committed (CommandComplete): nobody will hear it
+                if upstream and b"COMMIT" in data and self._cut_commit.is_set():
+                    self._cut_commit.clear()
+                    pair.cut_on_answer = True
                 sink.sendall(data)
         except OSError:
             pass
@@ -117,6 +131,12 @@ class TcpProxy:
                 self._open.discard(sink)
             _close(source)
             _close(sink)
+
+
+class _Pair:
+    """One proxied connection's state."""
+
+    cut_on_answer = False
 
 
 def _close(sock: socket.socket) -> None:
