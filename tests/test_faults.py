@@ -408,7 +408,7 @@ def each_text_recorded_once(bank: TwilioBank, outcomes: Outcomes) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.servers_only
+@pytest.mark.backend("servers")
 def test_postgresql_restarted_under_a_stream_of_texts(
         backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
         recovery_time: Recorder) -> None:
@@ -438,7 +438,7 @@ def test_postgresql_restarted_under_a_stream_of_texts(
 
 
 @pytest.mark.slow
-@pytest.mark.embedded_only
+@pytest.mark.backend("embedded")
 def test_the_sqlite_file_locked_under_a_stream_of_texts(
         backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
         recovery_time: Recorder) -> None:
@@ -474,7 +474,7 @@ def test_the_sqlite_file_locked_under_a_stream_of_texts(
     each_text_recorded_once(bank, outcomes)
 
 
-@pytest.mark.servers_only
+@pytest.mark.backend("servers")
 def test_a_text_on_a_connection_cut_by_a_restart_is_handled_once_when_sent_again(
         backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn,
         recovery_time: Recorder) -> None:
@@ -513,7 +513,7 @@ def _confirmation_text(bank: TwilioBank, number: str) -> str:
                                .order_by(Message.id.desc())).first() or ""
 
 
-@pytest.mark.servers_only
+@pytest.mark.backend("servers")
 def test_a_text_whose_commit_was_cut_off_is_recorded_once_when_sent_again(
         backend: Backend, make_bank: Callable[..., TwilioBank], standin: TwilioStandIn) -> None:
     """The worst moment for a restart: the COMMIT reached PostgreSQL, which committed, and
