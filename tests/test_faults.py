@@ -1,5 +1,10 @@
-"""Faults, proven: Redis restarted mid-conversation and mid-matching-wave, PostgreSQL
-restarted under a stream of texts, the worker killed with SIGKILL during a matching wave.
+"""Faults, proven: Redis restarted mid-conversation, mid-matching-wave and under a running
+worker; PostgreSQL restarted under a stream of texts, between two texts and at the worst
+moment (a COMMIT that went through unheard); the embedded database locked by another
+connection; the worker killed with SIGKILL during a matching wave.
+
+PostgreSQL is never really restarted (the server is shared): ``tests.faults.TcpProxy`` does
+to the app what a restart does. Redis is a ``redis-server`` of the test's own.
 
 What a member sees is asserted (TwiML replies, the texts the Twilio stand-in received); each
 test records how long the bank took to recover, printed in pytest's terminal summary
