@@ -169,17 +169,29 @@ class InboundCount:
     repeats: int
 
 
-def count_inbound(pipe: Any, services: Services, bank_id: int, phone: str, body: str) -> None:
-    """Add the counting of one incoming text to a Redis pipeline (read by ``read_count``).
-    Keys hold keyed hashes of the number, never the number."""
-    number = services.address_key(phone)
+def _inbound_keys(services: Services, bank_id: int, phone: str, body: str) -> tuple[str, str]:
+    """The keys counting a number's texts this hour and these words from it. Keyed hashes of
+    the number, never the number."""
     words = " ".join(body.lower().split())
-    hour_key = f"tb:answers:{bank_id}:{number}"
-    repeat_key = f"tb:repeats:{bank_id}:{services.address_key(phone + chr(0) + words)}"
+    return (f"tb:answers:{bank_id}:{services.address_key(phone)}",
+            f"tb:repeats:{bank_id}:{services.address_key(phone + chr(0) + words)}")
+
+
+def count_inbound(pipe: Any, services: Services, bank_id: int, phone: str, body: str) -> None:
+    """Add the counting of one incoming text to a Redis pipeline (read by ``read_count``)."""
+    hour_key, repeat_key = _inbound_keys(services, bank_id, phone, body)
     pipe.set(hour_key, 0, nx=True, ex=HOUR)  # the hour starts with the first text
     pipe.incr(hour_key)
     pipe.incr(repeat_key)
     pipe.expire(repeat_key, REPEAT_QUIET_SECONDS)  # silence lasts until it stops a while
+
+
+def uncount_inbound(pipe: Any, services: Services, bank_id: int, phone: str, body: str
+                    ) -> None:
+    """Take back the counting of a text the bank could not take (an outage): the member was
+    asked to send it again, and must not be silenced for doing so."""
+    for key in _inbound_keys(services, bank_id, phone, body):
+        pipe.decr(key)
 
 
 def read_count(results: list[Any]) -> InboundCount:

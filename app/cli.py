@@ -231,17 +231,17 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
         stop = threading.Event()
         outbox = outbox_key(sender, config.secret_key)
         seen_key = f"tb:chat-seen:{shared.address_key(sender)}"
-        missed = _missed_texts(shared.redis, outbox, seen_key)
+        missed = _missed_texts(shared, outbox, seen_key)
 
         def watch(last: str) -> None:
             while not stop.is_set():
                 try:
-                    last, bodies = read_outbox(shared.redis, outbox, last, 500)
+                    last, message_ids = read_outbox(shared.redis, outbox, last, 500)
                 except Exception:
                     return
-                for body in bodies:
+                for body in _bodies(shared, message_ids):
                     click.echo(f"\nbank> {body}")
-                if bodies:
+                if message_ids:
                     shared.redis.set(seen_key, last, ex=30 * 24 * 3600)
 
         watcher = threading.Thread(target=watch, args=(missed[0],), daemon=True)
@@ -286,10 +286,13 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
             _release_embedded_redis(shared.redis)
 
 
-def _missed_texts(redis: Any, outbox: str, seen_key: str, most: int = 10
+def _missed_texts(shared: Services, outbox: str, seen_key: str, most: int = 10
                   ) -> tuple[str, list[str]]:
     """(where to read on from, the last few texts the bank sent to this number since its
     chat last showed one). A first chat shows nothing old."""
+    from app.transports import outbox_message_id
+
+    redis: Any = shared.redis  # bytes in, bytes out (no decode_responses)
     seen = redis.get(seen_key)
     bodies: list[str] = []
     if seen:
@@ -297,12 +300,27 @@ def _missed_texts(redis: Any, outbox: str, seen_key: str, most: int = 10
         entries = redis.xrange(outbox, min=f"({last}", max="+")
         if entries:
             last = entries[-1][0].decode()
-            bodies = [fields.get(b"body", b"").decode() for _, fields in entries[-most:]]
+            ids = [outbox_message_id(fields) for _, fields in entries[-most:]]
+            bodies = _bodies(shared, [i for i in ids if i is not None])
     else:
         newest = redis.xrevrange(outbox, count=1)
         last = newest[0][0].decode() if newest else "0-0"
     redis.set(seen_key, last, ex=30 * 24 * 3600)
     return last, bodies
+
+
+def _bodies(shared: Services, message_ids: list[int]) -> list[str]:
+    """The texts of these messages, in this order (the outbox in Redis holds only ids)."""
+    if not message_ids:
+        return []
+    from sqlalchemy import select
+
+    from ledger.models import Message
+
+    with shared.db.reading() as session:
+        found = dict(session.execute(
+            select(Message.id, Message.body).where(Message.id.in_(message_ids))).all())
+    return [found[i] for i in message_ids if i in found]
 
 
 def _release_embedded_redis(redis: Any) -> None:

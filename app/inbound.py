@@ -7,10 +7,16 @@
 4. Carry out the effects in one SQL transaction. Each is idempotent (unique keys, get-or-
    create), so a crash and a retry can never apply one twice.
 5. Hand anything slow (texts to other people) to RQ, save the dialog state, answer TwiML.
+
+A fault on our side (the database or Redis restarting) leaves nothing half-done: the member
+is asked to send the text again, its claim is released, and the same words from that number
+within the hour are handled as that first text, so a commit that went through unheard is not
+done twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -96,19 +102,27 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         bank = _bank(services, connection, to)
         key = f"tb:inbound:{sid}"
         session_key = f"tb:session:{bank.id}:{services.address_key(sender.phone)}"
-        # One round trip: claim the MessageSid, read the dialog state, count the number's
-        # texts (app.caps).
+        doubt_key = _doubt_key(services, bank.id, message)
+        # One round trip: claim the MessageSid, read the dialog state, see whether these
+        # words from this number are a text the bank could not take a moment ago, and count
+        # the number's texts (app.caps).
         pipe = services.redis.pipeline(transaction=False)
         pipe.set(key, b"", nx=True, ex=_CLAIM_SECONDS)
         pipe.get(session_key)
+        pipe.get(doubt_key)
         caps.count_inbound(pipe, services, bank.id, sender.phone, message.body)
-        claimed, raw_state, *counted = pipe.execute()
+        claimed, raw_state, doubted, *counted = pipe.execute()
         if not claimed:
             return _repeat_answer(services, key, sid)
+        if doubted:
+            # Sent again after "please send it again": handled as the first, so that what
+            # the first may have recorded (a commit cut off by an outage) is not done twice.
+            message = dataclasses.replace(message, sid=doubted.decode())
+            log.info("inbound %s sent again after a fault; handled as %s", sid, message.sid)
         try:
             loaded = _load(connection, services, bank, message)
         except BaseException:
-            services.redis.delete(key)
+            _release(services, key, doubt_key, bank.id, message)
             raise
     answered = caps.may_answer(
         caps.read_count(counted), member=loaded.member_id is not None,
@@ -125,8 +139,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         if not answered:
             answer = twiml([])
     except BaseException:
-        # Released so that Twilio's retry is handled in full (every effect is idempotent).
-        services.redis.delete(key)
+        _release(services, key, doubt_key, bank.id, message)
         raise
     # Everything below happens after the commit: a failure here must not tell the member to
     # text again (a resend would be a new message), so it is logged and the answer stands.
@@ -138,6 +151,8 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
             pipe.set(session_key, new_state.to_json(), ex=config.session_ttl_seconds)
         elif raw_state:
             pipe.delete(session_key)
+        if doubted:
+            pipe.delete(doubt_key)
         pipe.execute()
     except Exception:
         log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
@@ -147,6 +162,29 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
 def _opting(body: str) -> bool:
     """STOP or START: always carried out, even for a number that gets no more answers."""
     return parse(body).name in OPT_OUT_WORDS | OPT_IN_WORDS
+
+
+# How long the same words from the same number count as a text sent again after a fault.
+_DOUBT_SECONDS = 3600
+
+
+def _doubt_key(services: Services, bank_id: int, message: Inbound) -> str:
+    words = " ".join(message.body.lower().split())
+    return (f"tb:in-doubt:{bank_id}:"
+            f"{services.address_key(message.sender.phone + chr(0) + words)}")
+
+
+def _release(services: Services, key: str, doubt_key: str, bank_id: int, message: Inbound
+             ) -> None:
+    """A text that failed on our side (the member is asked to send it again): its claim is
+    released, so that Twilio's retry is handled in full, and the same words sent again as a
+    new message are handled as this one (every effect is idempotent by MessageSid). It is
+    not counted against the number's answers: sending it again is what we asked for."""
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.delete(key)
+    pipe.set(doubt_key, message.sid.encode(), ex=_DOUBT_SECONDS)
+    caps.uncount_inbound(pipe, services, bank_id, message.sender.phone, message.body)
+    pipe.execute()
 
 
 _BANK_CACHE_SECONDS = 10.0

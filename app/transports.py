@@ -75,8 +75,12 @@ def outbox_key(address: str, secret: str) -> str:
 
 
 class ConsoleTransport:
-    """Prints each text (number masked) and keeps the latest in a Redis stream per number,
-    which ``timebank chat`` reads, so the bank can be tried without Twilio."""
+    """Prints each text (numbers masked) and notes it in a Redis stream per number, which
+    ``timebank chat`` reads, so the bank can be tried without Twilio.
+
+    The stream holds only the message's id: the text itself (an introduction carries a
+    member's number) stays in the database, where ``timebank chat`` reads it, so neither the
+    log nor Redis ever holds a raw number."""
 
     def __init__(self, redis: Redis, secret: str) -> None:
         self.redis = redis
@@ -91,7 +95,7 @@ class ConsoleTransport:
         print(f"[to {mask(text.to)} by {text.channel}] {shown}", flush=True)
         self.redis.xadd(
             outbox_key(text.to, self.secret),
-            {"body": text.body.encode(), "sid": sid, "message_id": str(text.message_id)},
+            {"sid": sid, "message_id": str(text.message_id)},
             maxlen=OUTBOX_LENGTH, approximate=True,
         )
         return sid
@@ -192,14 +196,22 @@ def make_transport(config: Config, redis: Redis) -> Transport:
 
 
 def read_outbox(redis: Redis, key: str, last_id: str = "$", block_ms: int = 1000
-                ) -> tuple[str, list[str]]:
-    """New texts in the outbox ``key`` after ``last_id``: (the id to read from next, bodies)."""
+                ) -> tuple[str, list[int]]:
+    """New texts in the outbox ``key`` after ``last_id``: (the id to read from next, the
+    ids of their messages)."""
     found: Any = redis.xread({key: last_id}, block=block_ms, count=50)
-    bodies: list[str] = []
+    message_ids: list[int] = []
     for _stream, entries in found or []:
         for entry_id, fields in entries:
             last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            body = fields.get(b"body") or fields.get("body") or b""
-            bodies.append(body.decode() if isinstance(body, bytes) else str(body))
-    return last_id, bodies
+            message_id = outbox_message_id(fields)
+            if message_id is not None:
+                message_ids.append(message_id)
+    return last_id, message_ids
 
+
+def outbox_message_id(fields: dict[Any, Any]) -> int | None:
+    """The id of the message an outbox stream entry (its fields) stands for."""
+    value = fields.get(b"message_id") or fields.get("message_id") or b""
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return int(text) if text.isdecimal() else None

@@ -50,10 +50,11 @@ def messages_webhook() -> Response:
     except Exception:
         if current_app.testing:
             raise
-        # A fault of ours before anything was committed (a database outage, a bug): the
-        # member is told to text again, and the claim on the MessageSid was released.
+        # A fault of ours before anything was committed (a database or Redis outage, a
+        # bug): never a 5xx, which Twilio would retry; the member is asked to send it again,
+        # and the claim on the MessageSid was released, so the resend is handled once.
         log.exception("inbound message could not be handled")
-        return _xml(inbound.twiml([render("invalid_request")]))
+        return _xml(inbound.twiml([render("try_again")]))
 
 
 @bp.post("/twilio/status")

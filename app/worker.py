@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
+from types import FrameType
+from typing import Any
 
 from redis import ConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker, Worker
 
 from app import create_app, delivery, jobs, services
@@ -63,13 +67,50 @@ def main(burst: bool = False) -> bool:
             # Jobs run in this process by default: they are short, idempotent and send at
             # most once, and forking a child per job cost ten times the throughput (see
             # bench/notifications.py). TIMEBANK_WORKER_FORK=1 isolates each job instead.
-            worker_class = Worker if os.environ.get("TIMEBANK_WORKER_FORK") == "1" else (
-                SimpleWorker
-            )
-            worker = worker_class([queue], connection=redis)
-            return bool(worker.work(burst=burst, with_scheduler=True))
+            worker_class = _stoppable(
+                Worker if os.environ.get("TIMEBANK_WORKER_FORK") == "1" else SimpleWorker)
+            while True:
+                worker = worker_class([queue], connection=redis)
+                try:
+                    worked = bool(worker.work(burst=burst, with_scheduler=True))
+                except RedisConnectionError:
+                    worked = False
+                if burst or worker.stop_requested:
+                    return worked
+                # RQ gives up when Redis goes away in the middle of a job (a restart): a
+                # fresh worker as soon as Redis is back, so texts go out without anyone
+                # restarting this process. Jobs lost with Redis are the sweep's to re-send.
+                log.warning("the worker lost its connection to Redis; starting again when "
+                            "Redis answers")
+                _wait_for(redis)
         finally:
             stop.set()
+
+
+def _stoppable(base: type[Any]) -> type[Any]:
+    """``base`` noting whether a stop was asked for (SIGTERM, Ctrl-C), as against RQ giving
+    up on a lost connection."""
+
+    class BankWorker(base):
+        stop_requested = False
+
+        def request_stop(self, signum: int, frame: FrameType | None) -> None:
+            self.stop_requested = True
+            super().request_stop(signum, frame)
+
+    return BankWorker
+
+
+def _wait_for(redis: Redis) -> None:
+    # RQ's handlers need Redis to stop gracefully; with no job running, a plain exit will do.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisConnectionError:
+            time.sleep(1)
 
 
 if __name__ == "__main__":  # python -m app.worker (as `timebank run` starts it)

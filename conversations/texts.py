@@ -112,6 +112,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "unsupported_sender": "Sorry, the time bank can only answer texts from a mobile "
                               "phone number.",
         "invalid_request": "Sorry, that message could not be read. Please text again.",
+        # The database or Redis was away (a restart): nothing was done; the same words again
+        # will be handled once.
+        "try_again": "Sorry, the time bank couldn't take your message just now. Please send "
+                     "it again in a minute.",
         # Brokers
         # At most one an hour (app.effects): later joiners are on the dashboard's Members page
         "broker_new_member": (

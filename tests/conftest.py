@@ -26,6 +26,8 @@ from ledger.migrate import upgrade
 from ledger.models import Base
 from tests.helpers import Outbox, Phone
 
+pytest_plugins = ["tests.recovery_times"]
+
 SERVERS = bool(os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"))
 BACKENDS = ["embedded", "servers"] if SERVERS else ["embedded"]
 

@@ -7,6 +7,7 @@ processes (``app.worker.main``) against the same database, Redis and stand-in as
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -147,17 +148,21 @@ def worker_env(backend: Backend, standin: TwilioStandIn) -> dict[str, str]:
 
 def start_worker(backend: Backend, standin: TwilioStandIn, log: Path, *, burst: bool
                  ) -> subprocess.Popen[bytes]:
-    """``worker.py`` as a process of its own (``burst``: until the queue is empty)."""
+    """``worker.py`` as a process of its own (``burst``: until the queue is empty), in a
+    process group of its own with RQ's scheduler, which it forks."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-c", f"from app.worker import main; main(burst={burst})"],
             cwd=ROOT, env=worker_env(backend, standin), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
+    """The worker and its scheduler gone (a scheduler outliving a killed worker would go on
+    polling Redis after the test)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
 
 

@@ -209,3 +209,37 @@ def test_chat_can_text_another_banks_number(cli, services):
     assert member.bank_id == banks_by_name(services)["Brixton Time Bank"].id
     with services.db.reading() as session:
         assert session.scalar(select(func.count(Message.id))) == 0
+
+
+def test_chat_shows_a_text_sent_while_away_in_full_though_redis_holds_no_number(
+        cli, services, capsys):
+    from app import outbound
+    from app.transports import outbox_key, read_outbox
+    from ledger import members as members_module
+
+    assert cli("chat", PERSON, input="JOIN Sam\n").exit_code == 0
+
+    with services.db.writing() as session:
+        [sam] = members_of(services, PERSON)
+        member = members_module.get_member(session, sam.id)
+        message_id = outbound.queue_text(
+            session, member, kind="match_requester", key="match_requester",
+            idempotency_key="test-intro",
+            values={"name": "Ana", "what": "a lift", "phone": "+447700900777", "ref": 12})
+    outbound.enqueue(services, [message_id])
+    Outbox(services).run_jobs()  # the console transport prints it, masked
+    printed = capsys.readouterr().out
+    assert "Good news: Ana can help" in printed and "900777" not in printed
+
+    # What an open chat reads as texts arrive: the message's id, its text from the database.
+    key = outbox_key(PERSON, services.config.secret_key)
+    assert read_outbox(services.redis, key, "0-0", 1)[1] == [message_id]
+
+    result = cli("chat", PERSON, input="\n")
+    assert "bank> (sent while you were away) Good news: Ana can help with: a lift. Their " \
+           "number is +447700900777" in result.output
+    for key in services.redis.scan_iter():
+        assert b"900777" not in key
+        if services.redis.type(key) == b"stream":
+            for _, fields in services.redis.xrange(key):
+                assert not any(b"900777" in value for value in fields.values())

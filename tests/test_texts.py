@@ -77,6 +77,7 @@ MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last
 NOT_ASKING = {
     "hours_too_many",  # "please ask your broker"
     "invalid_request",  # "Please text again": resend the same words, whatever they were
+    "try_again",  # the same: the bank could not take the text (a database or Redis outage)
 }
 # Capital words that are part of an example's values rather than commands.
 ARGUMENT_WORDS = {"FUND"}
