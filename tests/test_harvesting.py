@@ -90,7 +90,8 @@ def test_a_member_who_lists_every_skill_is_asked_about_three_needs_a_day(make_ba
     assert len(asks_to(standin, STU)) == 3
     # The next day Stu may be asked about three more.
     with bank.services.db.writing() as session:
-        session.execute(update(Ask).values(created_at=Ask.created_at - timedelta(days=1)))
+        for ask in session.scalars(select(Ask)):
+            ask.created_at -= timedelta(days=1)
         session.execute(update(Post).values(asked_at=utcnow() - timedelta(hours=7)))
     jobs.sweep()
     bank.run_jobs()
