@@ -236,12 +236,12 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
         def watch(last: str) -> None:
             while not stop.is_set():
                 try:
-                    last, message_ids = read_outbox(shared.redis, outbox, last, 500)
+                    last, entries = read_outbox(shared.redis, outbox, last, 500)
                 except Exception:
                     return
-                for body in _bodies(shared, message_ids):
+                for body in _bodies(shared, entries):
                     click.echo(f"\nbank> {body}")
-                if message_ids:
+                if entries:
                     shared.redis.set(seen_key, last, ex=30 * 24 * 3600)
 
         watcher = threading.Thread(target=watch, args=(missed[0],), daemon=True)
@@ -290,7 +290,7 @@ def _missed_texts(shared: Services, outbox: str, seen_key: str, most: int = 10
                   ) -> tuple[str, list[str]]:
     """(where to read on from, the last few texts the bank sent to this number since its
     chat last showed one). A first chat shows nothing old."""
-    from app.transports import outbox_message_id
+    from app.transports import outbox_entry
 
     redis: Any = shared.redis  # bytes in, bytes out (no decode_responses)
     seen = redis.get(seen_key)
@@ -300,8 +300,8 @@ def _missed_texts(shared: Services, outbox: str, seen_key: str, most: int = 10
         entries = redis.xrange(outbox, min=f"({last}", max="+")
         if entries:
             last = entries[-1][0].decode()
-            ids = [outbox_message_id(fields) for _, fields in entries[-most:]]
-            bodies = _bodies(shared, [i for i in ids if i is not None])
+            found = [outbox_entry(fields) for _, fields in entries[-most:]]
+            bodies = _bodies(shared, [e for e in found if e is not None])
     else:
         newest = redis.xrevrange(outbox, count=1)
         last = newest[0][0].decode() if newest else "0-0"
@@ -309,18 +309,21 @@ def _missed_texts(shared: Services, outbox: str, seen_key: str, most: int = 10
     return last, bodies
 
 
-def _bodies(shared: Services, message_ids: list[int]) -> list[str]:
-    """The texts of these messages, in this order (the outbox in Redis holds only ids)."""
-    if not message_ids:
-        return []
-    from sqlalchemy import select
+def _bodies(shared: Services, entries: list[tuple[int, str | None]]) -> list[str]:
+    """The texts of these outbox entries, in this order: the phone's copy where there is one,
+    else the message's text from the database (the outbox in Redis holds only ids)."""
+    wanted = [message_id for message_id, copy in entries if copy is None]
+    found: dict[int, str] = {}
+    if wanted:
+        from sqlalchemy import select
 
-    from ledger.models import Message
+        from ledger.models import Message
 
-    with shared.db.reading() as session:
-        found = dict(session.execute(
-            select(Message.id, Message.body).where(Message.id.in_(message_ids))).all())
-    return [found[i] for i in message_ids if i in found]
+        with shared.db.reading() as session:
+            found = dict(session.execute(
+                select(Message.id, Message.body).where(Message.id.in_(wanted))).all())
+    return [copy if copy is not None else found[i] for i, copy in entries
+            if copy is not None or i in found]
 
 
 def _release_embedded_redis(redis: Any) -> None:

@@ -90,14 +90,15 @@ class ConsoleTransport:
         sid = f"CONSOLE{uuid.uuid4().hex}"
         # The body may carry a number (an introduction): masked here too, as in every log;
         # and never a sign-in code. The stream below is the phone's inbox (timebank chat):
-        # it gets the text as the phone would.
+        # it names the message, whose text is in the database; only a text whose row hides
+        # a secret (a sign-in code, good for 10 minutes) is kept whole: the phone's copy.
         shown = _NUMBER.sub(lambda m: mask(m.group()), text.shown or text.body)
         print(f"[to {mask(text.to)} by {text.channel}] {shown}", flush=True)
-        self.redis.xadd(
-            outbox_key(text.to, self.secret),
-            {"sid": sid, "message_id": str(text.message_id)},
-            maxlen=OUTBOX_LENGTH, approximate=True,
-        )
+        fields = {"sid": sid, "message_id": str(text.message_id)}
+        if text.shown is not None and text.shown != text.body:
+            fields["copy"] = text.body
+        self.redis.xadd(outbox_key(text.to, self.secret), fields,  # type: ignore[arg-type]
+                        maxlen=OUTBOX_LENGTH, approximate=True)
         return sid
 
     def find_sent(self, text: OutboundText, since: datetime) -> str | None:
@@ -195,23 +196,30 @@ def make_transport(config: Config, redis: Redis) -> Transport:
     return ConsoleTransport(redis, config.secret_key)
 
 
+OutboxEntry = tuple[int, str | None]
+
+
 def read_outbox(redis: Redis, key: str, last_id: str = "$", block_ms: int = 1000
-                ) -> tuple[str, list[int]]:
-    """New texts in the outbox ``key`` after ``last_id``: (the id to read from next, the
-    ids of their messages)."""
+                ) -> tuple[str, list[OutboxEntry]]:
+    """New texts in the outbox ``key`` after ``last_id``: (the id to read from next, for
+    each text its message's id and the phone's copy if the row hides a secret)."""
     found: Any = redis.xread({key: last_id}, block=block_ms, count=50)
-    message_ids: list[int] = []
-    for _stream, entries in found or []:
-        for entry_id, fields in entries:
+    entries: list[OutboxEntry] = []
+    for _stream, items in found or []:
+        for entry_id, fields in items:
             last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            message_id = outbox_message_id(fields)
-            if message_id is not None:
-                message_ids.append(message_id)
-    return last_id, message_ids
+            entry = outbox_entry(fields)
+            if entry is not None:
+                entries.append(entry)
+    return last_id, entries
 
 
-def outbox_message_id(fields: dict[Any, Any]) -> int | None:
-    """The id of the message an outbox stream entry (its fields) stands for."""
+def outbox_entry(fields: dict[Any, Any]) -> OutboxEntry | None:
+    """The message an outbox stream entry (its fields) stands for, and the phone's copy of
+    its text where the database hides a secret."""
     value = fields.get(b"message_id") or fields.get("message_id") or b""
     text = value.decode() if isinstance(value, bytes) else str(value)
-    return int(text) if text.isdecimal() else None
+    if not text.isdecimal():
+        return None
+    copy = fields.get(b"copy") or fields.get("copy")
+    return int(text), copy.decode() if isinstance(copy, bytes) else copy

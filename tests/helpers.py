@@ -99,11 +99,14 @@ class Outbox:
     def received(self, address: str) -> list[str]:
         """The texts as ``address``'s phone got them (the console transport's inbox, which
         ``timebank chat`` reads): what the bank keeps may hide a secret such as a code."""
-        from app.transports import outbox_key
+        from app.transports import outbox_entry, outbox_key
 
         self.run_jobs()
         key = outbox_key(address, self.services.config.secret_key)
-        return [fields[b"body"].decode() for _, fields in self.services.redis.xrange(key)]
+        entries = [outbox_entry(fields) for _, fields in self.services.redis.xrange(key)]
+        with self.services.db.reading() as session:
+            bodies = {i: body for i, body in session.execute(select(Message.id, Message.body))}
+        return [copy if copy is not None else bodies[i] for i, copy in filter(None, entries)]
 
     def to(self, address: str, status: str | None = "sent") -> list[str]:
         """Bodies of the texts to ``address`` (``+44…`` or ``whatsapp:+44…``)."""

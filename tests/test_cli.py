@@ -233,7 +233,7 @@ def test_chat_shows_a_text_sent_while_away_in_full_though_redis_holds_no_number(
 
     # What an open chat reads as texts arrive: the message's id, its text from the database.
     key = outbox_key(PERSON, services.config.secret_key)
-    assert read_outbox(services.redis, key, "0-0", 1)[1] == [message_id]
+    assert read_outbox(services.redis, key, "0-0", 1)[1] == [(message_id, None)]
 
     result = cli("chat", PERSON, input="\n")
     assert "bank> (sent while you were away) Good news: Ana can help with: a lift. Their " \
