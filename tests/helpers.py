@@ -116,3 +116,18 @@ class Outbox:
             if status:
                 query = query.where(Message.status == status)
             return [m.body for m in session.scalars(query)]
+
+
+def ref_in(text: str) -> str:
+    """The reference a text asks for a reply with (``Reply YES 17 …`` → ``17``)."""
+    return text.split("YES ")[1].split()[0]
+
+
+def join(phone: Phone, name: str, skills: str = "SKIP", area: str = "SKIP") -> Phone:
+    """Join as ``name`` and answer the three questions (skills, area, free times)."""
+    assert phone.text(f"JOIN {name}")[0].startswith("Welcome to")
+    phone.text(skills)
+    phone.text(area)
+    phone.text("SKIP")
+    return phone
+

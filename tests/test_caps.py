@@ -17,6 +17,7 @@ from app.caps import REPEATS
 from ledger import banks, confirmations, members
 from ledger.models import Bank, Confirmation, Member, Message
 from tests import test_outbound
+from tests.helpers import ref_in
 from tests.test_broadcast_delivery import add_members
 from tests.test_outbound import TwilioBank, redis_contents
 from tests.twilio_standin import TwilioStandIn
@@ -61,10 +62,6 @@ def a_day_ago(bank: TwilioBank, *fields: str) -> None:
 
 def bodies(standin: TwilioStandIn, to: str) -> list[str]:
     return [r.body or "" for r in standin.accepted_to(to)]
-
-
-def ref_in(text: str) -> str:
-    return re.search(r"YES (\d+)", text).group(1)  # type: ignore[union-attr]
 
 
 def answered(response_data: bytes) -> bool:

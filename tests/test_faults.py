@@ -39,7 +39,8 @@ from ledger.models import Ask, Confirmation, Member, Message, Post, Transfer
 from tests import test_broadcast_delivery, test_outbound
 from tests.conftest import Backend
 from tests.faults import RedisProcess, TcpProxy, wait_until
-from tests.helpers import Phone, replies
+from tests.helpers import Phone, ref_in, replies
+from tests.helpers import join as join_member
 from tests.test_outbound import TwilioBank
 from tests.twilio_standin import TwilioStandIn
 
@@ -66,16 +67,7 @@ def own_redis(backend: Backend) -> Iterator[RedisProcess]:
 
 def join(bank: TwilioBank, number: str, name: str, skills: str = "SKIP",
          area: str = "Lambeth") -> Phone:
-    phone = bank.phone(number)
-    assert phone.text(f"JOIN {name}")[0].startswith("Welcome to")
-    phone.text(skills)
-    phone.text(area)
-    phone.text("SKIP")
-    return phone
-
-
-def ref_in(text: str) -> str:
-    return text.split("YES ")[1].split()[0]
+    return join_member(bank.phone(number), name, skills, area)
 
 
 def time_passes(services: Services, minutes: int) -> None:

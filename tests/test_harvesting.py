@@ -17,7 +17,7 @@ from ledger import banks, members
 from ledger.matching import VOCABULARY
 from ledger.models import Ask, Bank, Member, Post, utcnow
 from tests import test_dashboard, test_outbound
-from tests.helpers import Phone
+from tests.helpers import join, ref_in
 from tests.test_dashboard import post, text_of
 from tests.test_outbound import TwilioBank
 
@@ -43,18 +43,6 @@ NEEDS = [
 ]
 # What would make a link in a text: schemes, www., short links, domains, e-mail addresses.
 LINK = re.compile(r"https?|hxxp|://|www|bit\.ly|example|evil|@", re.IGNORECASE)
-
-
-def join(phone: Phone, name: str, skills: str = "SKIP", area: str = "SKIP") -> Phone:
-    phone.text(f"JOIN {name}")
-    phone.text(skills)
-    phone.text(area)
-    phone.text("SKIP")
-    return phone
-
-
-def ref_in(text: str) -> str:
-    return text.split("YES ")[1].split()[0]
 
 
 def asks_to(standin, number: str) -> list[str]:  # type: ignore[no-untyped-def]

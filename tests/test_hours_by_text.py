@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from app import jobs
 from ledger import accounts, banks, members
 from ledger.models import Bank, Confirmation, Transfer
+from tests.helpers import ref_in
 
 
 @pytest.fixture
@@ -41,10 +42,6 @@ def balance(phone) -> str:  # type: ignore[no-untyped-def]
 def transfers(services) -> int:  # type: ignore[no-untyped-def]
     with services.db.reading() as session:
         return int(session.scalar(select(func.count(Transfer.id))) or 0)
-
-
-def ref_in(text: str) -> str:
-    return text.split("YES ")[1].split()[0]
 
 
 def test_done_asks_the_other_member_and_yes_records_with_receipts(sam, ana, outbox, services):

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from ledger import banks, members
 from ledger.models import Ask, Post, Transfer
+from tests.helpers import ref_in
 
 
 @pytest.fixture
@@ -27,10 +28,6 @@ def people(make_phone, outbox):
         "sam": join("+447700900902", "Sam", "gardening", "Lambeth"),
         "kemi": join("+447700900903", "Kemi", "lifts in my car", "Brixton"),
     }
-
-
-def ref_in(text: str) -> str:
-    return text.split("YES ")[1].split()[0]
 
 
 def test_the_whole_journey_from_offer_to_receipts(people, make_phone, outbox, services):
@@ -299,7 +296,7 @@ def test_a_repeated_introduction_is_answered_again_but_redis_keeps_no_number(
         people, make_phone, outbox, redis):
     """Twilio delivers the YES twice: the helper reads the same introduction, yet the first
     answer kept for 72 hours under the MessageSid shows no number in a dump of Redis."""
-    from tests.helpers import replies
+    from tests.helpers import ref_in, replies
     from tests.test_outbound import redis_contents
 
     ana = people["ana"]

@@ -28,6 +28,7 @@ from app.services import Services
 from ledger.models import Message
 from tests.conftest import Backend
 from tests.faults import free_port, wait_until
+from tests.helpers import ref_in
 from tests.test_outbound import redis_contents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,10 +138,6 @@ def all_sent(services: Services) -> bool:
     with services.db.reading() as session:
         statuses = set(session.scalars(select(Message.status)))
     return not statuses & {"queued", "sending"}
-
-
-def ref_in(text: str) -> str:
-    return text.split("YES ")[1].split()[0]
 
 
 def bodies_to(services: Services, number: str) -> list[str]:
