@@ -711,7 +711,8 @@ def activity_credit(activity_id: int) -> BaseResponse:
                                                  broker=db.get(Member, _broker().id), via="web")
         paid, already = len(result.paid), len(result.already)
     outbound.enqueue(services, queued)
-    return _done(f"{paid} credited {format_hours(minutes)} hours each; {already} already had "
+    unit = "hour" if minutes == 60 else "hours"
+    return _done(f"{paid} credited {format_hours(minutes)} {unit} each; {already} already had "
                  "theirs.", **back)
 
 
