@@ -64,8 +64,10 @@ def browser() -> Iterator[Any]:
         _unavailable(f"no Chromium at {CHROMIUM}")
     with sync_playwright() as playwright:
         try:
+            # A first start after installing builds font caches: on a loaded machine that can
+            # take longer than half a minute. A limit to wait for, not a speed assertion.
             launched = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000)
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=120_000)
         except Exception as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             _unavailable(f"Chromium at {CHROMIUM} did not start: {first_line}")
