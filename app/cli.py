@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from app import create_app
 from app.config import Config, keep_secret_key
 from app.services import Services
+from app.twilio_setup import twilio_group
 from ledger import audit, banks, members
 from ledger.errors import LedgerError
 from ledger.migrate import upgrade
@@ -971,6 +972,9 @@ def org_add(name: str, bank_name: str | None) -> None:
             account = accounts.add_organisation(session, bank.id, name[:80])
             line = f"Organisation {account.name} has account {account.id} in {bank.name}."
     click.echo(line)
+
+
+main.add_command(twilio_group)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from ledger.phones import mask
 log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
+# Any of Twilio's API hosts (api., messaging., …): all reach a stand-in.
+_TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*\.twilio\.com(?=/|$)")
 _NUMBER = re.compile(r"\+\d{7,15}")
 OUTBOX_LENGTH = 200
 
@@ -106,29 +108,33 @@ class ConsoleTransport:
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):
-    """Sends every request to ``base_url`` instead of api.twilio.com (for a local stand-in)."""
+    """Sends every request to ``base_url`` instead of Twilio's hosts (api.twilio.com,
+    messaging.twilio.com, …), keeping the path: for a local stand-in."""
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.base_url = base_url.rstrip("/")
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if url.startswith(TWILIO_API):
-            url = self.base_url + url[len(TWILIO_API) :]
+        url = _TWILIO_HOST.sub(lambda _: self.base_url, url, count=1)
         return super().request(method, url, *args, **kwargs)
+
+
+def twilio_client(config: Config, timeout: float = 10.0) -> Client:
+    """Twilio's REST client with the configured credentials, reaching ``TWILIO_API_BASE_URL``
+    (a stand-in in tests) for every Twilio host when it is not api.twilio.com."""
+    http = (
+        _BaseUrlHttpClient(config.twilio_api_base_url, timeout=timeout)
+        if config.twilio_api_base_url.rstrip("/") != TWILIO_API
+        else TwilioHttpClient(timeout=timeout)
+    )
+    return Client(config.twilio_account_sid, config.twilio_auth_token, http_client=http)
 
 
 class TwilioTransport:
     def __init__(self, config: Config, timeout: float = 10.0) -> None:
         self.config = config
-        http = (
-            _BaseUrlHttpClient(config.twilio_api_base_url, timeout=timeout)
-            if config.twilio_api_base_url.rstrip("/") != TWILIO_API
-            else TwilioHttpClient(timeout=timeout)
-        )
-        self.client = Client(
-            config.twilio_account_sid, config.twilio_auth_token, http_client=http
-        )
+        self.client = twilio_client(config, timeout)
 
     def send(self, text: OutboundText) -> str:
         params: dict[str, Any] = {"to": text.to}

@@ -109,6 +109,26 @@ def add_bank(
     return bank
 
 
+def owner(session: Session, address: str) -> Bank | None:
+    """The bank that owns ``address`` (as Twilio writes it), if any."""
+    number = _number(session, address)
+    return number.bank if number is not None else None
+
+
+def register_number(session: Session, bank: Bank, address: str, region: str = "GB") -> bool:
+    """Give ``bank`` the number ``address``; whether it was new to it. A number another bank
+    owns is refused, naming that bank."""
+    parsed = parse_address(address, region)
+    current = owner(session, parsed.twilio)
+    if current is not None and current.id != bank.id:
+        raise NumberTaken(f"the number belongs to the bank {current.name!r}")
+    if current is not None:
+        return False
+    session.add(BankNumber(bank_id=bank.id, address=parsed.twilio, channel=parsed.channel))
+    session.flush()
+    return True
+
+
 def bank_for_address(session: Session, address: str | None) -> Bank:
     """The bank that owns the number a text was sent to; the default bank for any other."""
     if address:
@@ -198,5 +218,7 @@ __all__ = [
     "default_bank",
     "ensure_default_bank",
     "ensure_fund",
+    "owner",
+    "register_number",
     "sender_for",
 ]

@@ -188,7 +188,9 @@ def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-unty
         env[unset] = None
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None,
+               extra_env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(main, list(args), env={**env, **(extra_env or {})}, input=input,
+                             catch_exceptions=False)
 
     return invoke

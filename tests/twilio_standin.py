@@ -12,6 +12,15 @@ otherwise. Every request is recorded. Responses can be scripted one at a time::
     standin.stall_next(2.0, accepted=True)   # creates the message, answers 201 after 2 s
     standin.drop_next()                      # closes the connection without answering
 
+It also stands in for setting a deployment up (``timebank twilio connect``): the account's
+numbers (``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``, ``POST
+…/IncomingPhoneNumbers/<PN…>.json``) and Messaging Services (``GET``/``POST
+/v1/Services/<MG…>``, Twilio's messaging.twilio.com host)::
+
+    sid = standin.add_number("+447700900100", sms_url="https://old.example/sms")
+    standin.add_service("MG…")
+    standin.number("+447700900100")["sms_url"]   # as Twilio now holds it
+
 Use it as a context manager, or ``start()`` and ``stop()``; ``base_url`` is what
 ``TWILIO_API_BASE_URL`` should be.
 """
@@ -34,6 +43,11 @@ from urllib.parse import parse_qs
 
 API_VERSION = "2010-04-01"
 _MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_NUMBERS = re.compile(
+    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers"
+    r"(?:/(?P<sid>PN[0-9a-f]+))?\.json$"
+)
+_SERVICE = re.compile(r"^/v1/Services/(?P<sid>MG[0-9A-Za-z]+)$")
 
 
 @dataclass
@@ -88,6 +102,8 @@ class _State:
     requests: list[Recorded] = field(default_factory=list)
     script: deque[_Script] = field(default_factory=deque)
     stopping: threading.Event = field(default_factory=threading.Event)
+    numbers: dict[str, dict[str, Any]] = field(default_factory=dict)  # by sid
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)  # by sid
 
 
 def _now() -> str:
@@ -158,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         """The Messages list (``To``/``From`` filters), newest first, as Twilio pages it."""
         state = self.server.state
         path, _, query = self.path.partition("?")
+        if _NUMBERS.match(path) or _SERVICE.match(path):
+            self._settings("GET", path, {k: v[-1] for k, v in parse_qs(query).items()})
+            return
         match = _MESSAGES.match(path)
         account = match["account"] if match else None
         authorised = self._authorised(state, account)
@@ -189,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode() if length else ""
         form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        if _NUMBERS.match(self.path) or _SERVICE.match(self.path):
+            self._settings("POST", self.path, form)
+            return
         match = _MESSAGES.match(self.path.split("?", 1)[0])
         account = match["account"] if match else None
         authorised = self._authorised(state, account)
@@ -226,6 +248,48 @@ class _Handler(BaseHTTPRequestHandler):
         if script is not None:
             state.stopping.wait(script.delay)
         self._answer(201, record.resource)
+
+    def _settings(self, method: str, path: str, form: dict[str, str]) -> None:
+        """A number's or a Messaging Service's settings: read (``GET``) or changed (``POST``)."""
+        state = self.server.state
+        numbers, service = _NUMBERS.match(path), _SERVICE.match(path)
+        account = numbers["account"] if numbers else state.account_sid
+        authorised = self._authorised(state, account)
+        record = Recorded(method, self.path, account, authorised, form)
+        with state.lock:
+            state.requests.append(record)
+            if not authorised:
+                record.status, record.error_code = 401, 20003
+                self._answer(401, error_payload(401, 20003, _DEFAULT_MESSAGES[401]))
+                return
+            if numbers and numbers["sid"] is None and method == "GET":
+                wanted = form.get("PhoneNumber")
+                found = [dict(n) for n in state.numbers.values()
+                         if wanted is None or n["phone_number"] == wanted]
+                record.status = 200
+                self._answer(200, {
+                    "incoming_phone_numbers": found, "page": 0, "page_size": 50, "start": 0,
+                    "end": max(len(found) - 1, 0), "uri": self.path,
+                    "first_page_uri": self.path, "next_page_uri": None,
+                    "previous_page_uri": None,
+                })
+                return
+            table, sid = (
+                (state.numbers, numbers["sid"]) if numbers
+                else (state.services, service["sid"] if service else None)
+            )
+            resource = table.get(sid or "")
+            if resource is None or (numbers and method == "GET"):
+                record.status, record.error_code = 404, 20404
+                self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
+                return
+            for name, value in form.items():
+                key = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()  # SmsUrl → sms_url
+                resource[key] = {"true": True, "false": False}.get(value.lower(), value)
+            resource["date_updated"] = _now()
+            record.status, record.sid = 200, sid
+            record.resource = dict(resource)
+            self._answer(200, dict(resource))
 
     @staticmethod
     def _invalid(form: dict[str, str]) -> tuple[int, str] | None:
@@ -350,8 +414,8 @@ class TwilioStandIn:
 
     @property
     def posts(self) -> list[Recorded]:
-        """The requests to create a message (not the look-ups)."""
-        return [r for r in self.requests if r.method == "POST"]
+        """The requests to create a message (not the look-ups or settings)."""
+        return [r for r in self.requests if r.method == "POST" and "/Messages" in r.path]
 
     @property
     def accepted(self) -> list[Recorded]:
@@ -360,6 +424,52 @@ class TwilioStandIn:
 
     def accepted_to(self, to: str) -> list[Recorded]:
         return [r for r in self.accepted if r.to == to]
+
+    def add_number(self, phone_number: str, *, sms_url: str = "", sms_method: str = "POST",
+                   sms_application_sid: str = "") -> str:
+        """Give the account a phone number, as if bought; its sid (``PN…``)."""
+        sid = "PN" + uuid.uuid4().hex
+        account = self._state.account_sid
+        with self._state.lock:
+            self._state.numbers[sid] = {
+                "sid": sid, "account_sid": account, "phone_number": phone_number,
+                "friendly_name": phone_number, "sms_url": sms_url, "sms_method": sms_method,
+                "sms_application_sid": sms_application_sid, "sms_fallback_url": "",
+                "sms_fallback_method": "POST", "status_callback": "",
+                "capabilities": {"sms": True, "mms": False, "voice": True},
+                "date_created": _now(), "date_updated": _now(), "api_version": API_VERSION,
+                "uri": f"/{API_VERSION}/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
+            }
+        return sid
+
+    def add_service(self, sid: str, *, inbound_request_url: str | None = None,
+                    inbound_method: str = "POST",
+                    use_inbound_webhook_on_number: bool = True) -> None:
+        """Give the account a Messaging Service (``MG…``)."""
+        with self._state.lock:
+            self._state.services[sid] = {
+                "sid": sid, "account_sid": self._state.account_sid,
+                "friendly_name": "Time bank", "inbound_request_url": inbound_request_url,
+                "inbound_method": inbound_method, "fallback_url": None,
+                "use_inbound_webhook_on_number": use_inbound_webhook_on_number,
+                "date_created": _now(), "date_updated": _now(),
+                "url": f"https://messaging.twilio.com/v1/Services/{sid}", "links": {},
+            }
+
+    def number(self, phone_number: str) -> dict[str, Any]:
+        """The account's number as Twilio now holds it."""
+        with self._state.lock:
+            return next(dict(n) for n in self._state.numbers.values()
+                        if n["phone_number"] == phone_number)
+
+    def service(self, sid: str) -> dict[str, Any]:
+        with self._state.lock:
+            return dict(self._state.services[sid])
+
+    @property
+    def changes(self) -> list[Recorded]:
+        """The requests that changed a number's or a Messaging Service's settings."""
+        return [r for r in self.requests if r.method == "POST" and r.status == 200]
 
     def reset(self) -> None:
         with self._state.lock:
