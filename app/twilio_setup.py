@@ -39,6 +39,8 @@ class Setting:
     now: str
     wanted: str
     fix: str
+    # Not something connect may change: it refuses instead (another bank's number).
+    blocking: bool = False
 
     @property
     def agrees(self) -> bool:
@@ -88,11 +90,12 @@ def survey(shared: Services, client: Client, session: Any, bank: Bank, address: 
     if address:
         number = _find_number(client, address, config.twilio_account_sid)
         current = banks.owner(session, address)
+        theirs = current if current is not None and current.id != bank.id else None
         settings.append(Setting(
             f"{address} belongs to the bank", current.name if current else "no bank", bank.name,
-            fix if current is None or current.id == bank.id else (
-                f"it belongs to the bank {current.name!r}: connect it with "
-                f"--bank {current.name!r}, or give {bank.name!r} another number"),
+            fix if theirs is None else (f"connect it with --bank {theirs.name!r}, or give "
+                                        f"{bank.name!r} another number"),
+            blocking=theirs is not None,
         ))
     sid = config.twilio_messaging_service_sid
     if sid:
@@ -128,6 +131,9 @@ def apply(session: Any, bank: Bank, address: str | None, url: str, settings: lis
           number: Any, service: Any, region: str) -> None:
     """Make every setting agree: the bank owns the number, then Twilio points here. Called in
     the caller's transaction, so a refusal from Twilio leaves the bank as it was."""
+    for s in settings:
+        if s.blocking:
+            raise SetupError(f"{s.what}: {s.now}, not {s.wanted}: {s.fix}")
     if address and banks.register_number(session, bank, address, region):
         audit.record(session, bank.id, "bank.number", broker_id=None, subject=mask(address),
                      detail="added by twilio connect", via="cli")
@@ -191,7 +197,7 @@ def connect(number: str | None, bank_name: str | None, check: bool, allow_http: 
         prepare(shared)
         client = twilio_client(config)
         try:
-            with shared.db.writing() as session:
+            with (shared.db.reading() if check else shared.db.writing()) as session:
                 bank = banks.bank_by_name(session, bank_name)
                 settings, found, service = survey(shared, client, session, bank, address, url,
                                                   command)

@@ -147,7 +147,8 @@ def test_a_number_another_bank_owns_is_refused_and_left_alone(
     assert cli("bank", "add", "Brixton", "--sms", NUMBER).exit_code == 0
     result = twilio("connect", NUMBER)  # for the default bank
     assert result.exit_code != 0
-    assert "belongs to the bank 'Brixton'" in result.output
+    assert (f"{NUMBER} belongs to the bank: Brixton, not Lambeth Time Bank: connect it with "
+            "--bank 'Brixton'") in result.output
     assert standin.number(NUMBER)["sms_url"] == OLD  # Twilio untouched
     assert owner_name(services, NUMBER) == "Brixton"
 
