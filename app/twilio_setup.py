@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 import requests
+from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from app.config import Config
-from app.services import Services
 from app.transports import twilio_client
 from ledger import audit, banks
 from ledger.errors import LedgerError
@@ -39,6 +39,8 @@ class Setting:
     now: str
     wanted: str
     fix: str
+    # Held by Twilio (else by the bank).
+    at_twilio: bool = True
     # Not something connect may change: it refuses instead (another bank's number).
     blocking: bool = False
 
@@ -80,10 +82,9 @@ def _find_number(client: Client, address: str, account_sid: str) -> Any:
     return found[0]
 
 
-def survey(shared: Services, client: Client, session: Any, bank: Bank, address: str | None,
+def survey(config: Config, client: Client, session: Session, bank: Bank, address: str | None,
            url: str, command: str) -> tuple[list[Setting], Any, Any]:
     """The settings that must agree, and the Twilio number and service they were read from."""
-    config = shared.config
     fix = f"run `{command}`"
     settings: list[Setting] = []
     number = service = None
@@ -95,7 +96,7 @@ def survey(shared: Services, client: Client, session: Any, bank: Bank, address: 
             f"{address} belongs to the bank", current.name if current else "no bank", bank.name,
             fix if theirs is None else (f"connect it with --bank {theirs.name!r}, or give "
                                         f"{bank.name!r} another number"),
-            blocking=theirs is not None,
+            at_twilio=False, blocking=theirs is not None,
         ))
     sid = config.twilio_messaging_service_sid
     if sid:
@@ -127,7 +128,7 @@ def survey(shared: Services, client: Client, session: Any, bank: Bank, address: 
     return settings, number, service
 
 
-def apply(session: Any, bank: Bank, address: str | None, url: str, settings: list[Setting],
+def apply(session: Session, bank: Bank, address: str | None, url: str, settings: list[Setting],
           number: Any, service: Any, region: str) -> None:
     """Make every setting agree: the bank owns the number, then Twilio points here. Called in
     the caller's transaction, so a refusal from Twilio leaves the bank as it was."""
@@ -137,7 +138,7 @@ def apply(session: Any, bank: Bank, address: str | None, url: str, settings: lis
     if address and banks.register_number(session, bank, address, region):
         audit.record(session, bank.id, "bank.number", broker_id=None, subject=mask(address),
                      detail="added by twilio connect", via="cli")
-    if all(s.agrees for s in settings):
+    if all(s.agrees for s in settings if s.at_twilio):
         return
     if service is not None:
         service.update(inbound_request_url=url, inbound_method="POST",
@@ -199,7 +200,7 @@ def connect(number: str | None, bank_name: str | None, check: bool, allow_http: 
         try:
             with (shared.db.reading() if check else shared.db.writing()) as session:
                 bank = banks.bank_by_name(session, bank_name)
-                settings, found, service = survey(shared, client, session, bank, address, url,
+                settings, found, service = survey(config, client, session, bank, address, url,
                                                   command)
                 if not check:
                     apply(session, bank, address, url, settings, found, service,

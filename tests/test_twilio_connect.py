@@ -164,10 +164,12 @@ def test_a_number_another_bank_owns_is_refused_and_left_alone(
 def test_another_banks_number_is_registered_with_it(
         twilio: Callable[..., Result], cli: Cli, standin: TwilioStandIn,
         services: Services) -> None:
-    standin.add_number(NUMBER)
+    standin.add_number(NUMBER, sms_url=URL)  # Twilio already points here: only the bank lags
     assert cli("bank", "add", "Brixton", "--sms", "+447700900555").exit_code == 0
     result = twilio("connect", NUMBER, "--bank", "Brixton")
     assert result.exit_code == 0, result.output
+    assert standin.changes == []
+    assert f"{NUMBER} belongs to the bank: no bank → Brixton" in result.output
     assert owner_name(services, NUMBER) == "Brixton"
     with services.db.reading() as session:
         brixton = session.scalars(select(Bank).where(Bank.name == "Brixton")).one()
