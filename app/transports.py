@@ -8,7 +8,6 @@ again later may work (5xx, 429, timeouts) and ``PermanentSendError`` when it wil
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,12 +22,11 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from app.config import Config
 from app.services import address_key
-from ledger.phones import mask
+from ledger.phones import mask, mask_all
 
 log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
-_NUMBER = re.compile(r"\+\d{7,15}")
 OUTBOX_LENGTH = 200
 
 
@@ -92,7 +90,7 @@ class ConsoleTransport:
         # and never a sign-in code. The stream below is the phone's inbox (timebank chat):
         # it names the message, whose text is in the database; only a text whose row hides
         # a secret (a sign-in code, good for 10 minutes) is kept whole: the phone's copy.
-        shown = _NUMBER.sub(lambda m: mask(m.group()), text.shown or text.body)
+        shown = mask_all(text.shown or text.body)
         print(f"[to {mask(text.to)} by {text.channel}] {shown}", flush=True)
         fields = {"sid": sid, "message_id": str(text.message_id)}
         if text.shown is not None and text.shown != text.body:
