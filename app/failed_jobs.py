@@ -49,11 +49,13 @@ def retry(queue: Queue, job_id: str) -> Job:
 
 
 def _error_line(job: Job) -> str:
-    """The line of the traceback that says what went wrong (``ValueError: …``)."""
+    """The first line of the exception that ended the job (``ValueError: …``), from the last
+    traceback in its record (a chained exception's own comes last)."""
     result = job.latest_result()
     trace = (result.exc_string if result is not None else None) or ""
-    lines = [line.strip() for line in trace.splitlines() if line.strip()]
-    return mask_all(lines[-1]) if lines else "no error recorded"
+    last = trace.rpartition("Traceback (most recent call last):")[2]
+    lines = [line for line in last.splitlines() if line.strip() and not line[0].isspace()]
+    return mask_all(lines[0].strip()) if lines else "no error recorded"
 
 
 @click.group("jobs")

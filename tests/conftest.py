@@ -188,7 +188,10 @@ def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-unty
         env[unset] = None
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None,
+               env_: dict[str, str | None] | None = None) -> Result:
+        """``env_``: settings to add to (or, with None, take from) the environment."""
+        return runner.invoke(main, list(args), env={**env, **(env_ or {})}, input=input,
+                             catch_exceptions=False)
 
     return invoke

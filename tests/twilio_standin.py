@@ -3,7 +3,8 @@
 It answers ``POST /2010-04-01/Accounts/<AccountSid>/Messages.json`` as Twilio does: HTTP basic
 auth with the account SID and auth token, Twilio's validation errors for a missing ``To``,
 ``Body`` or sender, ``201`` with a message resource (``sid`` ``SM…``, ``status`` ``queued``)
-otherwise. Every request is recorded. Responses can be scripted one at a time::
+otherwise; ``GET`` of the Messages list and of the account (``…/Accounts/<AccountSid>.json``,
+always active). Every request is recorded. Responses can be scripted one at a time::
 
     standin.fail_next(status=500)
     standin.fail_next(status=429, code=20429)
@@ -34,6 +35,7 @@ from urllib.parse import parse_qs
 
 API_VERSION = "2010-04-01"
 _MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)\.json$")
 
 
 @dataclass
@@ -147,6 +149,16 @@ def _message_resource(account: str, form: dict[str, str], sid: str) -> dict[str,
     }
 
 
+def _account_resource(account: str) -> dict[str, Any]:
+    now = _now()
+    return {
+        "sid": account, "owner_account_sid": account, "friendly_name": "Time bank",
+        "status": "active", "type": "Full", "auth_token": "hidden",
+        "date_created": now, "date_updated": now,
+        "uri": f"/{API_VERSION}/Accounts/{account}.json", "subresource_uris": {},
+    }
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
@@ -155,15 +167,19 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # quiet: the tests read ``requests`` instead
 
     def do_GET(self) -> None:
-        """The Messages list (``To``/``From`` filters), newest first, as Twilio pages it."""
+        """The Messages list (``To``/``From`` filters), newest first, as Twilio pages it;
+        and the account itself (``GET /2010-04-01/Accounts/<AccountSid>.json``)."""
         state = self.server.state
         path, _, query = self.path.partition("?")
-        match = _MESSAGES.match(path)
+        match = _MESSAGES.match(path) or _ACCOUNT.match(path)
         account = match["account"] if match else None
         authorised = self._authorised(state, account)
         with state.lock:
             state.requests.append(Recorded("GET", self.path, account, authorised, {}, 200))
             created = [r for r in state.requests if r.accepted]
+        if match is not None and authorised and match.re is _ACCOUNT:
+            self._answer(200, _account_resource(state.account_sid))
+            return
         if match is None:
             self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
             return
