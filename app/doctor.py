@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +21,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from app.config import DEVELOPMENT_KEY, Config
 from app.delivery import BadSetting, parse_quiet_hours
@@ -125,13 +127,8 @@ def twilio_credentials(config: Config) -> Finding:
     if not config.uses_twilio:
         return Finding(PROBLEM, "only one of TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN is set",
                        "set both, from the Twilio console")
-    from twilio.base.exceptions import TwilioException, TwilioRestException
-
-    from app.transports import TwilioTransport
-
-    client = TwilioTransport(config, timeout=5.0).client
     try:
-        account = client.api.v2010.accounts(config.twilio_account_sid).fetch()
+        account = _twilio(config).api.v2010.accounts(config.twilio_account_sid).fetch()
     except TwilioRestException as exc:
         if exc.status in (401, 403, 404):
             return Finding(PROBLEM, f"Twilio refused these credentials ({exc.status})",
@@ -148,25 +145,53 @@ def twilio_credentials(config: Config) -> Finding:
 
 
 def bank_numbers(config: Config, db: Database) -> Iterator[Finding]:
-    """Each bank has numbers. (Whether Twilio sends them here: `timebank twilio connect`.)"""
+    """Each bank has numbers; with Twilio, each SMS number is the account's and sends its
+    texts to this deployment."""
     try:
         with db.reading() as session:
             found = [(b.name, b.is_default, [n.address for n in b.numbers])
                      for b in session.scalars(select(Bank).order_by(Bank.id))]
     except SQLAlchemyError:
         return  # the database check says why
+    if config.uses_twilio and not config.public_base_url:
+        yield Finding(PROBLEM, "PUBLIC_BASE_URL not set: Twilio has no address to send "
+                               "texts to", "set PUBLIC_BASE_URL to this deployment's https "
+                                           "address")
     for name, is_default, numbers in found:
-        if numbers:
+        if not numbers:
+            if is_default and not config.uses_twilio:
+                yield Finding(OK, f"{name} (default) answers every number")
+            else:
+                yield Finding(PROBLEM, f"{name} has no number: its members cannot text it",
+                              f"`timebank twilio connect NUMBER --bank {name!r}`")
+        elif not config.uses_twilio:
             yield Finding(OK, f"{name}: {', '.join(numbers)}")
-        elif is_default and not config.uses_twilio:
-            yield Finding(OK, f"{name} (default) answers every number")
-        else:
-            yield Finding(PROBLEM, f"{name} has no number: its members cannot text it",
-                          f"`timebank twilio connect NUMBER --bank {name!r}`")
-    if found and config.uses_twilio:
-        yield Finding(WARNING, "whether Twilio sends each number's texts here is not checked",
-                      "check each number's messaging URL is PUBLIC_BASE_URL/twilio/messages "
-                      "in the Twilio console")
+        for number in numbers if config.uses_twilio else []:
+            yield _connected(config, name, number)
+
+
+def _connected(config: Config, bank: str, number: str) -> Finding:
+    """Whether the Twilio account has ``number`` and sends its texts here."""
+    if number.startswith("whatsapp:"):
+        return Finding(OK, f"{bank}: {number} (WhatsApp senders are not checked)")
+    fix = f"`timebank twilio connect {number} --bank {bank!r}`"
+    try:
+        owned = _twilio(config).incoming_phone_numbers.list(phone_number=number, limit=1)
+    except TwilioRestException as exc:
+        return Finding(WARNING, f"{bank}: {number} not checked (Twilio answered {exc.status})")
+    except (TwilioException, OSError) as exc:
+        return Finding(WARNING, f"{bank}: {number} not checked ({type(exc).__name__})")
+    if not owned:
+        return Finding(PROBLEM, f"{bank}: {number} is not a number of this Twilio account",
+                       "buy or port it in the Twilio console, or correct the bank's number")
+    if config.twilio_messaging_service_sid:
+        return Finding(OK, f"{bank}: {number} in the account (its inbound URL is the "
+                           "Messaging Service's, not checked)")
+    wanted = f"{config.public_base_url}/twilio/messages"
+    if config.public_base_url and owned[0].sms_url != wanted:
+        return Finding(PROBLEM, f"{bank}: Twilio sends {number}'s texts to "
+                                f"{owned[0].sms_url or 'nowhere'}, not {wanted}", fix)
+    return Finding(OK, f"{bank}: {number} connected")
 
 
 def quiet_hours(config: Config, db: Database) -> Iterator[Finding]:
@@ -218,6 +243,13 @@ def run_checks(config: Config) -> Iterator[tuple[str, Finding]]:
     finally:
         db.dispose()
         redis.connection_pool.disconnect()
+
+
+def _twilio(config: Config) -> Any:
+    """The twilio client, as the transport builds it (``TWILIO_API_BASE_URL`` honoured)."""
+    from app.transports import TwilioTransport
+
+    return TwilioTransport(config, timeout=5.0).client
 
 
 def _config_get(redis: Redis, name: str) -> str | None:

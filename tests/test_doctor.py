@@ -173,3 +173,42 @@ def test_redis_that_evicts_keys_is_a_problem(cli, worker, redis):
     assert result.exit_code == 1
     assert "problem  redis: Redis evicts keys (maxmemory-policy allkeys-lru)" in result.output
     assert "fix: set maxmemory-policy noeviction" in result.output
+
+
+BANK_SMS = "+447700900999"
+PUBLIC = "https://bank.example.org"
+
+
+def test_each_number_must_be_the_twilio_accounts_and_send_its_texts_here(
+        cli, worker, standin, services):
+    with services.db.writing() as session:
+        banks.ensure_default_bank(session, name="Lambeth Time Bank", addresses=[BANK_SMS])
+    live = {**SECRET, **twilio(standin), "PUBLIC_BASE_URL": PUBLIC}
+    fix = f"         fix: `timebank twilio connect {BANK_SMS} --bank 'Lambeth Time Bank'`"
+
+    missing = cli("doctor", env_=live)
+    assert missing.exit_code == 1
+    assert (f"problem  numbers: Lambeth Time Bank: {BANK_SMS} is not a number of this "
+            "Twilio account") in missing.output
+
+    standin.add_number(BANK_SMS, sms_url="https://old.example.org/sms")
+    elsewhere = cli("doctor", env_=live)
+    assert elsewhere.exit_code == 1
+    assert (f"problem  numbers: Lambeth Time Bank: Twilio sends {BANK_SMS}'s texts to "
+            f"https://old.example.org/sms, not {PUBLIC}/twilio/messages\n{fix}"
+            ) in elsewhere.output
+
+    standin.add_number(BANK_SMS, sms_url=f"{PUBLIC}/twilio/messages")
+    connected = cli("doctor", env_=live)
+    assert f"ok       numbers: Lambeth Time Bank: {BANK_SMS} connected" in connected.output
+    assert connected.exit_code == 0, connected.output
+    looked_up = [r for r in standin.requests if "IncomingPhoneNumbers" in r.path]
+    assert looked_up and all(r.authorised for r in looked_up)
+
+
+def test_twilio_without_a_public_address_is_a_problem(cli, worker, standin):
+    result = cli("doctor", env_={**SECRET, **twilio(standin)})
+
+    assert result.exit_code == 1
+    assert "problem  numbers: PUBLIC_BASE_URL not set: Twilio has no address to send texts " \
+           "to\n         fix: set PUBLIC_BASE_URL" in result.output

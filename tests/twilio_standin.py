@@ -3,8 +3,9 @@
 It answers ``POST /2010-04-01/Accounts/<AccountSid>/Messages.json`` as Twilio does: HTTP basic
 auth with the account SID and auth token, Twilio's validation errors for a missing ``To``,
 ``Body`` or sender, ``201`` with a message resource (``sid`` ``SM…``, ``status`` ``queued``)
-otherwise; ``GET`` of the Messages list and of the account (``…/Accounts/<AccountSid>.json``,
-always active). Every request is recorded. Responses can be scripted one at a time::
+otherwise; ``GET`` of the Messages list, of the account (``…/Accounts/<AccountSid>.json``,
+always active) and of its numbers (``IncomingPhoneNumbers.json``, added by ``add_number``).
+Every request is recorded. Responses can be scripted one at a time::
 
     standin.fail_next(status=500)
     standin.fail_next(status=429, code=20429)
@@ -36,6 +37,8 @@ from urllib.parse import parse_qs
 API_VERSION = "2010-04-01"
 _MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 _ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)\.json$")
+_NUMBERS = re.compile(
+    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers\.json$")
 
 
 @dataclass
@@ -90,6 +93,7 @@ class _State:
     requests: list[Recorded] = field(default_factory=list)
     script: deque[_Script] = field(default_factory=deque)
     stopping: threading.Event = field(default_factory=threading.Event)
+    numbers: list[dict[str, Any]] = field(default_factory=list)  # the account's numbers
 
 
 def _now() -> str:
@@ -168,34 +172,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """The Messages list (``To``/``From`` filters), newest first, as Twilio pages it;
-        and the account itself (``GET /2010-04-01/Accounts/<AccountSid>.json``)."""
+        the account itself (``…/Accounts/<AccountSid>.json``); the account's numbers
+        (``…/IncomingPhoneNumbers.json``, ``PhoneNumber`` filter)."""
         state = self.server.state
         path, _, query = self.path.partition("?")
-        match = _MESSAGES.match(path) or _ACCOUNT.match(path)
+        match = _MESSAGES.match(path) or _ACCOUNT.match(path) or _NUMBERS.match(path)
         account = match["account"] if match else None
         authorised = self._authorised(state, account)
         with state.lock:
             state.requests.append(Recorded("GET", self.path, account, authorised, {}, 200))
-            created = [r for r in state.requests if r.accepted]
-        if match is not None and authorised and match.re is _ACCOUNT:
-            self._answer(200, _account_resource(state.account_sid))
-            return
+            created = [r.resource for r in state.requests if r.resource is not None]
+            numbers = list(state.numbers)
         if match is None:
             self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
             return
         if not authorised:
             self._answer(401, error_payload(401, 20003, _DEFAULT_MESSAGES[401]))
             return
+        if match.re is _ACCOUNT:
+            self._answer(200, _account_resource(state.account_sid))
+            return
         filters = {k: v[-1] for k, v in parse_qs(query).items()}
-        found = [
-            r.resource for r in reversed(created)
-            if r.resource is not None
-            and ("To" not in filters or r.to == filters["To"])
-            and ("From" not in filters or r.from_ == filters["From"])
-        ]
+        if match.re is _NUMBERS:
+            key, found = "incoming_phone_numbers", [
+                n for n in numbers
+                if filters.get("PhoneNumber", n["phone_number"]) == n["phone_number"]]
+        else:
+            key, found = "messages", [
+                m for m in reversed(created)
+                if filters.get("To", m["to"]) == m["to"]
+                and filters.get("From", m["from"]) == m["from"]]
         size = int(filters.get("PageSize", 50))
         self._answer(200, {
-            "messages": found[:size], "page": 0, "page_size": size, "start": 0,
+            key: found[:size], "page": 0, "page_size": size, "start": 0,
             "end": max(len(found[:size]) - 1, 0), "uri": self.path,
             "first_page_uri": self.path, "next_page_uri": None, "previous_page_uri": None,
         })
@@ -350,6 +359,20 @@ class TwilioStandIn:
             self._state.script.append(
                 _Script(status=201 if accepted else 503, accept=accepted, delay=seconds)
             )
+
+    def add_number(self, phone_number: str, sms_url: str = "") -> None:
+        """A number the account owns, its messaging webhook at ``sms_url`` (again: changed)."""
+        sid = "PN" + uuid.uuid4().hex
+        with self._state.lock:
+            numbers = self._state.numbers
+            numbers[:] = [n for n in numbers if n["phone_number"] != phone_number]
+            numbers.append({
+                "sid": sid, "account_sid": self._state.account_sid,
+                "phone_number": phone_number, "friendly_name": phone_number,
+                "sms_url": sms_url, "sms_method": "POST", "capabilities": {"sms": True},
+                "uri": f"/{API_VERSION}/Accounts/{self._state.account_sid}"
+                       f"/IncomingPhoneNumbers/{sid}.json",
+            })
 
     def drop_next(self) -> None:
         """Close the next request's connection without answering (nothing is created)."""
