@@ -212,3 +212,12 @@ def test_twilio_without_a_public_address_is_a_problem(cli, worker, standin):
     assert result.exit_code == 1
     assert "problem  numbers: PUBLIC_BASE_URL not set: Twilio has no address to send texts " \
            "to\n         fix: set PUBLIC_BASE_URL" in result.output
+
+
+def test_an_unreachable_redis_is_a_problem(cli):
+    result = cli("doctor", env_={**SECRET, "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+    assert result.exit_code == 1
+    assert "problem  redis: Redis unreachable: ConnectionError\n" \
+           "         fix: check REDIS_URL and that Redis is running" in result.output
+    assert "problem  worker: workers unknown (Redis unreachable)" in result.output
