@@ -22,6 +22,8 @@ from twilio.request_validator import RequestValidator
 
 from app import create_app
 from app.config import Config, keep_secret_key
+from app.doctor import doctor_command
+from app.failed_jobs import jobs_group
 from app.services import Services
 from app.twilio_setup import twilio_group
 from ledger import audit, banks, members
@@ -975,7 +977,10 @@ def org_add(name: str, bank_name: str | None) -> None:
 
 
 main.add_command(twilio_group)
+main.add_command(doctor_command)
+main.add_command(jobs_group)
 
 
 if __name__ == "__main__":
     main()
+

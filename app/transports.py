@@ -23,14 +23,13 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from app.config import Config
 from app.services import address_key
-from ledger.phones import mask
+from ledger.phones import mask, mask_all
 
 log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
 # Any of Twilio's API hosts (api., messaging., …): all reach a stand-in.
 _TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*\.twilio\.com(?=/|$)")
-_NUMBER = re.compile(r"\+\d{7,15}")
 OUTBOX_LENGTH = 200
 
 
@@ -94,7 +93,7 @@ class ConsoleTransport:
         # and never a sign-in code. The stream below is the phone's inbox (timebank chat):
         # it names the message, whose text is in the database; only a text whose row hides
         # a secret (a sign-in code, good for 10 minutes) is kept whole: the phone's copy.
-        shown = _NUMBER.sub(lambda m: mask(m.group()), text.shown or text.body)
+        shown = mask_all(text.shown or text.body)
         print(f"[to {mask(text.to)} by {text.channel}] {shown}", flush=True)
         fields = {"sid": sid, "message_id": str(text.message_id)}
         if text.shown is not None and text.shown != text.body:

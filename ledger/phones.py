@@ -7,6 +7,7 @@ same member, and the bank answers on the channel it was reached on.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -14,6 +15,7 @@ import phonenumbers
 SMS = "sms"
 WHATSAPP = "whatsapp"
 _WHATSAPP_PREFIX = "whatsapp:"
+_NUMBER = re.compile(r"\+\d{7,15}")
 
 
 class InvalidNumber(ValueError):
@@ -83,3 +85,8 @@ def mask(phone: str | None) -> str:
     if len(digits) <= 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_all(text: str) -> str:
+    """``text`` with every international number in it masked (a body, an error message)."""
+    return _NUMBER.sub(lambda m: mask(m.group()), text)

@@ -189,8 +189,9 @@ def cli(backend: Backend, app) -> Callable[..., Result]:  # type: ignore[no-unty
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None,
-               extra_env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(main, list(args), env={**env, **(extra_env or {})}, input=input,
+               env_: dict[str, str | None] | None = None) -> Result:
+        """``env_``: settings to add to (or, with None, take from) the environment."""
+        return runner.invoke(main, list(args), env={**env, **(env_ or {})}, input=input,
                              catch_exceptions=False)
 
     return invoke

@@ -39,7 +39,7 @@ def twilio(cli: Cli, standin: TwilioStandIn) -> Callable[..., Result]:
         settings = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                     "TWILIO_API_BASE_URL": standin.base_url, "PUBLIC_BASE_URL": PUBLIC}
         settings.update(env)
-        return cli("twilio", *args, extra_env={k: v for k, v in settings.items()})
+        return cli("twilio", *args, env_={k: v for k, v in settings.items()})
 
     return run
 

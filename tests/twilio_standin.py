@@ -3,7 +3,9 @@
 It answers ``POST /2010-04-01/Accounts/<AccountSid>/Messages.json`` as Twilio does: HTTP basic
 auth with the account SID and auth token, Twilio's validation errors for a missing ``To``,
 ``Body`` or sender, ``201`` with a message resource (``sid`` ``SM…``, ``status`` ``queued``)
-otherwise. Every request is recorded. Responses can be scripted one at a time::
+otherwise; ``GET`` of the Messages list, of the account (``…/Accounts/<AccountSid>.json``,
+always active) and of its numbers (``IncomingPhoneNumbers.json``, added by ``add_number``).
+Every request is recorded. Responses can be scripted one at a time::
 
     standin.fail_next(status=500)
     standin.fail_next(status=429, code=20429)
@@ -48,6 +50,7 @@ _NUMBERS = re.compile(
     r"(?:/(?P<sid>PN[0-9a-f]+))?\.json$"
 )
 _SERVICE = re.compile(r"^/v1/Services/(?P<sid>MG[0-9A-Za-z]+)$")
+_ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)\.json$")
 
 
 @dataclass
@@ -163,6 +166,16 @@ def _message_resource(account: str, form: dict[str, str], sid: str) -> dict[str,
     }
 
 
+def _account_resource(account: str) -> dict[str, Any]:
+    now = _now()
+    return {
+        "sid": account, "owner_account_sid": account, "friendly_name": "Time bank",
+        "status": "active", "type": "Full", "auth_token": "hidden",
+        "date_created": now, "date_updated": now,
+        "uri": f"/{API_VERSION}/Accounts/{account}.json", "subresource_uris": {},
+    }
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
@@ -171,34 +184,37 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # quiet: the tests read ``requests`` instead
 
     def do_GET(self) -> None:
-        """The Messages list (``To``/``From`` filters), newest first, as Twilio pages it."""
+        """The Messages list (``To``/``From`` filters), newest first, as Twilio pages it;
+        the account itself (``…/Accounts/<AccountSid>.json``); the account's numbers
+        (``…/IncomingPhoneNumbers.json``, ``PhoneNumber`` filter)."""
         state = self.server.state
         path, _, query = self.path.partition("?")
         if _NUMBERS.match(path) or _SERVICE.match(path):
             self._settings("GET", path, {k: v[-1] for k, v in parse_qs(query).items()})
             return
-        match = _MESSAGES.match(path)
+        match = _MESSAGES.match(path) or _ACCOUNT.match(path)
         account = match["account"] if match else None
         authorised = self._authorised(state, account)
         with state.lock:
             state.requests.append(Recorded("GET", self.path, account, authorised, {}, 200))
-            created = [r for r in state.requests if r.accepted]
+            created = [r.resource for r in state.requests if r.resource is not None]
         if match is None:
             self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
             return
         if not authorised:
             self._answer(401, error_payload(401, 20003, _DEFAULT_MESSAGES[401]))
             return
+        if match.re is _ACCOUNT:
+            self._answer(200, _account_resource(state.account_sid))
+            return
         filters = {k: v[-1] for k, v in parse_qs(query).items()}
-        found = [
-            r.resource for r in reversed(created)
-            if r.resource is not None
-            and ("To" not in filters or r.to == filters["To"])
-            and ("From" not in filters or r.from_ == filters["From"])
-        ]
+        key, found = "messages", [
+            m for m in reversed(created)
+            if filters.get("To", m["to"]) == m["to"]
+            and filters.get("From", m["from"]) == m["from"]]
         size = int(filters.get("PageSize", 50))
         self._answer(200, {
-            "messages": found[:size], "page": 0, "page_size": size, "start": 0,
+            key: found[:size], "page": 0, "page_size": size, "start": 0,
             "end": max(len(found[:size]) - 1, 0), "uri": self.path,
             "first_page_uri": self.path, "next_page_uri": None, "previous_page_uri": None,
         })
@@ -427,10 +443,13 @@ class TwilioStandIn:
 
     def add_number(self, phone_number: str, *, sms_url: str = "", sms_method: str = "POST",
                    sms_application_sid: str = "") -> str:
-        """Give the account a phone number, as if bought; its sid (``PN…``)."""
+        """Give the account a phone number, as if bought (again: replaced); its sid (``PN…``)."""
         sid = "PN" + uuid.uuid4().hex
         account = self._state.account_sid
         with self._state.lock:
+            for old_sid, old in list(self._state.numbers.items()):
+                if old["phone_number"] == phone_number:
+                    del self._state.numbers[old_sid]
             self._state.numbers[sid] = {
                 "sid": sid, "account_sid": account, "phone_number": phone_number,
                 "friendly_name": phone_number, "sms_url": sms_url, "sms_method": sms_method,

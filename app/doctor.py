@@ -1,0 +1,296 @@
+"""``timebank doctor``: is this deployment set up to run? Each check says ok, warning or
+problem, and for anything not ok what to do. A problem makes the command exit non-zero.
+
+Each check is a small function of the configuration (and the connections it needs)
+returning a :class:`Finding`; none of them changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Worker
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from app.config import DEVELOPMENT_KEY, Config
+from app.delivery import BadSetting, parse_quiet_hours
+from app.services import connect_redis
+from ledger.db import Database
+from ledger.migrate import alembic_config
+from ledger.models import Bank
+
+OK, WARNING, PROBLEM = "ok", "warning", "problem"
+HEARTBEAT_WITHIN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str
+    message: str
+    fix: str = ""
+
+
+def database(config: Config, db: Database) -> Finding:
+    """Reachable, and migrated to the newest revision."""
+    try:
+        with db.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        return Finding(PROBLEM, f"database unreachable: {type(exc).__name__}",
+                       "check DATABASE_URL and that the database server is running")
+    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
+    if current != head:
+        return Finding(PROBLEM, f"database not migrated (at {current or 'nothing'}, "
+                                f"newest is {head})", "run `timebank db upgrade`")
+    return Finding(OK, f"database reachable and migrated ({head})")
+
+
+def redis_memory(config: Config, redis: Redis) -> Finding:
+    """Reachable, and never evicting keys (queued jobs would vanish)."""
+    try:
+        policy = _config_get(redis, "maxmemory-policy")
+    except RedisError as exc:
+        return Finding(PROBLEM, f"Redis unreachable: {type(exc).__name__}",
+                       "check REDIS_URL and that Redis is running")
+    if policy is None:
+        return Finding(WARNING, "Redis reachable; its maxmemory-policy cannot be read",
+                       "make sure your Redis provider sets maxmemory-policy noeviction")
+    if policy != "noeviction":
+        return Finding(PROBLEM, f"Redis evicts keys (maxmemory-policy {policy}): queued "
+                                "texts can vanish", "set maxmemory-policy noeviction")
+    return Finding(OK, "Redis reachable, maxmemory-policy noeviction")
+
+
+def redis_persistence(config: Config, redis: Redis) -> Finding:
+    """Persistence on, so a restart keeps the queue (the sweep re-sends what is lost)."""
+    if not config.redis_url:
+        return Finding(OK, "embedded Redis: fine for a laptop",
+                       "for a deployment, set REDIS_URL to a Redis server")
+    try:
+        aof, save = _config_get(redis, "appendonly"), _config_get(redis, "save")
+    except RedisError:
+        return Finding(WARNING, "Redis persistence unknown (Redis unreachable)")
+    if aof is None:
+        return Finding(WARNING, "Redis persistence cannot be read",
+                       "make sure your Redis provider keeps data (AOF) across restarts")
+    if aof == "yes":
+        return Finding(OK, "Redis persistence on (appendonly)")
+    fix = "set appendonly yes and appendfsync everysec"
+    if save:
+        return Finding(WARNING, "Redis keeps only snapshots: a restart loses recent jobs", fix)
+    return Finding(WARNING, "Redis persistence off: a restart loses the queue", fix)
+
+
+def worker(config: Config, redis: Redis) -> Finding:
+    """A worker on the bank's queue has beaten its heart in the last minute."""
+    try:
+        workers = Worker.all(connection=redis)
+    except RedisError:
+        return Finding(PROBLEM, "workers unknown (Redis unreachable)")
+    since = datetime.now(UTC) - HEARTBEAT_WITHIN
+    alive = [w for w in workers if config.queue_name in w.queue_names()
+             and w.last_heartbeat is not None and _utc(w.last_heartbeat) >= since]
+    if not alive:
+        return Finding(PROBLEM, "no worker seen in the last minute: texts wait in the queue",
+                       "start the worker (`python worker.py`, the Procfile's worker, or "
+                       "`timebank run`)")
+    return Finding(OK, f"{len(alive)} worker(s) seen in the last minute")
+
+
+def secret_key(config: Config) -> Finding:
+    if config.secret_key != DEVELOPMENT_KEY:
+        return Finding(OK, "secret key set")
+    fix = "set TIMEBANK_SECRET_KEY to a long random string (python -c " \
+          "'import secrets; print(secrets.token_urlsafe(48))')"
+    if config.public:
+        return Finding(PROBLEM, "the development secret key, on a public deployment: "
+                                "dashboard sessions can be forged", fix)
+    return Finding(WARNING, "the development secret key (fine on a laptop only)", fix)
+
+
+def twilio_credentials(config: Config) -> Finding:
+    """With Twilio configured, the account can be fetched with these credentials."""
+    if not (config.twilio_account_sid or config.twilio_auth_token):
+        return Finding(WARNING, "Twilio not configured: texts are printed, not sent",
+                       "set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    if not config.uses_twilio:
+        return Finding(PROBLEM, "only one of TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN is set",
+                       "set both, from the Twilio console")
+    try:
+        account = _twilio(config).api.v2010.accounts(config.twilio_account_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status in (401, 403, 404):
+            return Finding(PROBLEM, f"Twilio refused these credentials ({exc.status})",
+                           "copy TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN from the Twilio "
+                           "console again")
+        return Finding(WARNING, f"Twilio answered {exc.status}; try again later")
+    except (TwilioException, OSError) as exc:
+        return Finding(WARNING, f"Twilio unreachable ({type(exc).__name__})",
+                       "check this machine reaches TWILIO_API_BASE_URL")
+    if account.status != "active":
+        return Finding(PROBLEM, f"the Twilio account is {account.status}",
+                       "reactivate it in the Twilio console")
+    return Finding(OK, "Twilio credentials valid, account active")
+
+
+def bank_numbers(config: Config, db: Database) -> Iterator[Finding]:
+    """Each bank has numbers; with Twilio, each SMS number is the account's and sends its
+    texts to this deployment."""
+    try:
+        with db.reading() as session:
+            found = [(b.name, b.is_default, [n.address for n in b.numbers])
+                     for b in session.scalars(select(Bank).order_by(Bank.id))]
+    except SQLAlchemyError:
+        return  # the database check says why
+    if config.uses_twilio and not config.public_base_url:
+        yield Finding(PROBLEM, "PUBLIC_BASE_URL not set: Twilio has no address to send "
+                               "texts to", "set PUBLIC_BASE_URL to this deployment's https "
+                                           "address")
+    for name, is_default, numbers in found:
+        if not numbers:
+            if is_default and not config.uses_twilio:
+                yield Finding(OK, f"{name} (default) answers every number")
+            else:
+                yield Finding(PROBLEM, f"{name} has no number: its members cannot text it",
+                              f"`timebank twilio connect NUMBER --bank {name!r}`")
+        elif not config.uses_twilio:
+            yield Finding(OK, f"{name}: {', '.join(numbers)}")
+        for number in numbers if config.uses_twilio else []:
+            yield _connected(config, name, number)
+
+
+def _connected(config: Config, bank: str, number: str) -> Finding:
+    """Whether the Twilio account has ``number`` and sends its texts here."""
+    if number.startswith("whatsapp:"):
+        return Finding(OK, f"{bank}: {number} (WhatsApp senders are not checked)")
+    fix = f"`timebank twilio connect {number} --bank {bank!r}`"
+    try:
+        owned = _twilio(config).incoming_phone_numbers.list(phone_number=number, limit=1)
+    except TwilioRestException as exc:
+        return Finding(WARNING, f"{bank}: {number} not checked (Twilio answered {exc.status})")
+    except (TwilioException, OSError) as exc:
+        return Finding(WARNING, f"{bank}: {number} not checked ({type(exc).__name__})")
+    if not owned:
+        return Finding(PROBLEM, f"{bank}: {number} is not a number of this Twilio account",
+                       "buy or port it in the Twilio console, or correct the bank's number")
+    if config.twilio_messaging_service_sid:
+        return Finding(OK, f"{bank}: {number} in the account (its inbound URL is the "
+                           "Messaging Service's, not checked)")
+    wanted = f"{config.public_base_url}/twilio/messages"
+    if config.public_base_url and owned[0].sms_url != wanted:
+        return Finding(PROBLEM, f"{bank}: Twilio sends {number}'s texts to "
+                                f"{owned[0].sms_url or 'nowhere'}, not {wanted}", fix)
+    return Finding(OK, f"{bank}: {number} connected")
+
+
+def quiet_hours(config: Config, db: Database) -> Iterator[Finding]:
+    """Quiet hours readable, and every time zone (the default and each bank's) known."""
+    try:
+        window = parse_quiet_hours(config.quiet_hours)
+    except BadSetting as exc:
+        yield Finding(PROBLEM, str(exc), "set TIMEBANK_QUIET_HOURS like 21:00-08:00, or off")
+    else:
+        if window is None:
+            yield Finding(WARNING, "quiet hours off: texts may go out at night",
+                          "set TIMEBANK_QUIET_HOURS, e.g. 21:00-08:00")
+        else:
+            yield Finding(OK, f"quiet hours {window[0]:%H:%M}-{window[1]:%H:%M}")
+    zones = [("TIMEBANK_TIMEZONE", config.timezone)]
+    try:
+        with db.reading() as session:
+            zones += [(b.name, b.timezone) for b in session.scalars(select(Bank))]
+    except SQLAlchemyError:
+        pass
+    for whose, zone in zones:
+        if not _known_zone(zone):
+            yield Finding(PROBLEM, f"{whose}: unknown time zone {zone!r}",
+                          "use a name like Europe/London (TIMEBANK_TIMEZONE, or "
+                          "`timebank bank set --timezone`)")
+    if all(_known_zone(zone) for _, zone in zones):
+        yield Finding(OK, "time zones " + ", ".join(sorted({z for _, z in zones})))
+
+
+def run_checks(config: Config) -> Iterator[tuple[str, Finding]]:
+    """Every check, by name, in the order a deployment needs them."""
+    db = Database(config.effective_database_url)
+    redis = connect_redis(config)
+    checks: list[tuple[str, Callable[[], Finding | Iterator[Finding]]]] = [
+        ("database", lambda: database(config, db)),
+        ("redis", lambda: redis_memory(config, redis)),
+        ("persistence", lambda: redis_persistence(config, redis)),
+        ("worker", lambda: worker(config, redis)),
+        ("secret key", lambda: secret_key(config)),
+        ("twilio", lambda: twilio_credentials(config)),
+        ("numbers", lambda: bank_numbers(config, db)),
+        ("quiet hours", lambda: quiet_hours(config, db)),
+    ]
+    try:
+        for name, check in checks:
+            result = check()
+            for finding in [result] if isinstance(result, Finding) else result:
+                yield name, finding
+    finally:
+        db.dispose()
+        redis.connection_pool.disconnect()
+
+
+def _twilio(config: Config) -> Any:
+    """The twilio client, as the transport builds it (``TWILIO_API_BASE_URL`` honoured)."""
+    from app.transports import TwilioTransport
+
+    return TwilioTransport(config, timeout=5.0).client
+
+
+def _config_get(redis: Redis, name: str) -> str | None:
+    """A Redis setting, or None where CONFIG is not allowed (managed Redis)."""
+    try:
+        found = redis.config_get(name)
+    except RedisError as exc:
+        if "unknown command" in str(exc).lower() or "noperm" in str(exc).lower():
+            return None
+        raise
+    value = found.get(name)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+@click.command("doctor")
+def doctor_command() -> None:
+    """Check this deployment's configuration; exit non-zero on a problem."""
+    try:
+        config = Config.from_env()
+    except ValueError as exc:
+        click.echo(f"problem  settings: {exc}")
+        raise SystemExit(1) from None
+    problems = 0
+    for name, finding in run_checks(config):
+        problems += finding.status == PROBLEM
+        click.echo(f"{finding.status:<8} {name}: {finding.message}")
+        if finding.fix and finding.status != OK:
+            click.echo(f"         fix: {finding.fix}")
+    if problems:
+        click.echo(f"{problems} problem(s) to fix before going live.")
+        raise SystemExit(1)
+    click.echo("No problems found.")

@@ -1,0 +1,223 @@
+"""``timebank doctor``: each check prints ok, warning or problem with its fix; a problem
+makes it exit non-zero."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from rq import SimpleWorker
+
+from ledger import banks
+from tests.twilio_standin import TwilioStandIn
+
+ACCOUNT_SID = "AC" + "d0" * 16
+AUTH_TOKEN = "fedcba9876543210fedcba9876543210"
+SECRET = {"TIMEBANK_SECRET_KEY": "a-long-random-secret-for-the-doctor-tests"}
+
+
+@pytest.fixture
+def worker(services) -> Iterator[SimpleWorker]:  # type: ignore[no-untyped-def]
+    """A worker on the bank's queue that has just beaten its heart (as a running one does)."""
+    running = SimpleWorker([services.queue], connection=services.redis)
+    running.register_birth()
+    yield running
+    running.register_death()
+
+
+@pytest.fixture
+def standin() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN) as running:
+        yield running
+
+
+def twilio(standin: TwilioStandIn, token: str = AUTH_TOKEN) -> dict[str, str | None]:
+    return {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": token,
+            "TWILIO_API_BASE_URL": standin.base_url}
+
+
+def test_a_healthy_setup_prints_ok_lines_and_exits_zero(cli, worker):
+    result = cli("doctor", env_=SECRET)
+
+    assert result.exit_code == 0, result.output
+    for line in ("ok       database: database reachable and migrated",
+                 "ok       redis: Redis reachable, maxmemory-policy noeviction",
+                 "ok       worker: 1 worker(s) seen in the last minute",
+                 "ok       secret key: secret key set",
+                 "ok       numbers: Lambeth Time Bank (default) answers every number",
+                 "ok       quiet hours: time zones Europe/London"):
+        assert line in result.output
+    # Not problems, but said, each with what to do.
+    assert "warning  twilio: Twilio not configured: texts are printed, not sent\n" \
+           "         fix: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in result.output
+    assert "warning  quiet hours: quiet hours off" in result.output
+    assert "problem " not in result.output
+    assert result.output.endswith("No problems found.\n")
+
+
+def test_no_worker_is_a_problem_with_its_fix(cli):
+    result = cli("doctor", env_=SECRET)
+
+    assert result.exit_code == 1
+    assert "problem  worker: no worker seen in the last minute: texts wait in the queue\n" \
+           "         fix: start the worker" in result.output
+    assert "1 problem(s) to fix before going live." in result.output
+
+
+def test_a_worker_for_another_queue_does_not_count(cli, services):
+    from rq import Queue
+
+    other = SimpleWorker([Queue("elsewhere", connection=services.redis)],
+                         connection=services.redis)
+    other.register_birth()
+    try:
+        assert "problem  worker" in cli("doctor", env_=SECRET).output
+    finally:
+        other.register_death()
+
+
+def test_the_development_key_on_a_public_deployment_is_a_problem(cli, worker, tmp_path):
+    # An instance folder without a kept key, and no TIMEBANK_SECRET_KEY: the development key.
+    laptop = {"TIMEBANK_INSTANCE_PATH": str(tmp_path), "TIMEBANK_SECRET_KEY": None}
+    quiet = cli("doctor", env_=laptop)
+    assert "warning  secret key: the development secret key (fine on a laptop only)" \
+        in quiet.output
+    assert quiet.exit_code == 0, quiet.output
+
+    public = cli("doctor", env_={**laptop, "PUBLIC_BASE_URL": "https://bank.example.org"})
+
+    assert public.exit_code == 1
+    assert "problem  secret key: the development secret key, on a public deployment" \
+        in public.output
+    assert "fix: set TIMEBANK_SECRET_KEY to a long random string" in public.output
+
+
+def test_a_wrong_twilio_token_is_a_problem(cli, worker, standin):
+    wrong = cli("doctor", env_={**SECRET, **twilio(standin, token="0" * 32)})
+
+    assert wrong.exit_code == 1
+    assert "problem  twilio: Twilio refused these credentials (401)\n" \
+           "         fix: copy TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in wrong.output
+    fetched = [r for r in standin.requests if r.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}.json"]
+    assert fetched and not fetched[0].authorised
+
+    right = cli("doctor", env_={**SECRET, **twilio(standin)})
+    assert "ok       twilio: Twilio credentials valid, account active" in right.output
+    assert standin.requests[-1].authorised
+
+
+def test_half_the_twilio_credentials_is_a_problem(cli, worker):
+    result = cli("doctor", env_={**SECRET, "TWILIO_ACCOUNT_SID": ACCOUNT_SID})
+
+    assert result.exit_code == 1
+    assert "problem  twilio: only one of TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN is set" \
+        in result.output
+
+
+def test_an_unmigrated_database_is_a_problem_until_upgraded(cli, worker, tmp_path):
+    fresh = {**SECRET, "DATABASE_URL": f"sqlite:///{tmp_path}/fresh.sqlite3"}
+
+    result = cli("doctor", env_=fresh)
+
+    assert result.exit_code == 1
+    assert "problem  database: database not migrated (at nothing, newest is " in result.output
+    assert "         fix: run `timebank db upgrade`" in result.output
+
+    assert cli("db", "upgrade", env_=fresh).exit_code == 0
+    after = cli("doctor", env_=fresh)
+    assert "ok       database: database reachable and migrated" in after.output
+    assert after.exit_code == 0, after.output
+
+
+def test_an_unreachable_database_is_a_problem(cli, worker):
+    gone = {**SECRET, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/nothing"}
+
+    result = cli("doctor", env_=gone)
+
+    assert result.exit_code == 1
+    assert "problem  database: database unreachable: OperationalError\n" \
+           "         fix: check DATABASE_URL" in result.output
+
+
+def test_a_bank_without_a_number_is_a_problem(cli, worker, services):
+    with services.db.writing() as session:
+        banks.add_bank(session, "Brixton Time Bank", addresses=())
+
+    result = cli("doctor", env_=SECRET)
+
+    assert result.exit_code == 1
+    assert "problem  numbers: Brixton Time Bank has no number: its members cannot text it\n" \
+           "         fix: `timebank twilio connect NUMBER --bank 'Brixton Time Bank'`" \
+        in result.output
+
+
+def test_unreadable_quiet_hours_and_unknown_time_zones_are_problems(cli, worker, services):
+    result = cli("doctor", env_={**SECRET, "TIMEBANK_QUIET_HOURS": "9pm till 8",
+                                 "TIMEBANK_TIMEZONE": "Europe/Lambeth"})
+
+    assert result.exit_code == 1
+    assert "problem  quiet hours: TIMEBANK_QUIET_HOURS should look like 21:00-08:00" \
+        in result.output
+    assert "problem  quiet hours: TIMEBANK_TIMEZONE: unknown time zone 'Europe/Lambeth'" \
+        in result.output
+
+
+@pytest.mark.backend("embedded")  # the shared Redis server is not ours to reconfigure
+def test_redis_that_evicts_keys_is_a_problem(cli, worker, redis):
+    redis.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        result = cli("doctor", env_=SECRET)
+    finally:
+        redis.config_set("maxmemory-policy", "noeviction")
+
+    assert result.exit_code == 1
+    assert "problem  redis: Redis evicts keys (maxmemory-policy allkeys-lru)" in result.output
+    assert "fix: set maxmemory-policy noeviction" in result.output
+
+
+BANK_SMS = "+447700900999"
+PUBLIC = "https://bank.example.org"
+
+
+def test_each_number_must_be_the_twilio_accounts_and_send_its_texts_here(
+        cli, worker, standin, services):
+    with services.db.writing() as session:
+        banks.ensure_default_bank(session, name="Lambeth Time Bank", addresses=[BANK_SMS])
+    live = {**SECRET, **twilio(standin), "PUBLIC_BASE_URL": PUBLIC}
+    fix = f"         fix: `timebank twilio connect {BANK_SMS} --bank 'Lambeth Time Bank'`"
+
+    missing = cli("doctor", env_=live)
+    assert missing.exit_code == 1
+    assert (f"problem  numbers: Lambeth Time Bank: {BANK_SMS} is not a number of this "
+            "Twilio account") in missing.output
+
+    standin.add_number(BANK_SMS, sms_url="https://old.example.org/sms")
+    elsewhere = cli("doctor", env_=live)
+    assert elsewhere.exit_code == 1
+    assert (f"problem  numbers: Lambeth Time Bank: Twilio sends {BANK_SMS}'s texts to "
+            f"https://old.example.org/sms, not {PUBLIC}/twilio/messages\n{fix}"
+            ) in elsewhere.output
+
+    standin.add_number(BANK_SMS, sms_url=f"{PUBLIC}/twilio/messages")
+    connected = cli("doctor", env_=live)
+    assert f"ok       numbers: Lambeth Time Bank: {BANK_SMS} connected" in connected.output
+    assert connected.exit_code == 0, connected.output
+    looked_up = [r for r in standin.requests if "IncomingPhoneNumbers" in r.path]
+    assert looked_up and all(r.authorised for r in looked_up)
+
+
+def test_twilio_without_a_public_address_is_a_problem(cli, worker, standin):
+    result = cli("doctor", env_={**SECRET, **twilio(standin)})
+
+    assert result.exit_code == 1
+    assert "problem  numbers: PUBLIC_BASE_URL not set: Twilio has no address to send texts " \
+           "to\n         fix: set PUBLIC_BASE_URL" in result.output
+
+
+def test_an_unreachable_redis_is_a_problem(cli):
+    result = cli("doctor", env_={**SECRET, "REDIS_URL": "redis://127.0.0.1:1/0"})
+
+    assert result.exit_code == 1
+    assert "problem  redis: Redis unreachable: ConnectionError\n" \
+           "         fix: check REDIS_URL and that Redis is running" in result.output
+    assert "problem  worker: workers unknown (Redis unreachable)" in result.output
