@@ -142,6 +142,9 @@ def backup(config: Config, target: Path) -> tuple[Path, Checked]:
     try:
         _copy(target, scratch, read_only=True)
         return target, check(scratch)
+    except BackupError as exc:
+        raise BackupError(f"Backed up to {target}, but the copy does not check out, so "
+                          f"neither does the bank: {exc}") from None
     finally:
         scratch.unlink(missing_ok=True)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import effects
 from app.backup import claim_instance
@@ -105,6 +105,22 @@ def test_backup_refuses_to_overwrite_a_file(backend, services, tmp_path):
     assert result.exit_code != 0
     assert "already exists" in result.output
     assert there.read_text() == "mine"
+
+
+@pytest.mark.backend("embedded")
+def test_backup_of_a_ledger_in_breach_is_kept_and_says_so(backend, services, make_phone,
+                                                          tmp_path):
+    make_phone("+447700900831").text("JOIN Ana")
+    with services.db.writing() as session:  # an hour from nowhere, in the live bank
+        session.execute(update(Account).where(Account.name == "Ana")
+                        .values(balance_minutes=60))
+    copy = tmp_path / "copy.sqlite3"
+    result = timebank("backup", str(copy), instance=backend.instance,
+                      database_url=backend.database_url)
+    assert result.exit_code != 0
+    assert f"Backed up to {copy}, but the copy does not check out" in result.output
+    assert "BREACH account" in result.output
+    assert balances(f"sqlite:///{copy}")["Ana"] == 60
 
 
 @pytest.mark.backend("embedded")
