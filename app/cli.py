@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
@@ -21,6 +20,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from app import create_app
+from app.backup import backup_command, claim_instance, restore_command
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
@@ -170,15 +170,11 @@ Press Ctrl-C to stop.
 def _claim(config: Config, host: str, port: int) -> IO[str]:
     """Hold the instance folder for this run (a lock the system drops when the process
     ends), and check that the port is free; else stop, saying a bank is already there."""
-    config.instance_path.mkdir(parents=True, exist_ok=True)
-    lock = (config.instance_path / "run.lock").open("w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
+    lock = claim_instance(config.instance_path)
+    if lock is None:
         raise click.ClickException(
             f"A bank is already running in {config.instance_path}. Stop it first (Ctrl-C "
-            "where it runs), or set TIMEBANK_INSTANCE_PATH to run another.") from None
+            "where it runs), or set TIMEBANK_INSTANCE_PATH to run another.")
     probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
     try:
@@ -979,6 +975,8 @@ def org_add(name: str, bank_name: str | None) -> None:
 main.add_command(twilio_group)
 main.add_command(doctor_command)
 main.add_command(jobs_group)
+main.add_command(backup_command)
+main.add_command(restore_command)
 
 
 if __name__ == "__main__":
