@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker, Worker
 
 from app import create_app, delivery, jobs, services
+from ledger.phones import MaskNumbers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def waiting_connection(redis: Redis) -> Redis:
 
 def main(burst: bool = False) -> bool:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:  # RQ logs failed jobs' tracebacks itself
+        handler.addFilter(MaskNumbers())
     app = create_app()
     with app.app_context():
         shared = services()

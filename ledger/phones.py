@@ -7,6 +7,7 @@ same member, and the bank answers on the channel it was reached on.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -90,3 +91,20 @@ def mask(phone: str | None) -> str:
 def mask_all(text: str) -> str:
     """``text`` with every international number in it masked (a body, an error message)."""
     return _NUMBER.sub(lambda m: mask(m.group()), text)
+
+
+class MaskNumbers(logging.Filter):
+    """A logging filter that masks every number in a record, its traceback included: for
+    libraries' own log lines (RQ prints a failed job's traceback, and a Twilio error can
+    quote the number it could not reach)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args = mask_all(message), None
+        if record.exc_text:
+            record.exc_text = mask_all(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_all(record.stack_info)
+        return True

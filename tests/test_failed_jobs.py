@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from rq import get_current_job
 from rq.job import Job, JobStatus
 
@@ -65,3 +70,22 @@ def test_retry_refuses_an_unknown_id_or_a_job_that_did_not_fail(cli, services, o
     assert again.exit_code != 0
     assert f"No failed job {job.id!r}" in again.output
     assert job.get_status(refresh=True) == JobStatus.FINISHED
+
+
+def test_the_worker_log_masks_a_number_in_a_failed_jobs_traceback(backend, services):
+    """RQ logs a failed job's traceback itself: the worker process masks numbers in it."""
+    job = services.queue.enqueue("tests.test_failed_jobs.reach_member", 8)
+    root = Path(__file__).resolve().parent.parent
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("TWILIO_", "TIMEBANK_"))
+           and key not in ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL")}
+    env.update({"DATABASE_URL": backend.database_url, "REDIS_URL": backend.redis_url,
+                "TIMEBANK_INSTANCE_PATH": str(backend.instance), "PYTHONPATH": str(root),
+                "TIMEBANK_NAME": "Lambeth Time Bank", "TIMEBANK_QUIET_HOURS": "off"})
+    worker = subprocess.run(
+        [sys.executable, "-c", "from app.worker import main; main(burst=True)"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    output = worker.stdout + worker.stderr
+    assert job.get_status(refresh=True) == JobStatus.FAILED
+    assert "Traceback" in output and "could not reach +44******0123" in output
+    assert NUMBER not in output and NUMBER[1:] not in output
