@@ -32,7 +32,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import outbound
-from app.services import Services
 from ledger import banks, members, messages
 from ledger.models import Bank, Confirmation, Member, Message
 
@@ -169,28 +168,25 @@ class InboundCount:
     repeats: int
 
 
-def _inbound_keys(services: Services, bank_id: int, phone: str, body: str) -> tuple[str, str]:
-    """The keys counting a number's texts this hour and these words from it. Keyed hashes of
-    the number, never the number."""
-    words = " ".join(body.lower().split())
-    return (f"tb:answers:{bank_id}:{services.address_key(phone)}",
-            f"tb:repeats:{bank_id}:{services.address_key(phone + chr(0) + words)}")
+def _inbound_keys(bank_id: int, number: str, said: str) -> tuple[str, str]:
+    """The keys counting a number's texts this hour and these words from it, named by keyed
+    hashes (``number`` of the number, ``said`` of the number and the words), never the number."""
+    return f"tb:answers:{bank_id}:{number}", f"tb:repeats:{bank_id}:{said}"
 
 
-def count_inbound(pipe: Any, services: Services, bank_id: int, phone: str, body: str) -> None:
+def count_inbound(pipe: Any, bank_id: int, number: str, said: str) -> None:
     """Add the counting of one incoming text to a Redis pipeline (read by ``read_count``)."""
-    hour_key, repeat_key = _inbound_keys(services, bank_id, phone, body)
+    hour_key, repeat_key = _inbound_keys(bank_id, number, said)
     pipe.set(hour_key, 0, nx=True, ex=HOUR)  # the hour starts with the first text
     pipe.incr(hour_key)
     pipe.incr(repeat_key)
     pipe.expire(repeat_key, REPEAT_QUIET_SECONDS)  # silence lasts until it stops a while
 
 
-def uncount_inbound(pipe: Any, services: Services, bank_id: int, phone: str, body: str
-                    ) -> None:
+def uncount_inbound(pipe: Any, bank_id: int, number: str, said: str) -> None:
     """Take back the counting of a text the bank could not take (an outage): the member was
     asked to send it again, and must not be silenced for doing so."""
-    for key in _inbound_keys(services, bank_id, phone, body):
+    for key in _inbound_keys(bank_id, number, said):
         pipe.decr(key)
 
 

@@ -101,8 +101,11 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     with services.db.peek() as connection:
         bank = _bank(services, connection, to)
         key = f"tb:inbound:{sid}"
-        session_key = f"tb:session:{bank.id}:{services.address_key(sender.phone)}"
-        doubt_key = _doubt_key(services, bank.id, message)
+        # Keyed hashes, computed once: of the number, and of the number with these words.
+        number = services.address_key(sender.phone)
+        said = services.address_key(sender.phone + chr(0) + " ".join(message.body.lower().split()))
+        session_key = f"tb:session:{bank.id}:{number}"
+        doubt_key = f"tb:in-doubt:{bank.id}:{said}"
         # One round trip: claim the MessageSid, read the dialog state, see whether these
         # words from this number are a text the bank could not take a moment ago, and count
         # the number's texts (app.caps).
@@ -110,7 +113,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         pipe.set(key, b"", nx=True, ex=_CLAIM_SECONDS)
         pipe.get(session_key)
         pipe.get(doubt_key)
-        caps.count_inbound(pipe, services, bank.id, sender.phone, message.body)
+        caps.count_inbound(pipe, bank.id, number, said)
         claimed, raw_state, doubted, *counted = pipe.execute()
         if not claimed:
             return _repeat_answer(services, key, sid)
@@ -122,7 +125,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         try:
             loaded = _load(connection, services, bank, message)
         except BaseException:
-            _release(services, key, doubt_key, bank.id, message)
+            _release(services, key, doubt_key, message.sid, (bank.id, number, said))
             raise
     answered = caps.may_answer(
         caps.read_count(counted), member=loaded.member_id is not None,
@@ -139,7 +142,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         if not answered:
             answer = twiml([])
     except BaseException:
-        _release(services, key, doubt_key, bank.id, message)
+        _release(services, key, doubt_key, message.sid, (bank.id, number, said))
         raise
     # Everything below happens after the commit: a failure here must not tell the member to
     # text again (a resend would be a new message), so it is logged and the answer stands.
@@ -168,22 +171,16 @@ def _opting(body: str) -> bool:
 _DOUBT_SECONDS = 3600
 
 
-def _doubt_key(services: Services, bank_id: int, message: Inbound) -> str:
-    words = " ".join(message.body.lower().split())
-    return (f"tb:in-doubt:{bank_id}:"
-            f"{services.address_key(message.sender.phone + chr(0) + words)}")
-
-
-def _release(services: Services, key: str, doubt_key: str, bank_id: int, message: Inbound
-             ) -> None:
+def _release(services: Services, key: str, doubt_key: str, sid: str,
+             counted: tuple[int, str, str]) -> None:
     """A text that failed on our side (the member is asked to send it again): its claim is
     released, so that Twilio's retry is handled in full, and the same words sent again as a
     new message are handled as this one (every effect is idempotent by MessageSid). It is
     not counted against the number's answers: sending it again is what we asked for."""
     pipe = services.redis.pipeline(transaction=False)
     pipe.delete(key)
-    pipe.set(doubt_key, message.sid.encode(), ex=_DOUBT_SECONDS)
-    caps.uncount_inbound(pipe, services, bank_id, message.sender.phone, message.body)
+    pipe.set(doubt_key, sid.encode(), ex=_DOUBT_SECONDS)
+    caps.uncount_inbound(pipe, *counted)
     pipe.execute()
 
 
