@@ -399,13 +399,15 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
               help="Answers an hour to one member's number; past it, silence (30).")
 @click.option("--stranger-answers-per-hour", type=click.IntRange(min=1), default=None,
               help="Answers an hour to a number that is not a member's (10).")
+@click.option("--retention-days", type=click.IntRange(min=1), default=None,
+              help="Days members' texts, sent texts' words and sign-ins are kept (90).")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
              confirm_broadcasts_over: int | None, asks_per_helper_per_day: int | None,
              member_daily_texts: int | None, recipient_daily_texts: int | None,
              bank_daily_texts: int | None, answers_per_hour: int | None,
-             stranger_answers_per_hour: int | None) -> None:
+             stranger_answers_per_hour: int | None, retention_days: int | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -448,6 +450,8 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.answers_per_hour = answers_per_hour
             if stranger_answers_per_hour is not None:
                 bank.stranger_answers_per_hour = stranger_answers_per_hour
+            if retention_days is not None:
+                bank.retention_days = retention_days
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -459,7 +463,8 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"Texts a day: {bank.member_daily_texts} caused by one member, "
                 f"{bank.recipient_daily_texts} to one member because of others, "
                 f"{bank.bank_daily_texts} in all; answers an hour: {bank.answers_per_hour} "
-                f"to a member, {bank.stranger_answers_per_hour} to a stranger."
+                f"to a member, {bank.stranger_answers_per_hour} to a stranger. "
+                f"Texts and sign-ins kept {bank.retention_days} days."
             )
     click.echo(summary)
 
@@ -545,9 +550,10 @@ def _member_by(session: Any, bank_name: str | None, who: str, config: Config) ->
     named bank, or the default one)."""
     from ledger.models import Bank
 
-    if who.isdigit() and len(who) < 9:
+    number = members.member_number(who)
+    if number is not None or (who.isdigit() and len(who) < 9):
         try:
-            member = members.get_member(session, int(who))
+            member = members.get_member(session, number or int(who))
         except LedgerError:
             raise click.ClickException(f"there is no member {who}") from None
         bank = session.get(Bank, member.bank_id)

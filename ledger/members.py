@@ -26,6 +26,28 @@ def find_member(session: Session, bank_id: int, phone: str) -> Member | None:
     ).one_or_none()
 
 
+def member_number(who: str) -> int | None:
+    """The member id in ``#12`` (how brokers name a member everywhere), or None."""
+    who = who.strip()
+    if who.startswith("#") and who[1:].isdigit() and len(who) < 11:
+        return int(who[1:])
+    return None
+
+
+def resolve_who(session: Session, bank_id: int, who: str, region: str) -> Member | None:
+    """The member of ``bank_id`` that ``who`` names: ``#12`` (a member number) or a phone
+    number in any format. None when nobody in this bank is that (or ``who`` is neither)."""
+    number = member_number(who)
+    if number is not None:
+        found = session.get(Member, number)
+        return found if found is not None and found.bank_id == bank_id else None
+    try:
+        phone = normalise(who, region)
+    except InvalidNumber:
+        return None
+    return find_member(session, bank_id, phone)
+
+
 def get_member(session: Session, member_id: int) -> Member:
     member = session.get(Member, member_id)
     if member is None:

@@ -102,6 +102,9 @@ class Bank(Base):
     stranger_answers_per_hour: Mapped[int] = mapped_column(
         Integer, default=10, server_default="10"
     )
+    # Days the bank keeps what members wrote, the words of texts it sent, and sign-in
+    # records; the sweep deletes older ones. The ledger is kept.
+    retention_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     numbers: Mapped[list[BankNumber]] = relationship(
