@@ -617,6 +617,8 @@ def member_show(who: str, bank_name: str | None) -> None:
                 ("balance", f"{format_hours(account.balance_minutes)} hours"),
                 ("lowest balance", f"{format_hours(limit)} hours"),
                 ("notes", member.notes or "-"),
+                ("introductions", "through a broker" if member.intro_via_broker
+                 else "as the bank chooses"),
             ]
     for label, value in rows:
         click.echo(f"{label:>15}: {value}")

@@ -265,6 +265,26 @@ def test_the_command_line_lists_and_approves(people, outbox, services, cli):
     assert "No introductions waiting." in cli("intro", "list").output
 
 
+def test_texts_to_brokers_obey_the_caps_and_the_introduction_waits_all_the_same(
+        people, outbox, services, cli, app):
+    assert cli("bank", "set", "--introductions", "broker").exit_code == 0
+    ana, bob = Heard(people["ana"], outbox), Heard(people["bob"], outbox)
+    ref = _need(bob, people["ana"], outbox)
+    # Ana has caused as many texts to others today as the bank allows (none, here).
+    assert cli("bank", "set", "--member-daily-texts", "0").exit_code == 0
+    assert "will introduce you both soon" in ana.reply(f"YES {ref}")
+    assert not any("INTRO" in t for t in outbox.to(BEA) + outbox.to(DEE))
+    with services.db.reading() as session:
+        held = list(session.scalars(select(Message.error_code).where(
+            Message.kind == "intro_broker")))
+    assert held == ["cap-member", "cap-member"]
+    # The brokers hear of the cap once, and the introduction is on the dashboard.
+    assert any("reached today's limit" in t for t in outbox.to(BEA))
+    page = text_of(signed_in(app, BEA).get("/dashboard/introductions"))
+    assert f"Ref {ref}: a lift to the clinic on Tuesday" in page
+    _no_numbers(ana, bob)
+
+
 # --- a member flagged by a broker, in a direct bank ----------------------------------------
 
 
@@ -276,6 +296,7 @@ def test_a_flagged_member_is_introduced_through_a_broker_in_a_direct_bank(
     assert "Bob is introduced through a broker." in result.output
     assert cli("member", "introductions", BOB, "broker").exit_code == 0  # again: no change
     assert len(_audit(services, "member.introductions")) == 1
+    assert "introductions: through a broker" in cli("member", "show", BOB).output
 
     ref = _need(bob, people["ana"], outbox)
     assert "will introduce you both soon" in ana.reply(f"YES {ref}")
