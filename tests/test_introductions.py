@@ -50,7 +50,8 @@ class Heard:
     """Every word a member was sent: replies to their texts and texts the bank sent them."""
 
     def __init__(self, phone: Phone, outbox) -> None:  # type: ignore[no-untyped-def]
-        self.phone, self.outbox, self.replies = phone, outbox, []  # type: list[str]
+        self.phone, self.outbox = phone, outbox
+        self.replies: list[str] = []
 
     def text(self, body: str) -> list[str]:
         answers = self.phone.text(body)
