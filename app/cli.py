@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from app import create_app
 from app.backup import backup_command, claim_instance, restore_command
+from app.care import introductions
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
@@ -348,10 +349,16 @@ def bank_group() -> None:
 @click.option("--whatsapp", "whatsapp", default=None,
               help="The bank's WhatsApp sender, e.g. whatsapp:+447700900001.")
 @click.option("--timezone", default=None, help="Default: TIMEBANK_TIMEZONE.")
-@click.option("--require-approval", is_flag=True, help="New members wait for a broker.")
+@click.option("--require-approval/--no-require-approval", default=True, show_default=True,
+              help="New members wait for a broker's welcome.")
+@click.option("--introductions", type=click.Choice(["broker", "direct"]), default="broker",
+              show_default=True,
+              help="broker: a broker approves before two members get each other's number; "
+                   "direct: numbers on the helper's YES.")
 def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | None,
-             require_approval: bool) -> None:
-    """Add a bank that owns its own numbers."""
+             require_approval: bool, introductions: str) -> None:
+    """Add a bank that owns its own numbers (careful by default: a broker welcomes new
+    members and introduces members to each other)."""
     if not sms and not whatsapp:
         raise click.UsageError("give the bank at least one number: --sms and/or --whatsapp")
     addresses = [a for a in (sms, whatsapp) if a]
@@ -365,11 +372,14 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
                     session, name, addresses=addresses,
                     timezone=timezone or shared.config.timezone,
                     require_approval=require_approval, region=shared.config.default_region,
+                    introductions=introductions,
                 )
                 bank_id = bank.id
         except (LedgerError, InvalidNumber) as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"Added bank {bank_id}: {name}.")
+    click.echo(f"Added bank {bank_id}: {name}. New members "
+               f"{'wait for a broker' if require_approval else 'are active at once'}; "
+               f"introductions {'through a broker' if introductions == 'broker' else 'direct'}.")
 
 
 @bank_group.command("set")
@@ -401,13 +411,17 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
               help="Answers an hour to a number that is not a member's (10).")
 @click.option("--retention-days", type=click.IntRange(min=1), default=None,
               help="Days members' texts, sent texts' words and sign-ins are kept (90).")
+@click.option("--introductions", type=click.Choice(["broker", "direct"]), default=None,
+              help="broker: a broker approves before two members get each other's number; "
+                   "direct: numbers on the helper's YES.")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
              confirm_broadcasts_over: int | None, asks_per_helper_per_day: int | None,
              member_daily_texts: int | None, recipient_daily_texts: int | None,
              bank_daily_texts: int | None, answers_per_hour: int | None,
-             stranger_answers_per_hour: int | None, retention_days: int | None) -> None:
+             stranger_answers_per_hour: int | None, retention_days: int | None,
+             introductions: str | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -452,6 +466,10 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.stranger_answers_per_hour = stranger_answers_per_hour
             if retention_days is not None:
                 bank.retention_days = retention_days
+            if introductions is not None and introductions != bank.introductions:
+                bank.introductions = introductions
+                audit.record(session, bank.id, "bank.introductions", broker_id=None,
+                             subject=f"bank {bank.id}", detail=introductions, via="cli")
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -464,7 +482,8 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"{bank.recipient_daily_texts} to one member because of others, "
                 f"{bank.bank_daily_texts} in all; answers an hour: {bank.answers_per_hour} "
                 f"to a member, {bank.stranger_answers_per_hour} to a stranger. "
-                f"Texts and sign-ins kept {bank.retention_days} days."
+                f"Texts and sign-ins kept {bank.retention_days} days. Introductions "
+                f"{'through a broker' if bank.introductions == 'broker' else 'direct'}."
             )
     click.echo(summary)
 
@@ -598,6 +617,8 @@ def member_show(who: str, bank_name: str | None) -> None:
                 ("balance", f"{format_hours(account.balance_minutes)} hours"),
                 ("lowest balance", f"{format_hours(limit)} hours"),
                 ("notes", member.notes or "-"),
+                ("introductions", "through a broker" if member.intro_via_broker
+                 else "as the bank chooses"),
             ]
     for label, value in rows:
         click.echo(f"{label:>15}: {value}")
@@ -983,6 +1004,8 @@ main.add_command(doctor_command)
 main.add_command(jobs_group)
 main.add_command(backup_command)
 main.add_command(restore_command)
+main.add_command(introductions.intro_group)
+member_group.add_command(introductions.member_introductions)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app import auth, broadcasts, charts, effects, origin, outbound
 from app import services as current_services
+from app.care import introductions
 from app.config import DEVELOPMENT_KEY
 from ledger import (
     accounts,
@@ -56,6 +57,7 @@ from ledger.models import (
     Ask,
     Bank,
     Confirmation,
+    Introduction,
     Member,
     Post,
     Rsvp,
@@ -592,6 +594,58 @@ def reverse(transfer_id: int) -> BaseResponse:
     if not recorded.created:
         return _done(f"Entry {transfer_id} was already corrected.", "dashboard.ledger")
     return _done(f"Entry {transfer_id} reversed; both sides have been told.", "dashboard.ledger")
+
+
+# --- introductions through a broker (app.care.introductions) -------------------------------
+
+
+@bp.get("/introductions")
+def introduction_list() -> str:
+    with current_services().db.reading() as db:
+        rows = introductions.waiting(db, _bank().id)
+        return render_template("dashboard/introductions.html", rows=rows, me=_broker().id)
+
+
+@bp.post("/introductions/<id:introduction_id>/<any(approve, decline):action>")
+def introduction_decide(introduction_id: int, action: str) -> BaseResponse:
+    """A broker introduces two members (each is texted the other's number) or declines."""
+    services = current_services()
+    try:
+        with services.db.writing() as db:
+            introduction = _own(db, Introduction, introduction_id)
+            need = db.get(Post, introduction.post_id)
+            ref = need.ref if need is not None else 0
+            decision = introductions.decide(db, _bank_row(db), introduction.id,
+                                            approve=action == "approve",
+                                            broker=db.get(Member, _broker().id), via="web")
+    except introductions.NotTheirs:
+        return _error(f"You are one of the two members of ref {ref}: another broker must "
+                      "decide it.", "dashboard.introduction_list")
+    outbound.enqueue(services, decision.queued)
+    if decision.ask_again is not None:
+        services.queue.enqueue("app.jobs.ask_helpers", decision.ask_again)
+    messages = {"approved": f"Ref {ref}: introduced. Both members have been texted the "
+                            "other's number.",
+                "declined": f"Ref {ref}: not introduced. Both members have been told, and "
+                            "other helpers will be asked.",
+                "already": f"Ref {ref} was already decided.",
+                "closed": f"Ref {ref} no longer needs an introduction."}
+    return (_done if decision.outcome in ("approved", "declined") else _error)(
+        messages.get(decision.outcome, "That introduction isn't here."),
+        "dashboard.introduction_list")
+
+
+@bp.post("/members/<id:member_id>/introductions")
+def member_introductions(member_id: int) -> BaseResponse:
+    via_broker = request.form.get("introductions") == "broker"
+    with current_services().db.writing() as db:
+        member = _own(db, Member, member_id)
+        introductions.flag(db, _bank_row(db), member, via_broker,
+                           broker=db.get(Member, _broker().id), via="web")
+        name = member.name
+    return _done(f"{name} is introduced through a broker." if via_broker
+                 else f"{name} is introduced as the bank chooses.",
+                 "dashboard.member_page", member_id=member_id)
 
 
 # --- group activities ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import broadcasts, caps, outbound
+from app.care import introductions
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -26,6 +27,7 @@ from conversations.machine import (
     CreditActivity,
     Effect,
     Give,
+    Introduce,
     Join,
     Leave,
     OptIn,
@@ -277,6 +279,10 @@ def _renew(ctx: Context, effect: RenewPost) -> None:
 
 def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
     """YES/NO to a need this member was asked about; False if ``ref`` is not a need."""
+    if yes and introductions.refused(ctx.session, ctx.bank.id, ref, member.id):
+        # A broker chose not to introduce them for this need: the YES takes nothing back.
+        ctx.reply("match_too_late")
+        return True
     result = posts.answer(ctx.session, bank_id=ctx.bank.id, member_id=member.id, ref=ref,
                           yes=yes)
     need = result.need
@@ -285,6 +291,7 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
     if result.outcome in ("declined", "released"):
         ctx.reply("match_declined")
         if result.outcome == "released":
+            introductions.cancel_for(ctx.session, need)
             requester = members.get_member(ctx.session, need.member_id)
             _queue(ctx, requester, "match_released", f"released:{need.id}:{member.id}",
                    name=member.name, what=shorten(need.text))
@@ -296,6 +303,17 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
         ctx.reply("match_closed")
     else:
         requester = members.get_member(ctx.session, need.member_id)
+        earlier = introductions.latest(ctx.session, need, member.id)
+        if (earlier is not None and earlier.status == "waiting") or (
+                (earlier is None or earlier.status != "approved")
+                and introductions.through_broker(ctx.bank, requester, member)):
+            # A broker introduces them: nobody is given a number yet.
+            started = introductions.start(ctx.session, ctx.bank, need, requester, member)
+            ctx.queued += started.queued
+            ctx.reply("intro_helper_waiting", name=requester.name,
+                      what=for_others(need.text, member.language), ref=need.ref,
+                      bank=ctx.bank.name)
+            return True
         # Introductions with consent: the requester agreed by posting the need, the helper
         # by this YES; both texts say so, and only now does each see the other's number.
         ctx.reply("match_helper", name=requester.name, what=for_others(need.text, member.language),
@@ -303,6 +321,32 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
         _queue(ctx, requester, "match_requester", f"match:{need.id}", name=member.name,
                what=shorten(need.text), phone=member.phone or "-", ref=need.ref)
     return True
+
+
+def _introduce(ctx: Context, effect: Introduce) -> None:
+    """A broker's ``INTRO 42``: the two members of need 42 are given each other's number."""
+    broker = _member(ctx)
+    found = introductions.waiting_by_ref(ctx.session, ctx.bank.id, effect.ref)
+    if found is None:
+        ctx.reply("intro_unknown", ref=effect.ref, bank=ctx.bank.name)
+        return
+    try:
+        decision = introductions.decide(ctx.session, ctx.bank, found.id, approve=True,
+                                        broker=broker, via="sms")
+    except introductions.NotTheirs:
+        ctx.reply("intro_own", ref=effect.ref, bank=ctx.bank.name)
+        return
+    ctx.queued += decision.queued
+    if decision.outcome in ("approved", "already") and decision.introduction is not None \
+            and decision.introduction.status == "approved":
+        assert decision.helper is not None and decision.requester is not None
+        key = "intro_done" if decision.outcome == "approved" else "intro_already"
+        ctx.reply(key, other=decision.helper.name, name=decision.requester.name,
+                  ref=effect.ref)
+    elif decision.outcome == "already":
+        ctx.reply("intro_was_declined", ref=effect.ref)
+    else:
+        ctx.reply("intro_closed", ref=effect.ref)
 
 
 def _give(ctx: Context, effect: Give) -> None:
@@ -906,6 +950,7 @@ _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     ReportOnRef: _report_on_ref,
     Answer: _answer,
     Give: _give,
+    Introduce: _introduce,
     ShowStatement: _statement,
     RecordHours: _record,
     PostItem: _post,

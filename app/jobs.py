@@ -35,6 +35,7 @@ from ledger.models import (
     Ask,
     Bank,
     Confirmation,
+    Introduction,
     Member,
     Message,
     Post,
@@ -229,6 +230,9 @@ def _subject_gone(session: Session, message: Message) -> str | None:
     elif head == "done-reminder":
         need = session.get(Post, subject_id)
         wanted = need is not None and need.status == "matched"
+    elif head == "intro":  # brokers told an introduction waits (app.care.introductions)
+        introduction = session.get(Introduction, subject_id)
+        wanted = introduction is not None and introduction.status == "waiting"
     elif head in ("confirm-ask", "confirm-reminder", "broker_unanswered"):
         request = session.get(Confirmation, subject_id)
         wanted = request is not None and request.status == "pending"
@@ -476,6 +480,9 @@ def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
             select(Post).where(
                 Post.kind == "need", Post.status == "matched", Post.done_reminded_at.is_(None),
                 Post.matched_at < now - REMIND_DONE_AFTER,
+                # Not introduced yet: a broker has still to approve (app.care.introductions).
+                Post.id.not_in(select(Introduction.post_id).where(
+                    Introduction.status == "waiting")),
             ).with_for_update(skip_locked=True)
         ):
             need.done_reminded_at = now

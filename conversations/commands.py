@@ -54,13 +54,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "CREDIT": (),
     "APPROVE": (),
     "HOLD": (),
+    "INTRO": ("INTRODUCE",),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
      "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
-     "APPROVE", "HOLD"}
+     "APPROVE", "HOLD", "INTRO"}
 )
 
 _LOOKUP: dict[str, str] = {}

@@ -231,10 +231,17 @@ class SetMemberStatus:
     approve: bool
 
 
+@dataclass(frozen=True)
+class Introduce:
+    """A broker's ``INTRO 42``: introduce the two members of need 42 (app.care.introductions)."""
+
+    ref: int
+
+
 Effect = (
     Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
     | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost | Broadcast
-    | ShowWho | CreditActivity | SetMemberStatus
+    | ShowWho | CreditActivity | SetMemberStatus | Introduce
 )
 
 
@@ -293,10 +300,11 @@ def _help(facts: Facts, member: MemberFacts | None) -> Reply:
 # What a member still waiting for a broker's welcome may not do yet.
 _NEEDS_WELCOME = frozenset(
     {"DONE", "GIVE", "YES", "NO", "RECORD", "STATEMENT", "MORE", "OFFER", "NEED", "MINE",
-     "CLOSE", "RENEW", "BROADCAST", "WHO", "APPROVE", "HOLD"}
+     "CLOSE", "RENEW", "BROADCAST", "WHO", "APPROVE", "HOLD", "INTRO"}
 )
 # Commands only a bank's brokers may use.
-BROKER_COMMANDS = frozenset({"RECORD", "BROADCAST", "WHO", "CREDIT", "APPROVE", "HOLD"})
+BROKER_COMMANDS = frozenset({"RECORD", "BROADCAST", "WHO", "CREDIT", "APPROVE", "HOLD",
+                             "INTRO"})
 
 
 def _stranger(facts: Facts, cmd: Command) -> Outcome:
@@ -323,7 +331,7 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
 _READ_ONLY = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MENU"})
 # Commands whose words carry a number first: "YES 17", "DONE 2 Ana", "RECORD 07700…".
 _NUMBERED = frozenset({"YES", "NO", "DONE", "GIVE", "RECORD", "CLOSE", "RENEW", "WHO", "CREDIT",
-                       "APPROVE", "HOLD"})
+                       "APPROVE", "HOLD", "INTRO"})
 
 
 def interrupts_question(cmd: Command) -> bool:
@@ -407,7 +415,8 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         return Outcome(State(), [balance_reply(member.balance_minutes)])
     if cmd.name in BROKER_COMMANDS:
         if member.role != "broker":
-            if cmd.name in ("WHO", "HOLD", "APPROVE") and not _looks_numbered(cmd.args):
+            if cmd.name in ("WHO", "HOLD", "APPROVE", "INTRO") and not _looks_numbered(
+                    cmd.args):
                 # "Who is this?", "Hold on": words, not a broker's command.
                 return Outcome(
                     State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
@@ -446,6 +455,11 @@ def _broker(cmd: Command, region: str) -> Outcome:
         return Outcome(State(), [], [ShowWho(ref)])
     if cmd.name == "CREDIT":
         return _credit(cmd.args, region)
+    if cmd.name == "INTRO":
+        ref = _ref(cmd.args)
+        if ref is None:
+            return Outcome(State(), [Reply("intro_usage")])
+        return Outcome(State(), [], [Introduce(ref)])
     # APPROVE / HOLD <number>
     number = "".join(cmd.args.split()[:4])
     usage = Reply("approve_usage" if cmd.name == "APPROVE" else "hold_usage")

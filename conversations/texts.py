@@ -337,6 +337,27 @@ CATALOGUE: dict[str, dict[str, str]] = {
         # The dashboard
         "login_code": "{code} is your {bank} dashboard code. It works for 10 minutes. If you "
                       "didn't ask for it, you can ignore this text",
+        # Safer introductions (app.care.introductions): numbers only after a broker approves
+        "intro_helper_waiting": "Thank you! You're helping {name}: {what} (ref {ref}). "
+                                "Someone from {bank} will introduce you both soon",
+        "intro_requester_waiting": "Good news: {name} can help with: {what} (ref {ref}). "
+                                   "Someone from {bank} will introduce you both soon",
+        "intro_broker": "{bank}: {other} can help {name} with {what} (ref {ref}). "
+                        "Reply INTRO {ref} to introduce them (or see the dashboard)",
+        "intro_declined_helper": "Thank you for offering to help {name} ({what}). Someone "
+                                 "else will help this time; I'll ask you again another time",
+        "intro_declined_requester": "About your request ({what}, ref {ref}): I'm asking other "
+                                    "neighbours who could help and will text you",
+        "intro_done": "Thank you. {other} and {name} now have each other's number (ref {ref})",
+        "intro_already": "{other} and {name} were already introduced (ref {ref})",
+        "intro_was_declined": "A broker already decided not to introduce ref {ref}",
+        "intro_closed": "Ref {ref} needs no introduction now: it was withdrawn, or the helper "
+                        "can't after all",
+        "intro_unknown": "No introduction waits with ref {ref} at {bank}. The dashboard lists "
+                         "those waiting",
+        "intro_own": "You're one of the two members in ref {ref}: another broker of {bank} "
+                     "must introduce them",
+        "intro_usage": "To introduce two members, reply INTRO and the ref, e.g. INTRO 42",
     },
 }
 

@@ -39,7 +39,7 @@ def ensure_default_bank(
             with session.begin_nested():
                 bank = Bank(
                     name=name, timezone=timezone, require_approval=require_approval,
-                    is_default=True,
+                    is_default=True, introductions="direct",
                 )
                 session.add(bank)
         except IntegrityError:
@@ -88,10 +88,18 @@ def add_bank(
     *,
     addresses: Iterable[str],
     timezone: str = "Europe/London",
-    require_approval: bool = False,
+    require_approval: bool = True,
     region: str = "GB",
+    introductions: str = "broker",
 ) -> Bank:
-    """Add a bank that owns ``addresses`` (``+44…`` for SMS, ``whatsapp:+44…``)."""
+    """Add a bank that owns ``addresses`` (``+44…`` for SMS, ``whatsapp:+44…``).
+
+    A bank added is careful by default: new members wait for a broker's welcome, and members
+    are introduced through a broker (``app.care.introductions``). The default bank (made from
+    the configuration, ``ensure_default_bank``) is not, so a first run shows a whole exchange.
+    """
+    if introductions not in ("broker", "direct"):
+        raise LedgerError(f"introductions are 'broker' or 'direct', not {introductions!r}")
     parsed = [parse_address(a, region) for a in addresses]
     for address in parsed:
         owner = _number(session, address.twilio)
@@ -99,7 +107,8 @@ def add_bank(
             raise NumberTaken(f"number already belongs to bank {owner.bank_id}")
     if session.scalars(select(Bank).where(Bank.name == name)).first() is not None:
         raise LedgerError(f"a bank called {name!r} already exists")
-    bank = Bank(name=name, timezone=timezone, require_approval=require_approval)
+    bank = Bank(name=name, timezone=timezone, require_approval=require_approval,
+                introductions=introductions)
     session.add(bank)
     session.flush()
     for address in parsed:

@@ -106,6 +106,10 @@ class Bank(Base):
     # records; the sweep deletes older ones. The ledger is kept.
     retention_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How members who agreed to help are introduced: ``direct`` (numbers on the first YES)
+    # or ``broker`` (a broker approves first: app.care.introductions).
+    introductions: Mapped[str] = mapped_column(String(16), default="direct",
+                                               server_default="direct")
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"
@@ -162,6 +166,10 @@ class Member(Base):
     # Brokers only: a dashboard session is good only while this matches the one it was
     # signed in under; signing out, a new password or a hold moves it on (app.auth).
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A broker's choice (private notes): this member is introduced only through a broker,
+    # whatever the bank's setting (app.care.introductions).
+    intro_via_broker: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
@@ -454,3 +462,29 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_audit_bank_created", "bank_id", "created_at"),)
+
+
+class Introduction(Base):
+    """Two members waiting for a broker to introduce them: a helper said YES to a need in a
+    bank (or with a member) where introductions go through a broker. Numbers are exchanged
+    only once a broker approves (``app.care.introductions``)."""
+
+    __tablename__ = "introductions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    requester_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    helper_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    decided_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('waiting', 'approved', 'declined', 'canceled')",
+            name="ck_introductions_status",
+        ),
+        Index("ix_introductions_bank_status", "bank_id", "status"),
+    )

@@ -100,7 +100,7 @@ def test_bank_add_creates_a_bank_that_owns_its_numbers(cli, services):
 
 def test_a_member_texting_a_banks_number_joins_that_bank(cli, services, app):
     assert cli("bank", "add", "Brixton Time Bank", "--sms", BRIXTON,
-               "--whatsapp", BRIXTON).exit_code == 0
+               "--whatsapp", BRIXTON, "--no-require-approval").exit_code == 0
     found = banks_by_name(services)
     brixton, lambeth = found["Brixton Time Bank"], found["Lambeth Time Bank"]
 
@@ -200,7 +200,8 @@ def test_chat_shows_the_banks_replies(cli, services):
 
 
 def test_chat_can_text_another_banks_number(cli, services):
-    assert cli("bank", "add", "Brixton Time Bank", "--sms", BRIXTON).exit_code == 0
+    assert cli("bank", "add", "Brixton Time Bank", "--sms", BRIXTON,
+               "--no-require-approval").exit_code == 0
     result = cli("chat", "07700900555", "--to", BRIXTON, input="JOIN Sam\n\nBALANCE\n")
     assert result.exit_code == 0, result.output
     assert "bank> Welcome to Brixton Time Bank, Sam!" in result.output

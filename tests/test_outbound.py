@@ -249,7 +249,8 @@ def test_approval_flow_texts_the_broker_through_twilio(make_bank, standin):
 
 def test_a_bank_with_its_own_number_texts_from_it(bank, standin):
     with bank.services.db.writing() as session:
-        banks.add_bank(session, "Brixton Time Bank", addresses=["+447700900777"])
+        banks.add_bank(session, "Brixton Time Bank", addresses=["+447700900777"],
+                       require_approval=False)
     member_id = bank.join(to="+447700900777")
     message_id = bank.queue(member_id)
     assert send_message(message_id) == "sent"
@@ -281,7 +282,8 @@ def test_a_bank_with_its_own_number_texts_from_it_despite_a_messaging_service(
 ):
     bank = make_bank(twilio_messaging_service_sid="MG" + "1" * 32)
     with bank.services.db.writing() as session:
-        banks.add_bank(session, "Brixton Time Bank", addresses=["+447700900777"])
+        banks.add_bank(session, "Brixton Time Bank", addresses=["+447700900777"],
+                       require_approval=False)
     assert send_message(bank.queue(bank.join(to="+447700900777"))) == "sent"
     [request] = standin.requests
     assert request.from_ == "+447700900777"
@@ -783,7 +785,7 @@ def test_quiet_hours_keep_utc_on_a_london_host_in_summer_for_two_zones(
     bank = make_bank(quiet_hours=spec)
     with bank.services.db.writing() as session:
         banks.add_bank(session, "Queens Time Bank", addresses=["+12125550100"],
-                       timezone="America/New_York", region="US")
+                       timezone="America/New_York", region="US", require_approval=False)
     london = bank.join(MEMBER, "Sam")
     new_york = bank.join("+12125550123", "Ray", to="+12125550100")
     clock = [datetime(2026, 7, 15, 21, 30, tzinfo=UTC)]  # 22:30 in London, 17:30 in New York
