@@ -24,6 +24,7 @@ from app.backup import backup_command, claim_instance, restore_command
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
+from app.privacy import member_export, member_forget
 from app.services import Services
 from app.twilio_setup import twilio_group
 from ledger import audit, banks, members
@@ -983,6 +984,8 @@ main.add_command(doctor_command)
 main.add_command(jobs_group)
 main.add_command(backup_command)
 main.add_command(restore_command)
+member_group.add_command(member_export)
+member_group.add_command(member_forget)
 
 
 if __name__ == "__main__":

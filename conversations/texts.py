@@ -337,6 +337,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         # The dashboard
         "login_code": "{code} is your {bank} dashboard code. It works for 10 minutes. If you "
                       "didn't ask for it, you can ignore this text",
+        # Data protection: how others' statements name a member the bank has forgotten
+        "former_member": "a former member",
     },
 }
 

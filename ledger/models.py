@@ -162,6 +162,9 @@ class Member(Base):
     # Brokers only: a dashboard session is good only while this matches the one it was
     # signed in under; signing out, a new password or a hold moves it on (app.auth).
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the bank erased who this was (``timebank member forget``): the row stays, as
+    # "Former member 12", so the ledger and others' statements stay true (app.privacy).
+    forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
@@ -389,6 +392,9 @@ class Message(Base):
         Index("ix_messages_activity_status", "activity_id", "status"),
         Index("ix_messages_caused_by", "caused_by_member_id", "created_at"),
         Index("ix_messages_bank_sent", "bank_id", "sent_at"),
+        # The bodies the retention sweep has still to erase (app.privacy.expire).
+        Index("ix_messages_kept_bodies", "bank_id", "created_at",
+              postgresql_where=text("body <> ''"), sqlite_where=text("body <> ''")),
     )
 
 
