@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 import phonenumbers
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.services import Services
@@ -422,7 +422,9 @@ def _expire_messages(session: Session, bank: Bank, cutoff: datetime) -> int:
         session.execute(delete(Message).where(Message.id.in_(codes)))
     old = list(session.scalars(
         select(Message.id).where(
-            Message.bank_id == bank.id, Message.body != "", Message.created_at < cutoff,
+            # a literal, as in the partial index's predicate, so the index serves it
+            Message.bank_id == bank.id, Message.body != literal_column("''"),
+            Message.created_at < cutoff,
             # a text still waiting to go keeps its words until it has gone
             Message.status.not_in(("queued", "sending")))
         .limit(EXPIRE_BATCH)))
@@ -597,6 +599,30 @@ class Forgotten:
     numbers: list[str] = field(default_factory=list)
     name: str = ""
     login_messages: list[int] = field(default_factory=list)
+    # Their name is a word the bank itself uses (or part of another member's name): it was
+    # erased from their own rows but left in others' texts, where it means something else.
+    name_kept_in_texts: bool = False
+
+
+def name_is_common(session: Session, member: Member) -> bool:
+    """Whether ``member``'s name is found in the bank's own words (its name, the texts it
+    sends) or in another member's name: then a member who called themselves "Bank" or
+    "hours", or "Okoro" beside a Sam Okoro, cannot have their forgetting rewrite every
+    other text the bank keeps. Their own rows are erased whatever the name."""
+    from conversations.texts import CATALOGUE, DEFAULT_LANGUAGE
+
+    name = member.name.strip()
+    if not name:
+        return True
+    pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
+    bank = session.get(Bank, member.bank_id)
+    own_words = [bank.name if bank else "", *CATALOGUE[DEFAULT_LANGUAGE].values()]
+    if any(pattern.search(text) for text in own_words):
+        return True
+    others = session.scalars(select(Member.name).where(
+        Member.bank_id == member.bank_id, Member.id != member.id,
+        func.lower(Member.name).like(f"%{_like(name.lower())}%", escape="\\")))
+    return any(pattern.search(other) for other in others)
 
 
 def forget(session: Session, member: Member, *, reason: str, broker_id: int | None, via: str,
@@ -608,10 +634,13 @@ def forget(session: Session, member: Member, *, reason: str, broker_id: int | No
         raise CannotForget(reasons)
     numbers = [n for n in {member.phone, member.whatsapp,
                            f"whatsapp:{member.phone}" if member.phone else None} if n]
-    result = Forgotten(member.id, member.bank_id, sorted(numbers), member.name,
+    common = name_is_common(session, member)
+    result = Forgotten(member.id, member.bank_id, sorted(numbers),
+                       "" if common else member.name,
                        list(session.scalars(select(Message.id).where(
-                           Message.member_id == member.id, Message.kind == "login_code"))))
-    scrub = Scrub(member.name, numbers, region)
+                           Message.member_id == member.id, Message.kind == "login_code"))),
+                       name_kept_in_texts=common)
+    scrub = Scrub(result.name, numbers, region)
     # Sources that look the member up by number run before the profile erases it.
     for source in sorted(SOURCES, key=lambda s: s.name == "profile"):
         if source.forget is not None:
@@ -745,3 +774,6 @@ def member_forget(who: str, reason: str, bank_name: str | None) -> None:
         forget_in_redis(shared, forgotten)
     click.echo(f"Member {member_id} is forgotten: now {placeholder_name(member_id)}. "
                "The ledger still sums to zero (check with: timebank ledger verify).")
+    if forgotten.name_kept_in_texts:
+        click.echo("Their name is also a word the bank uses (or part of another member's "
+                   "name), so it was left where it appears in others' texts.")

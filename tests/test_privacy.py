@@ -306,7 +306,7 @@ def test_the_only_broker_cannot_be_forgotten_but_one_of_two_can(town, cli, servi
         # What she did as a broker is still in the log, under her placeholder.
         assert session.scalar(select(func.count(AuditEntry.id)).where(
             AuditEntry.broker_member_id == bea)) >= 1
-    assert text_rows(services, ["bea"]) == []
+    assert text_rows(services, ["7700900603"]) == []
 
 
 def test_forgetting_twice_says_so(town, cli):
@@ -548,3 +548,27 @@ def test_every_source_is_exported_and_sources_are_named_once() -> None:
     assert {s.expired_as for s in privacy.SOURCES if s.expire} == {
         "texts erased", "sign-ins deleted"}
 
+
+
+def test_a_member_named_like_the_banks_own_words_cannot_rewrite_others_texts(
+        town, make_phone, cli, services, outbox):
+    """An attacker joins as "Bank" and asks to be forgotten: every text saying "Lambeth
+    Time Bank" must stay as it was; their own rows are erased all the same."""
+    join(make_phone, "+447700900608", "Bank")
+    assert cli("ledger", "record", SAM, "1", "litter", "pick").exit_code == 0
+    outbox.run_jobs()
+    ident = member_id(services, "+447700900608")
+    with services.db.reading() as session:
+        before = {m.id: m.body for m in session.scalars(select(Message).where(
+            Message.member_id != ident))}
+    assert any("Lambeth Time Bank" in body for body in before.values())
+    done = cli("member", "forget", f"#{ident}", "--reason", "asked", input=f"y\n#{ident}\n")
+    assert done.exit_code == 0 and "left where it appears in others' texts" in done.output
+    with services.db.reading() as session:
+        after = {m.id: m.body for m in session.scalars(select(Message).where(
+            Message.member_id != ident))}
+        forgotten = session.get(Member, ident)
+        assert forgotten is not None and forgotten.name == f"Former member {ident}"
+        assert forgotten.phone is None
+    assert after == before
+    assert text_rows(services, ["7700900608"]) == []
