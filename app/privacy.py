@@ -736,8 +736,8 @@ def member_export(who: str, bank_name: str | None, out: Path) -> None:
 
 @click.command("forget")
 @click.argument("who")
-@click.option("--reason", required=True, help="Why, for the audit log (never the member's "
-                                               "name or number).")
+@click.option("--reason", prompt="Why (for the audit log; not their name or number)",
+              help="Why, for the audit log (asked for if not given).")
 @click.option("--bank", "bank_name", default=None)
 def member_forget(who: str, reason: str, bank_name: str | None) -> None:
     """Erase who a member was (WHO: #12 or a phone number), keeping their hours as "Former

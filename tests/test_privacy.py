@@ -572,3 +572,12 @@ def test_a_member_named_like_the_banks_own_words_cannot_rewrite_others_texts(
         assert forgotten.phone is None
     assert after == before
     assert text_rows(services, ["7700900608"]) == []
+
+
+def test_the_reason_is_asked_for_when_not_given(town, cli, services):
+    ident = town["id"]
+    done = cli("member", "forget", f"#{ident}", input=f"asked by letter\ny\n#{ident}\n")
+    assert done.exit_code == 0, done.output
+    with services.db.reading() as session:
+        assert session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "member.forgotten")).one() == "asked by letter"
