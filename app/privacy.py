@@ -469,6 +469,12 @@ def _expire_sign_ins(session: Session, bank: Bank, cutoff: datetime) -> int:
     return len(old)
 
 
+# Every kind of personal data the bank keeps. Forgetting runs each source's ``forget`` in
+# this order, but the profile last, so the member's name and number are still there to
+# find their rows by. A new table holding personal data (the care work's kept inbound texts, say)
+# needs its functions and one line here, e.g.
+#     Source("inbound_texts", "Texts you sent the bank", _export_inbound, _forget_inbound,
+#            _expire_inbound, "inbound texts deleted"),
 SOURCES: list[Source] = [
     Source("profile", "Profile", _export_profile, _forget_profile),
     Source("opt_outs", "Texts stopped (STOP)", _export_opt_outs, _forget_opt_outs),
@@ -730,7 +736,7 @@ def member_export(who: str, bank_name: str | None, out: Path) -> None:
     click.echo(f"Exported member {data['member']} ({sum(map(len, data['sources'].values()))} "
                "records) to:")
     for path in written:
-        click.echo(f"  {path}")
+        click.echo(f"  {path.resolve()}")
     click.echo("They hold personal data: hand them to the member, then delete them.")
 
 
