@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.services import Services
+from conversations.gsm import to_gsm
 from ledger import audit, members
 from ledger.models import (
     Account,
@@ -89,15 +90,19 @@ class Scrub:
         self.numbers = sorted((f for f in forms if len(f) >= 6), key=len, reverse=True)
         parts = [re.escape(n) for n in self.numbers]
         self._numbers = re.compile("|".join(parts)) if parts else None
-        self._name = (re.compile(rf"(?<!\w){re.escape(self.name)}(?!\w)", re.IGNORECASE)
-                      if self.name else None)
+        # As texts write it: typographic quotes and dashes become plain ones (GSM-7).
+        self.names = sorted({self.name, to_gsm(self.name)} - {""}, key=len, reverse=True)
+        self._name = (re.compile(
+            "|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in self.names), re.IGNORECASE)
+            if self.names else None)
 
     def needles(self) -> list[str]:
-        """Lower-case strings a row must contain (any of them) to need scrubbing."""
-        found = [n.lower() for n in self.numbers]
-        if self.name:
-            found.append(self.name.lower())
-        return found
+        """Lower-case strings a row must contain (any of them) to need scrubbing: the
+        number's forms, the name's, and the name as JSON writes it (``\\u0141ucja``)."""
+        found = {n.lower() for n in self.numbers}
+        for name in self.names:
+            found.update({name.lower(), json.dumps(name)[1:-1].lower()})
+        return sorted(found)
 
     def text(self, value: str | None) -> str | None:
         if not value:
@@ -116,7 +121,8 @@ class Scrub:
             data = json.loads(value)
         except ValueError:
             return self.text(value)
-        return json.dumps(self._walk(data))
+        walked = self._walk(data)
+        return value if walked == data else json.dumps(walked)
 
     def _walk(self, data: Any) -> Any:
         if isinstance(data, str):
@@ -668,10 +674,13 @@ def forget_in_redis(services: Services, forgotten: Forgotten) -> int:
         keys.update(redis.scan_iter(match=f"*{digest}*", count=1000))
     keys.update(f"tb:login-code-seed:{message_id}" for message_id in forgotten.login_messages)
     scrub = Scrub(forgotten.name, forgotten.numbers)
-    needles = [n.encode() for n in scrub.needles()]
+    needles = scrub.needles()
 
     def mentions(value: bytes | None) -> bool:
-        return value is not None and any(n in value.lower() for n in needles)
+        if not value or not needles:
+            return False
+        text = value.decode("utf-8", "replace").lower()
+        return any(needle in text for needle in needles)
 
     # Others' dialogs that speak of them (a question about them) just start afresh.
     for key in redis.scan_iter(match=f"tb:session:{forgotten.bank_id}:*", count=1000):
