@@ -291,7 +291,8 @@ def test_a_helper_asked_and_not_answering_cannot_be_forgotten_yet(town, cli, ser
 
 def test_the_only_broker_cannot_be_forgotten_but_one_of_two_can(town, cli, services, app):
     bea = member_id(services, BEA)
-    signed_in(app)  # something she did as a broker
+    client = signed_in(app)  # something she did as a broker
+    assert client.get("/dashboard/").status_code == 200
     result = cli("member", "forget", BEA, "--reason", "left the charity")
     assert result.exit_code != 0 and "the bank's only broker" in result.output
     assert "timebank broker add PHONE NAME" in result.output
@@ -299,6 +300,7 @@ def test_the_only_broker_cannot_be_forgotten_but_one_of_two_can(town, cli, servi
     done = cli("member", "forget", BEA, "--reason", "left the charity",
                input=f"y\n#{bea}\n")
     assert done.exit_code == 0, done.output
+    assert client.get("/dashboard/").status_code == 302  # her session ended with her
     with services.db.reading() as session:
         forgotten = session.get(Member, bea)
         assert forgotten is not None and forgotten.role == "member"
