@@ -25,6 +25,7 @@ from app.care import introductions
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
+from app.privacy import member_export, member_forget
 from app.services import Services
 from app.twilio_setup import twilio_group
 from ledger import audit, banks, members
@@ -1006,6 +1007,8 @@ main.add_command(backup_command)
 main.add_command(restore_command)
 main.add_command(introductions.intro_group)
 member_group.add_command(introductions.member_introductions)
+member_group.add_command(member_export)
+member_group.add_command(member_forget)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
-from app import auth, broadcasts, charts, effects, origin, outbound
+from app import auth, broadcasts, charts, effects, origin, outbound, privacy
 from app import services as current_services
 from app.care import introductions
 from app.config import DEVELOPMENT_KEY
@@ -438,6 +438,59 @@ def member_status(member_id: int, action: str) -> BaseResponse:
     else:
         message = f"{name} is on hold." if change.changed else f"{name} was already on hold."
     return _done(message, "dashboard.member_page", member_id=member_id)
+
+
+# --- a member's data: export and forget (app.privacy) ---------------------------------------
+
+
+@bp.post("/members/<id:member_id>/export.<any(json, html):kind>")
+def member_export(member_id: int, kind: str) -> Response:
+    """Everything the bank holds about the member, as a download; audited."""
+    with current_services().db.writing() as db:
+        member = _own(db, Member, member_id)
+        data = privacy.export(db, member)
+        privacy.record_export(db, member, broker_id=_broker().id, via="web")
+    body = privacy.export_json(data) if kind == "json" else privacy.export_html(data)
+    mimetype = "application/json" if kind == "json" else "text/html"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="member-{member_id}-export.{kind}"'})
+
+
+@bp.get("/members/<id:member_id>/forget")
+def member_forget_page(member_id: int) -> str:
+    with current_services().db.reading() as db:
+        member = _own(db, Member, member_id)
+        found = privacy.blockers(db, member)
+        if member.id == _broker().id:
+            found.append("you cannot forget yourself: another broker can")
+        return render_template("dashboard/forget.html", member=member, blockers=found,
+                               placeholder=privacy.placeholder_name(member.id))
+
+
+@bp.post("/members/<id:member_id>/forget")
+def member_forget(member_id: int) -> BaseResponse:
+    """The second confirmation: the member's number typed, and a reason for the audit log."""
+    services = current_services()
+    reason = request.form.get("reason", "").strip()[:300]
+    typed = request.form.get("confirm", "").strip()
+    if typed != f"#{member_id}" or not reason:
+        return _error(f"Nothing was changed: give a reason and type #{member_id} to confirm.",
+                      "dashboard.member_forget_page", member_id=member_id)
+    if member_id == _broker().id:
+        return _error("You cannot forget yourself: another broker can.",
+                      "dashboard.member_forget_page", member_id=member_id)
+    try:
+        with services.db.writing() as db:
+            member = _own(db, Member, member_id)
+            forgotten = privacy.forget(db, member, reason=reason, broker_id=_broker().id,
+                                       via="web", region=services.config.default_region)
+    except privacy.CannotForget:
+        return _error("Not yet: see what is still waiting below.",
+                      "dashboard.member_forget_page", member_id=member_id)
+    privacy.forget_in_redis(services, forgotten)
+    return _done(f"Member {member_id} is forgotten: now "
+                 f"{privacy.placeholder_name(member_id)}.", "dashboard.member_page",
+                 member_id=member_id)
 
 
 # --- needs and matches -----------------------------------------------------------------------

@@ -897,6 +897,8 @@ def account_label(session: Session, account: Account) -> str:
     if account.kind == "fund":
         return render("community_fund")
     member = session.get(Member, account.member_id) if account.member_id else None
+    if member is not None and member.forgotten_at is not None:
+        return render("former_member")
     return member.name if member is not None else account.name
 
 

@@ -14,7 +14,7 @@ from functools import partial
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import auth, broadcasts, caps, delivery, outbound
+from app import auth, broadcasts, caps, delivery, outbound, privacy
 from app import services as current_services
 from app.config import Config
 from app.services import Services
@@ -526,8 +526,9 @@ HELD_LATE_AFTER = timedelta(minutes=5)
 
 def sweep() -> dict[str, int]:
     """Periodic upkeep, safe to run from many workers at once: remind, escalate, expire or
-    auto-confirm unanswered requests, one transaction each, and re-enqueue texts whose job
-    was lost. Driven by SQL, not by Redis."""
+    auto-confirm unanswered requests, one transaction each, re-enqueue texts whose job
+    was lost, and erase what is past each bank's retention period. Driven by SQL, not by
+    Redis."""
     services = current_services()
     counts = {"reminded": 0, "escalated": 0, "expired": 0, "auto_confirmed": 0, "requeued": 0,
               "next_waves": 0, "needs_expired": 0, "needs_warned": 0, "done_reminded": 0}
@@ -601,6 +602,8 @@ def sweep() -> dict[str, int]:
         requeue = [message.id for message in stuck]
     outbound.enqueue(services, requeue)
     counts["requeued"] = len(requeue)
+    # Each bank's retention period: old texts' words and sign-in records go, hours stay.
+    counts.update(privacy.expire_all(services, now))
     return counts
 
 

@@ -358,6 +358,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "intro_own": "You're one of the two members in ref {ref}: another broker of {bank} "
                      "must introduce them",
         "intro_usage": "To introduce two members, reply INTRO and the ref, e.g. INTRO 42",
+        # Data protection: how others' statements name a member the bank has forgotten
+        "former_member": "a former member",
     },
 }
 

@@ -170,6 +170,9 @@ class Member(Base):
     # whatever the bank's setting (app.care.introductions).
     intro_via_broker: Mapped[bool] = mapped_column(Boolean, default=False,
                                                    server_default=false())
+    # When the bank erased who this was (``timebank member forget``): the row stays, as
+    # "Former member 12", so the ledger and others' statements stay true (app.privacy).
+    forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
@@ -397,6 +400,9 @@ class Message(Base):
         Index("ix_messages_activity_status", "activity_id", "status"),
         Index("ix_messages_caused_by", "caused_by_member_id", "created_at"),
         Index("ix_messages_bank_sent", "bank_id", "sent_at"),
+        # The bodies the retention sweep has still to erase (app.privacy.expire).
+        Index("ix_messages_kept_bodies", "bank_id", "created_at",
+              postgresql_where=text("body <> ''"), sqlite_where=text("body <> ''")),
     )
 
 
