@@ -106,6 +106,12 @@ class Bank(Base):
     # records; the sweep deletes older ones. The ledger is kept.
     retention_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Care (app.care.away): a member with no exchange or text for this many weeks has gone
+    # quiet; a check-in text after a quiet spell (off by default); the moment up to which the
+    # brokers' daily summary has told them of people to check on.
+    quiet_after_weeks: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    check_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    care_summary_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"
@@ -162,6 +168,20 @@ class Member(Base):
     # Brokers only: a dashboard session is good only while this matches the one it was
     # signed in under; signing out, a new password or a hold moves it on (app.auth).
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Care (app.care.away). Paused (AWAY, or a broker for a hospital stay) since then: no
+    # asks, broadcasts or reminders; back by itself at ``away_until`` (the start of that day
+    # in the bank's zone) if set, told the day before (``away_warned_at``). ``away_by``: the
+    # broker who set it (None: the member). ``back_at``: the last pause's end (counts as
+    # contact for going quiet). ``leave_asked_at``: LEAVE sent, waiting for LEAVE NOW.
+    # ``check_in_sent_at``: the last check-in text after a quiet spell.
+    away_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    away_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", name="fk_members_away_by"))
+    away_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leave_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_in_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
