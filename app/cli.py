@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from app import create_app
 from app.backup import backup_command, claim_instance, restore_command
+from app.care.away_cli import away_command, back_command
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
@@ -401,13 +402,19 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
               help="Answers an hour to a number that is not a member's (10).")
 @click.option("--retention-days", type=click.IntRange(min=1), default=None,
               help="Days members' texts, sent texts' words and sign-ins are kept (90).")
+@click.option("--quiet-after-weeks", type=click.IntRange(min=1, max=520), default=None,
+              help="Weeks without an exchange or a text before brokers hear a member has "
+                   "gone quiet (6).")
+@click.option("--check-in/--no-check-in", default=None,
+              help="Text members after a quiet spell: reply OK if all is well (off).")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
              confirm_broadcasts_over: int | None, asks_per_helper_per_day: int | None,
              member_daily_texts: int | None, recipient_daily_texts: int | None,
              bank_daily_texts: int | None, answers_per_hour: int | None,
-             stranger_answers_per_hour: int | None, retention_days: int | None) -> None:
+             stranger_answers_per_hour: int | None, retention_days: int | None,
+             quiet_after_weeks: int | None, check_in: bool | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -452,6 +459,10 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.stranger_answers_per_hour = stranger_answers_per_hour
             if retention_days is not None:
                 bank.retention_days = retention_days
+            if quiet_after_weeks is not None:
+                bank.quiet_after_weeks = quiet_after_weeks
+            if check_in is not None:
+                bank.check_in = check_in
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -464,7 +475,9 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"{bank.recipient_daily_texts} to one member because of others, "
                 f"{bank.bank_daily_texts} in all; answers an hour: {bank.answers_per_hour} "
                 f"to a member, {bank.stranger_answers_per_hour} to a stranger. "
-                f"Texts and sign-ins kept {bank.retention_days} days."
+                f"Texts and sign-ins kept {bank.retention_days} days. "
+                f"Quiet after {bank.quiet_after_weeks} weeks; check-in texts "
+                f"{'on' if bank.check_in else 'off'}."
             )
     click.echo(summary)
 
@@ -592,6 +605,7 @@ def member_show(who: str, bank_name: str | None) -> None:
                 ("whatsapp", "yes" if member.whatsapp else "no"),
                 ("status", member.status + (" (texts stopped)" if opted_out else "")),
                 ("role", member.role),
+                ("away", _away_line(bank, member)),
                 ("area", member.area or "-"),
                 ("can help with", member.skills or "-"),
                 ("free", member.availability or "-"),
@@ -601,6 +615,16 @@ def member_show(who: str, bank_name: str | None) -> None:
             ]
     for label, value in rows:
         click.echo(f"{label:>15}: {value}")
+
+
+def _away_line(bank: Any, member: Any) -> str:
+    from app.care import away
+
+    if member.away_since is None:
+        return "-"
+    if member.away_until is None:
+        return "yes, until they say BACK"
+    return f"yes, back on {away.return_date(bank, member.away_until)}"
 
 
 @member_group.command("note")
@@ -978,6 +1002,8 @@ def org_add(name: str, bank_name: str | None) -> None:
     click.echo(line)
 
 
+member_group.add_command(away_command)
+member_group.add_command(back_command)
 main.add_command(twilio_group)
 main.add_command(doctor_command)
 main.add_command(jobs_group)

@@ -159,7 +159,7 @@ def _read_date(text: str, today: date) -> date | None:
         return None
     try:
         found = date(year or today.year, month, day)
-        if year is None and found <= today:
+        if year is None and found < today:  # passed this year: next year's (today: no)
             found = date(today.year + 1, month, day)
     except ValueError:
         return None
