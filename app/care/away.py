@@ -450,7 +450,9 @@ def daily(services: Services, now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     counts = {"care_summaries": 0, "check_ins": 0}
     with services.db.reading() as session:
-        bank_ids = list(session.scalars(select(Bank.id).order_by(Bank.id)))
+        # Looked at without locks first: most sweeps of the day have nothing to do.
+        bank_ids = [bank.id for bank in session.scalars(select(Bank).order_by(Bank.id))
+                    if summary_due(bank, now, services.config.quiet_hours)]
     for bank_id in bank_ids:
         queued: list[int] = []
         with services.db.writing() as session:
