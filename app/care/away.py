@@ -54,6 +54,8 @@ WARN_BEFORE = timedelta(hours=24 - SUMMARY_HOUR)
 RECENT = timedelta(days=30)
 # Check-in texts a bank sends in a day at most (the rest wait for the next day).
 CHECK_INS_A_DAY = 20
+# A pause shorter than this gets no "back tomorrow" text: its own answer said when it ends.
+SHORTEST_WARNED = timedelta(days=2)
 # The daily summary is at most this many SMS segments.
 SUMMARY_SEGMENTS = 2
 
@@ -507,7 +509,7 @@ def check_ins(session: Session, bank: Bank, now: datetime) -> list[int]:
 
 def resume_and_warn(services: Services, now: datetime | None = None) -> dict[str, int]:
     """Every sweep: members whose pause has run out are back; those back tomorrow are told
-    (at SUMMARY_HOUR the day before; a pause shorter than that is not)."""
+    (at SUMMARY_HOUR the day before; not after a pause of under two days)."""
     now = now or utcnow()
     queued: list[int] = []
     resumed = warned = 0
@@ -526,7 +528,7 @@ def resume_and_warn(services: Services, now: datetime | None = None) -> dict[str
                 continue
             member.away_warned_at = now
             since = _when(member.away_since)
-            if since > until - WARN_BEFORE or member.status == "left":
+            if until - since < SHORTEST_WARNED or member.status == "left":
                 continue  # a short pause: its own answer said when it ends
             bank = session.get(Bank, member.bank_id)
             assert bank is not None
