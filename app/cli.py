@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from app import create_app
 from app.backup import backup_command, claim_instance, restore_command
 from app.care import introductions
+from app.care.away_cli import away_command, back_command
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
@@ -415,6 +416,11 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
 @click.option("--introductions", type=click.Choice(["broker", "direct"]), default=None,
               help="broker: a broker approves before two members get each other's number; "
                    "direct: numbers on the helper's YES.")
+@click.option("--quiet-after-weeks", type=click.IntRange(min=1, max=520), default=None,
+              help="Weeks without an exchange or a text before brokers hear a member has "
+                   "gone quiet (6).")
+@click.option("--check-in/--no-check-in", default=None,
+              help="Text members after a quiet spell: reply OK if all is well (off).")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
@@ -422,7 +428,8 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
              member_daily_texts: int | None, recipient_daily_texts: int | None,
              bank_daily_texts: int | None, answers_per_hour: int | None,
              stranger_answers_per_hour: int | None, retention_days: int | None,
-             introductions: str | None) -> None:
+             introductions: str | None, quiet_after_weeks: int | None,
+             check_in: bool | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -471,6 +478,10 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.introductions = introductions
                 audit.record(session, bank.id, "bank.introductions", broker_id=None,
                              subject=f"bank {bank.id}", detail=introductions, via="cli")
+            if quiet_after_weeks is not None:
+                bank.quiet_after_weeks = quiet_after_weeks
+            if check_in is not None:
+                bank.check_in = check_in
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -484,7 +495,9 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"{bank.bank_daily_texts} in all; answers an hour: {bank.answers_per_hour} "
                 f"to a member, {bank.stranger_answers_per_hour} to a stranger. "
                 f"Texts and sign-ins kept {bank.retention_days} days. Introductions "
-                f"{'through a broker' if bank.introductions == 'broker' else 'direct'}."
+                f"{'through a broker' if bank.introductions == 'broker' else 'direct'}. "
+                f"Quiet after {bank.quiet_after_weeks} weeks; check-in texts "
+                f"{'on' if bank.check_in else 'off'}."
             )
     click.echo(summary)
 
@@ -612,6 +625,7 @@ def member_show(who: str, bank_name: str | None) -> None:
                 ("whatsapp", "yes" if member.whatsapp else "no"),
                 ("status", member.status + (" (texts stopped)" if opted_out else "")),
                 ("role", member.role),
+                ("away", _away_line(bank, member)),
                 ("area", member.area or "-"),
                 ("can help with", member.skills or "-"),
                 ("free", member.availability or "-"),
@@ -623,6 +637,16 @@ def member_show(who: str, bank_name: str | None) -> None:
             ]
     for label, value in rows:
         click.echo(f"{label:>15}: {value}")
+
+
+def _away_line(bank: Any, member: Any) -> str:
+    from app.care import away
+
+    if member.away_since is None:
+        return "-"
+    if member.away_until is None:
+        return "yes, until they say BACK"
+    return f"yes, back on {away.return_date(bank, member.away_until)}"
 
 
 @member_group.command("note")
@@ -1000,6 +1024,8 @@ def org_add(name: str, bank_name: str | None) -> None:
     click.echo(line)
 
 
+member_group.add_command(away_command)
+member_group.add_command(back_command)
 main.add_command(twilio_group)
 main.add_command(doctor_command)
 main.add_command(jobs_group)

@@ -989,3 +989,7 @@ def audit_log() -> str:
             Member.id.in_({e.broker_member_id for e in entries if e.broker_member_id})))}
         return render_template("dashboard/audit.html", entries=entries, names=names)
 
+
+
+# Care: away and back, people to check on (app.care.away); routes on this blueprint.
+from app.care import away_web  # noqa: E402, F401

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import broadcasts, caps, outbound
-from app.care import introductions
+from app.care import away, introductions
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -29,7 +29,6 @@ from conversations.machine import (
     Give,
     Introduce,
     Join,
-    Leave,
     OptIn,
     OptOut,
     PostItem,
@@ -111,13 +110,6 @@ def _join(ctx: Context, effect: Join) -> None:
 def _set_profile(ctx: Context, effect: SetProfile) -> None:
     if ctx.member is not None:
         members.update_profile(ctx.session, ctx.member.id, effect.field, effect.value)
-
-
-def _leave(ctx: Context, _effect: Leave) -> None:
-    if ctx.member is not None:
-        members.leave(ctx.session, ctx.member.id)
-        posts.close_all(ctx.session, ctx.bank.id, ctx.member.id)
-        log.info("inbound %s: member %s left bank %s", ctx.sid, ctx.member.id, ctx.bank.id)
 
 
 def _opt_out(ctx: Context, _effect: OptOut) -> None:
@@ -945,7 +937,8 @@ def _zone(name: str) -> ZoneInfo:
 _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     Join: _join,
     SetProfile: _set_profile,
-    Leave: _leave,
+    # LEAVE (confirmed), AWAY, BACK: app.care.away
+    **away.HANDLERS,
     OptOut: _opt_out,
     OptIn: _opt_in,
     ReportHours: _report_hours,

@@ -273,6 +273,9 @@ def _load(
             id=row.id, name=row.name, status=row.status, role=row.role,
             balance_minutes=int(row.balance_minutes or 0), area=row.area, skills=row.skills,
             availability=row.availability, language=row.language,
+            away=row.away_since is not None,
+            check_in_pending=row.check_in_sent_at is not None and (
+                row.last_inbound_at is None or row.last_inbound_at < row.check_in_sent_at),
         )
         opted_out = bool(row.opted_out)
     else:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import auth, broadcasts, caps, delivery, outbound, privacy
 from app import services as current_services
+from app.care import away
 from app.config import Config
 from app.services import Services
 from app.transports import (
@@ -211,7 +212,13 @@ def _no_longer_for(session: Session, message: Message) -> str | None:
         return "left"
     if message.activity_id is not None and member.status != "active":
         return "on-hold"
+    if member.away_since is not None and (
+            message.activity_id is not None or message.kind in _ASK_KINDS):
+        return "away"  # paused while it waited: no broadcasts, no asks
     return _subject_gone(session, message)
+
+
+_ASK_KINDS = ("ask_helper", "ask_helper_no_area")
 
 
 def _subject_gone(session: Session, message: Message) -> str | None:
@@ -471,8 +478,10 @@ def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
                 Post.expires_at < now + WARN_BEFORE_EXPIRY, Post.expires_at > now,
             ).with_for_update(skip_locked=True)
         ):
-            need.expiry_warned_at = now
             owner = members.get_member(session, need.member_id)
+            if away.is_away(owner):
+                continue  # held until they are back (if it is still open then)
+            need.expiry_warned_at = now
             queued += _queue_one(session, owner, "need_expiring", f"expiring:{need.id}",
                                  {"what": shorten(need.text, 30), "ref": need.ref})
             warned += 1
@@ -485,6 +494,9 @@ def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
                     Introduction.status == "waiting")),
             ).with_for_update(skip_locked=True)
         ):
+            if need.helper_member_id is not None and away.is_away(
+                    members.get_member(session, need.helper_member_id)):
+                continue  # held until the helper is back
             need.done_reminded_at = now
             reported = session.scalar(
                 select(Confirmation.id).where(
@@ -604,6 +616,8 @@ def sweep() -> dict[str, int]:
     counts["requeued"] = len(requeue)
     # Each bank's retention period: old texts' words and sign-in records go, hours stay.
     counts.update(privacy.expire_all(services, now))
+    # Care: pauses that run out, "back tomorrow", the brokers' daily summary, check-ins.
+    counts.update(away.sweep(services, now))
     return counts
 
 

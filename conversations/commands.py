@@ -55,14 +55,20 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "APPROVE": (),
     "HOLD": (),
     "INTRO": ("INTRODUCE",),
+    # Care (app.care.away): LEAVE is confirmed with LEAVE NOW; AWAY/BACK pause and resume.
+    "AWAY": ("PAUSE",),
+    "BACK": ("RESUME",),
+    "OK": ("OKAY",),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
      "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
-     "APPROVE", "HOLD", "INTRO"}
+     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK"}
 )
+# The words that confirm LEAVE; "Leave me alone", "Leave it" are not leaving.
+LEAVE_CONFIRM = "NOW"
 
 _LOOKUP: dict[str, str] = {}
 for _command, _aliases in ALIASES.items():
@@ -147,6 +153,10 @@ def parse(raw: str | None) -> Command:
     name = command_for(word)
     if name in CARRIER_WORDS and not single and name not in OPT_OUT_LEADING_WORDS:
         # "Help with shopping" is an answer, not a request for help.
+        name = None
+    if name in ("LEAVE", "BACK", "OK") and not single and _word(rest) != LEAVE_CONFIRM:
+        # Only LEAVE (or LEAVE NOW), BACK and OK alone are commands: "Leave me alone",
+        # "Back pain again", "Ok thanks" are words for a person, not a change of membership.
         name = None
     return Command(
         name, rest.strip(), text, single_word=single, canonical=name == word,

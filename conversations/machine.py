@@ -62,7 +62,7 @@ class State:
             return cls()
         question, page = data.get("question"), data.get("statement_page")
         return cls(
-            question=question if isinstance(question, str) and question in _QUESTION_NAMES
+            question=question if isinstance(question, str) and question in _STATE_QUESTIONS
             else None,
             statement_page=page if type(page) is int and 0 <= page < 10_000 else None,
         )
@@ -79,6 +79,9 @@ class MemberFacts:
     skills: str | None = None
     availability: str | None = None
     language: str = "en"
+    # Care (app.care.away): paused by AWAY; a check-in text sent and not yet answered.
+    away: bool = False
+    check_in_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,31 @@ class SetProfile:
 
 
 @dataclass(frozen=True)
+class AskLeave:
+    """``LEAVE``: nobody leaves yet; the member is asked to reply ``LEAVE NOW``."""
+
+
+@dataclass(frozen=True)
 class Leave:
+    """``LEAVE NOW`` after ``LEAVE``: leaves, if the question is still fresh (checked in SQL)."""
+
+
+@dataclass(frozen=True)
+class GoAway:
+    """``AWAY`` / ``AWAY 3 weeks`` / ``AWAY until 24 Dec``: ``words`` read with the bank's
+    calendar by ``app.care.away``."""
+
+    words: str
+
+
+@dataclass(frozen=True)
+class ComeBack:
     pass
+
+
+@dataclass(frozen=True)
+class ShowAway:
+    """Added to PROFILE for a member who is away: until when, with the bank's calendar."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +265,8 @@ class Introduce:
 
 
 Effect = (
-    Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
+    Join | SetProfile | AskLeave | Leave | GoAway | ComeBack | ShowAway | OptOut | OptIn
+    | ReportHours | ReportOnRef | Answer | Give
     | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost | Broadcast
     | ShowWho | CreditActivity | SetMemberStatus | Introduce
 )
@@ -253,6 +280,12 @@ class Outcome:
 
 
 _QUESTION_NAMES = {name for name, _, _ in QUESTIONS}
+# LEAVE waits for LEAVE NOW: any other text cancels it.
+LEAVE_QUESTION = "leave"
+_STATE_QUESTIONS = _QUESTION_NAMES | {LEAVE_QUESTION}
+# What a member may answer a check-in with, besides OK.
+_ALL_WELL = frozenset({"OK", "OKAY", "OK THANKS", "OK THANK YOU", "ALL GOOD", "ALL WELL",
+                       "ALL IS WELL", "IM OK", "IM FINE", "FINE", "IM OKAY", "ALL FINE"})
 
 
 def step(state: State, facts: Facts, text: str | None) -> Outcome:
@@ -363,6 +396,14 @@ def interrupts_question(cmd: Command) -> bool:
 
 def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
     bank = facts.bank_name
+    if state.question == LEAVE_QUESTION:
+        if cmd.name == "LEAVE" and cmd.args:  # LEAVE NOW (the only LEAVE with words)
+            return Outcome(State(question=LEAVE_QUESTION), [], [Leave()])
+        if cmd.name == "NO" and cmd.single_word:
+            return Outcome(State(), [Reply("leave_stay", {"bank": bank, "name": member.name})])
+        state = State()  # anything else: the member stays, and the text is read as usual
+    if member.check_in_pending and _all_well(cmd.text):
+        return Outcome(State(), [Reply("check_in_thanks", {"name": member.name})])
     if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
     if cmd.name is None:
@@ -424,18 +465,31 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
             return Outcome(State(), [Reply("brokers_only", {"bank": bank})])
         return _broker(cmd, facts.region)
     if cmd.name == "PROFILE":
-        return Outcome(State(), [_profile(facts, member)])
+        return Outcome(State(), [_profile(facts, member)], [ShowAway()] if member.away else [])
     if cmd.name == "JOIN":
         # Sent twice while the join questions run: the question still waits for its answer.
         kept = State(question=state.question) if state.question else State()
         return Outcome(kept, [Reply("already_member", {"bank": bank, "name": member.name})])
     if cmd.name == "LEAVE":
-        return Outcome(State(), [Reply("left", {"bank": bank, "name": member.name})], [Leave()])
+        # Never at once: carriers act on a lone YES, and "leave" may be said in passing.
+        return Outcome(State(question=LEAVE_QUESTION),
+                       [Reply("leave_ask", {"bank": bank, "name": member.name})], [AskLeave()])
+    if cmd.name == "AWAY":
+        return Outcome(State(), [], [GoAway(cmd.args)])
+    if cmd.name == "BACK":
+        return Outcome(State(), [], [ComeBack()])
+    if cmd.name == "OK":
+        return Outcome(State(), [])  # a nod: nothing to answer
     if cmd.name == "MENU":
         return Outcome(State(), [_help(facts, member)])
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
     return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+
+
+def _all_well(text: str) -> bool:
+    words = "".join(ch for ch in text.upper() if ch.isalpha() or ch == " ")
+    return " ".join(words.split()) in _ALL_WELL
 
 
 def _looks_numbered(args: str) -> bool:

@@ -360,6 +360,45 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "intro_usage": "To introduce two members, reply INTRO and the ref, e.g. INTRO 42",
         # Data protection: how others' statements name a member the bank has forgotten
         "former_member": "a former member",
+        # --- Care: leaving, pausing and being missed (app.care.away) ---
+        "leave_ask": "{name}, to leave {bank} reply LEAVE NOW within 30 minutes. Your hours "
+                     "are kept and JOIN brings you back. Any other reply and you stay",
+        "leave_stay": "Good, you're staying with {bank}, {name}. Reply MENU to see what you "
+                      "can do",
+        "away_set": "{name}, you're paused: no asks, news or reminders from {bank}. Reply "
+                    "BACK when you want them again",
+        "away_set_until": "{name}, you're paused until {date}: no asks, news or reminders. "
+                          "We'll text the day before. Reply BACK to come back sooner",
+        "away_need_open": "Your need ref {ref} stays open. To close it, reply CLOSE {ref}",
+        "away_needs_open": "Your {count} open needs stay open. Reply MINE to see them, or "
+                           "CLOSE and a ref to close one, e.g. CLOSE {ref}",
+        "away_usage": "To pause asks and news, reply AWAY, AWAY 3 weeks or AWAY until 24 Dec "
+                      "(a year at most). Reply BACK to resume",
+        "back": "Welcome back, {name}! Asks and news from {bank} start again. Reply AWAY any "
+                "time to pause",
+        "back_not_away": "{name}, you're not paused. To pause asks and news, reply AWAY or "
+                         "AWAY 2 weeks",
+        "away_back_tomorrow": "Hello {name}, you're back with {bank} tomorrow: asks and news "
+                              "start again. To stay away longer, reply AWAY 2 weeks",
+        "away_set_by_broker": "Hello {name}, {bank} has paused asks and news to you for now. "
+                              "Reply BACK whenever you want them again",
+        "away_set_by_broker_until": "Hello {name}, {bank} has paused asks and news to you "
+                                    "until {date}. Reply BACK whenever you want them again",
+        "profile_away": "Paused: no asks, news or reminders. Reply BACK to resume",
+        "profile_away_until": "Paused until {date}: no asks, news or reminders. Reply BACK to "
+                              "resume",
+        "check_in": "Hello {name}, it's been a while. Reply OK if all is well, or TALK to hear "
+                    "from a broker",
+        "check_in_thanks": "Thank you, {name}, good to hear from you! We're here whenever you "
+                           "need us",
+        "care_summary": "{bank}, people to check on: {names}. Details on the dashboard",
+        "care_summary_more": "{bank}, people to check on: {names}, and {more} more: see the "
+                             "dashboard",
+        "care_entry_left": "{name} #{member_id} left",
+        "care_entry_stop": "{name} #{member_id} stopped texts",
+        "care_entry_away": "{name} #{member_id} away",
+        "care_entry_away_until": "{name} #{member_id} away till {date}",
+        "care_entry_quiet": "{name} #{member_id} quiet {count} weeks",
     },
 }
 

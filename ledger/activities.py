@@ -46,6 +46,7 @@ def audience(session: Session, bank_id: int, *, area: str | None = None,
     query = (
         select(Member)
         .where(Member.bank_id == bank_id, Member.status == "active",
+               Member.away_since.is_(None),  # paused (AWAY): no broadcasts
                (Member.phone.is_not(None) & Member.phone.not_in(opted_out))
                | (Member.phone.is_(None) & Member.whatsapp.is_not(None)))
         .order_by(Member.id)

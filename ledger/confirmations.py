@@ -247,6 +247,11 @@ def sweep_one(session: Session, confirmation_id: int, now: datetime | None = Non
     if row is None:
         return None
     confirmation, bank = row
+    confirmer = session.get(Member, confirmation.confirmer_member_id)
+    # A confirmer who is away (app.care.away) is not reminded until they are back, and their
+    # hours are never credited without their answer; the brokers still get the request on
+    # time, so the member who gave the hours is not kept waiting.
+    paused = confirmer is not None and confirmer.away_since is not None
     age = now - confirmation.created_at
     if confirmation.kind == "gift":
         # Only the giver can agree to a gift; an old preview simply lapses.
@@ -258,12 +263,14 @@ def sweep_one(session: Session, confirmation_id: int, now: datetime | None = Non
         return None
     if age >= timedelta(hours=bank.confirm_escalate_hours):
         confirmation.escalated_at = now
-        if bank.auto_confirm and not (never_asked and never_asked(confirmation)):
+        if bank.auto_confirm and not paused and not (
+                never_asked and never_asked(confirmation)):
             return SweepStep("auto", confirmation, _confirm(
                 session, confirmation, entered_by="system", entered_by_member_id=None
             ))
         return SweepStep("escalate", confirmation)
-    if confirmation.reminded_at is None and age >= timedelta(hours=bank.confirm_remind_hours):
+    if (confirmation.reminded_at is None and not paused
+            and age >= timedelta(hours=bank.confirm_remind_hours)):
         confirmation.reminded_at = now
         return SweepStep("remind", confirmation)
     return None

@@ -193,7 +193,8 @@ _FACTS = (
     select(
         Member.id, Member.name, Member.status, Member.role, Member.area, Member.skills,
         Member.availability, Member.language, Member.last_channel, Member.whatsapp,
-        Member.last_inbound_at, Account.balance_minutes,
+        Member.last_inbound_at, Account.balance_minutes, Member.away_since,
+        Member.check_in_sent_at,
         select(OptOut.id)
         .where(OptOut.bank_id == bindparam("bank_id"), OptOut.phone == bindparam("phone"))
         .exists().label("opted_out"),

@@ -110,6 +110,12 @@ class Bank(Base):
     # or ``broker`` (a broker approves first: app.care.introductions).
     introductions: Mapped[str] = mapped_column(String(16), default="direct",
                                                server_default="direct")
+    # Care (app.care.away): a member with no exchange or text for this many weeks has gone
+    # quiet; a check-in text after a quiet spell (off by default); the moment up to which the
+    # brokers' daily summary has told them of people to check on.
+    quiet_after_weeks: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    check_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    care_summary_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"
@@ -173,6 +179,20 @@ class Member(Base):
     # When the bank erased who this was (``timebank member forget``): the row stays, as
     # "Former member 12", so the ledger and others' statements stay true (app.privacy).
     forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Care (app.care.away). Paused (AWAY, or a broker for a hospital stay) since then: no
+    # asks, broadcasts or reminders; back by itself at ``away_until`` (the start of that day
+    # in the bank's zone) if set, told the day before (``away_warned_at``). ``away_by``: the
+    # broker who set it (None: the member). ``back_at``: the last pause's end (counts as
+    # contact for going quiet). ``leave_asked_at``: LEAVE sent, waiting for LEAVE NOW.
+    # ``check_in_sent_at``: the last check-in text after a quiet spell.
+    away_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    away_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    away_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", name="fk_members_away_by"))
+    away_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leave_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_in_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),

@@ -114,6 +114,7 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
         select(Member).where(
             Member.bank_id == bank_id, Member.status == "active",
             Member.phone.not_in(opted_out),
+            Member.away_since.is_(None),  # paused (AWAY): not asked
         )
     ):
         words = ", ".join(filter(None, [member.skills, *offers.get(member.id, [])]))

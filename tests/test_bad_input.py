@@ -526,7 +526,8 @@ _command_words = st.sampled_from(
      "HELP", "LEAVE", "NAME", "AREA Brixton", "SKILLS", "FREE evenings", "MENU", "end",
      "Help with shopping", "\u202eBALANCE", "DONE 2 Sam gardening", "DONE 1 07700900002",
      "DONE 17 1.5", "GIVE 1 FUND", "GIVE 0.5 Sam", "YES", "YES 1", "NO 1", "NO", "STATEMENT",
-     "MORE", "RECORD 07700900001 2 gardening", "DONE", "GIVE"]
+     "MORE", "RECORD 07700900001 2 gardening", "DONE", "GIVE", "LEAVE NOW", "AWAY",
+     "AWAY 3 weeks", "AWAY until 24 Dec", "BACK", "OK"]
 )
 _bodies = st.one_of(
     st.none(),

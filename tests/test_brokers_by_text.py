@@ -170,6 +170,7 @@ def test_a_broadcast_skips_members_who_stopped_left_or_are_on_hold(
         bea, neighbours, outbox, services):
     neighbours["Ana"].text("STOP")
     neighbours["Ben"].text("LEAVE")
+    neighbours["Ben"].text("LEAVE NOW")  # confirmed (app.care.away)
     assert "Cat is on hold" in bea.reply(f"HOLD {neighbours['Cat'].number}")
     reply = bea.reply("BROADCAST Film night")
     assert "Members invited: 2." in reply
@@ -264,6 +265,7 @@ def test_credit_skips_people_who_left_or_are_on_hold_since_they_said_yes(
     for name in ("Ana", "Ben", "Cat"):
         neighbours[name].text(f"YES {ref}")
     neighbours["Ben"].text("LEAVE")
+    neighbours["Ben"].text("LEAVE NOW")  # confirmed (app.care.away)
     bea.text(f"HOLD {neighbours['Cat'].number}")
     assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: coming 1,")
     assert "Credited now: 1." in bea.reply(f"CREDIT {ref} 2")
@@ -274,6 +276,7 @@ def test_a_member_who_leaves_or_is_held_before_their_invitation_goes_is_not_text
         bea, neighbours, outbox, services):
     bea.text("BROADCAST Street party")  # recorded; the worker has not run yet
     neighbours["Ana"].text("LEAVE")
+    neighbours["Ana"].text("LEAVE NOW")  # confirmed (app.care.away)
     bea.text(f"HOLD {neighbours['Ben'].number}")
     outbox.run_jobs()
     assert outbox.to(neighbours["Ana"].number) == []

@@ -20,6 +20,7 @@ from conversations.commands import (
 from conversations.machine import (
     FIELD_LIMITS,
     QUESTIONS,
+    AskLeave,
     Join,
     Leave,
     OptIn,
@@ -188,11 +189,16 @@ def test_a_word_that_looks_like_leave_never_makes_a_member_leave(word, question)
     assert not any(isinstance(e, Leave) for e in outcome.effects), (word, question)
 
 
-def test_only_leave_itself_makes_a_member_leave():
+def test_only_leave_itself_makes_a_member_leave_and_only_once_confirmed():
     for word in ("LEAVE", "leave", "Leave!", "LEAVING"):
         outcome = step(State(), member(), word)
-        assert outcome.effects == [Leave()], word
-        assert keys(outcome) == ["left"]
+        assert outcome.effects == [AskLeave()], word
+        assert keys(outcome) == ["leave_ask"]
+        confirmed = step(outcome.state, member(), "leave now")
+        assert confirmed.effects == [Leave()], word
+    for words in ("Leave me alone", "leave it", "Leave it to me", "leave now please"):
+        outcome = step(State(question="leave"), member(), words)
+        assert not any(isinstance(e, Leave | AskLeave) for e in outcome.effects), words
 
 
 # --- Typos and short forms ---------------------------------------------------------------------

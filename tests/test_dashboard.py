@@ -445,7 +445,7 @@ def test_a_broker_put_on_hold_or_leaving_is_signed_out_everywhere(
     fresh = app.test_client()
     assert sign_in(fresh).status_code == 302
     make_phone(BROKER).text("LEAVE")
-    make_phone(BROKER).text("YES")
+    make_phone(BROKER).text("LEAVE NOW")
     with services.db.reading() as session:
         assert session.scalars(select(Member.status).where(Member.phone == BROKER)).one() \
             == "left"

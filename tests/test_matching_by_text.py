@@ -247,6 +247,7 @@ def test_a_member_who_left_is_never_introduced(people, make_phone, outbox):
     bob.text("NEED a lift to the fair")
     ref = ref_in(outbox.to(people["ana"].number)[0])
     bob.text("LEAVE")
+    bob.text("LEAVE NOW")  # confirmed (app.care.away)
     reply = people["ana"].reply(f"YES {ref}")
     assert bob.number not in reply and "no help is needed" in reply
     assert not any("Good news" in t for t in outbox.to(bob.number))

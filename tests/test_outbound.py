@@ -875,6 +875,7 @@ def test_a_held_ask_about_the_need_of_a_member_who_left_is_never_sent(make_bank,
     bank = make_bank(quiet_hours=_window_around_now())
     ana, kemi, bob = _helpers_and_a_need(bank)
     bob.text("LEAVE")
+    bob.text("LEAVE NOW")  # confirmed (app.care.away)
     make_bank(quiet_hours="off")
     release_held()
     bank.run_jobs()

@@ -80,7 +80,8 @@ NOT_ASKING = {
     "try_again",  # the same: the bank could not take the text (a database or Redis outage)
 }
 # Capital words that are part of an example's values rather than commands.
-ARGUMENT_WORDS = {"FUND"}
+# NOW: LEAVE NOW confirms leaving. TALK: the inbox's command (care), built alongside.
+ARGUMENT_WORDS = {"FUND", "NOW", "TALK"}
 CARRIER_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
                  "OPTOUT", "HELP", "INFO", "UNSTOP")
 

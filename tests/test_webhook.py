@@ -122,7 +122,8 @@ def test_unknown_text_lists_the_commands_that_fit(phone):
 
 def test_leave_keeps_the_member_and_join_brings_them_back(phone, services):
     phone.text("JOIN Sam")
-    assert "You have left" in phone.reply("LEAVE")
+    assert "reply LEAVE NOW" in phone.reply("LEAVE")
+    assert "You have left" in phone.reply("LEAVE NOW")
     assert "you left" in phone.reply("BALANCE")
     assert "Welcome back" in phone.reply("JOIN Sam")
     assert phone.reply("BALANCE").startswith("Balance: 0")

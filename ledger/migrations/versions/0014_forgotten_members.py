@@ -1,7 +1,7 @@
 """members a bank was asked to forget; finding the message bodies the retention sweep erases
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0013
 Create Date: 2026-12-02 10:05:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0009"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
