@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from app import create_app
 from app.backup import backup_command, claim_instance, restore_command
+from app.care.offline_cli import COMMANDS as offline_commands
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
@@ -515,7 +516,7 @@ def broker_add(phone: str, name: str, bank_name: str | None) -> None:
 @click.option("--bank", "bank_name", default=None, help="The bank's name (default bank if absent).")
 @click.password_option(help="The new password (asked for if not given).")
 def broker_password(phone: str, bank_name: str | None, password: str) -> None:
-    """Set the dashboard password of the broker with PHONE (at least 10 characters)."""
+    """Set the dashboard password of the broker with PHONE or #12 (at least 10 characters)."""
     from app import auth
 
     try:
@@ -523,11 +524,16 @@ def broker_password(phone: str, bank_name: str | None, password: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with _app() as (_, shared):
-        number = _phone(phone, shared.config)
+        if members.member_number(phone) is None:
+            _phone(phone, shared.config)
         prepare(shared)
         with shared.db.writing() as session:
             bank = banks.bank_by_name(session, bank_name)
-            member = members.find_member(session, bank.id, number)
+            try:
+                member = members.resolve_who(session, bank.id, phone,
+                                             shared.config.default_region)
+            except members.SharedPhone:
+                member = None  # a broker's phone is never shared
             if member is None or member.role != "broker":
                 raise click.ClickException(
                     f"no broker of {bank.name} has that number; add one with "
@@ -561,7 +567,10 @@ def _member_by(session: Any, bank_name: str | None, who: str, config: Config) ->
             raise click.ClickException(f"member {who} is in {bank.name}, not {bank_name}")
         return bank, member
     bank = banks.bank_by_name(session, bank_name)
-    found = members.find_member(session, bank.id, _phone(who, config))
+    try:
+        found = members.one_by_phone(session, bank.id, _phone(who, config))
+    except members.SharedPhone as exc:
+        raise click.ClickException(str(exc)) from None
     if found is None:
         raise click.ClickException(f"no member with that number in {bank.name}")
     return bank, found
@@ -698,10 +707,11 @@ def _acting_broker(session: Any, bank: Any, by: str | None, config: Config) -> A
 
     if by is None:
         return None
-    if by.startswith("#") and by[1:].isdigit():
-        found = session.get(Member, int(by[1:]))
+    if members.member_number(by) is not None:
+        found = session.get(Member, members.member_number(by))
         broker = found if found is not None and found.bank_id == bank.id else None
     else:
+        # A broker's phone is never shared (app.care.offline), so the first is the one.
         broker = members.find_member(session, bank.id, _phone(by, config))
     if broker is None or broker.role != "broker" or broker.status != "active":
         raise click.ClickException(f"--by {by}: no active broker of {bank.name} is that")
@@ -720,21 +730,24 @@ def _acting_broker(session: Any, bank: Any, by: str | None, config: Config) -> A
 @click.option("--by", default=None, help=BY_HELP)
 def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | None,
                   bank_name: str | None, key: str | None, by: str | None) -> None:
-    """Credit PHONE's member with HOURS for WHAT (paper timesheets, members who cannot text)."""
+    """Credit PHONE's member (or #12) with HOURS for WHAT (paper timesheets, members who
+    cannot text)."""
     from app import effects, outbound
     from ledger import accounts
     from ledger.hours import format_hours
 
     minutes = _parse_hours(hours)
     with _app() as (_, shared):
-        number = _phone(phone, shared.config)
+        if members.member_number(phone) is None:
+            _phone(phone, shared.config)  # a clear answer for what is not a number at all
         prepare(shared)
         try:
             with shared.db.writing() as session:
                 bank = banks.bank_by_name(session, bank_name)
-                member = members.find_member(session, bank.id, number)
+                member = members.resolve_who(session, bank.id, phone,
+                                             shared.config.default_region)
                 if member is None:
-                    raise click.ClickException(f"no member of {bank.name} has that number")
+                    raise click.ClickException(f"no member of {bank.name} is {phone}")
                 account = accounts.organisation(session, bank.id, source) if source else None
                 result = effects.record_hours(
                     session, bank, member, minutes, " ".join(what)[:100],
@@ -983,6 +996,8 @@ main.add_command(doctor_command)
 main.add_command(jobs_group)
 main.add_command(backup_command)
 main.add_command(restore_command)
+for _command in offline_commands:  # member add, phone, post, accept, confirm, give, statement
+    member_group.add_command(_command)
 
 
 if __name__ == "__main__":

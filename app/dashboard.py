@@ -288,7 +288,7 @@ def _log(db: Session, action: str, subject: str = "", detail: str = "") -> None:
 def _member_named(db: Session, who: str) -> Member | None:
     """The one active member of this bank with that phone number or name."""
     found = members.find_by_words(db, _bank().id, who.strip(),
-                                  current_services().config.default_region)
+                                  current_services().config.default_region, numbers=True)
     if len(found.members) != 1 or found.rest:
         return None
     return found.members[0]
@@ -383,8 +383,10 @@ def member_page(member_id: int) -> str:
         statement = _statement(db, account)
         own_posts = list(db.scalars(select(Post).where(Post.member_id == member.id)
                                     .order_by(Post.id.desc()).limit(20)))
+        waiting = confirmations.waiting_for(db, member.bank_id, member.id)
         return render_template("dashboard/member.html", member=member, account=account,
-                               opted_out=opted_out, statement=statement, posts=own_posts)
+                               opted_out=opted_out, statement=statement, posts=own_posts,
+                               waiting=waiting)
 
 
 def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str, Any]]:
@@ -696,8 +698,12 @@ def activity_credit(activity_id: int) -> BaseResponse:
                   if m is not None and m.bank_id == bank.id and m.status == "active"
                   and m.id != _broker().id]
         for number in extra:
-            phone = _phone(number)
-            person = members.find_member(db, bank.id, phone) if phone else None
+            try:
+                person = members.resolve_who(db, bank.id, number.strip(),
+                                             services.config.default_region)
+            except members.SharedPhone:
+                return _error(f"{number.strip()[:20]} is a phone two members share: name "
+                              "each by member number, e.g. #12; nobody was credited.", **back)
             if person is None or person.status != "active":
                 return _error(f"No active member has the number {number.strip()[:20]}; "
                               "nobody was credited.", **back)
@@ -882,3 +888,7 @@ def audit_log() -> str:
             Member.id.in_({e.broker_member_id for e in entries if e.broker_member_id})))}
         return render_template("dashboard/audit.html", entries=entries, names=names)
 
+
+
+# Members who cannot text, and shared phones (routes on this blueprint, in their own module).
+from app.care import offline_views  # noqa: E402,F401

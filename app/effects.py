@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import broadcasts, caps, outbound
+from app.care import offline
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -192,6 +193,9 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     held = created and _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
                               caused=True, other=helper.name, hours=Hours(request.minutes),
                               what=for_others(what, helped.language), ref=request.ref)
+    if created and offline.has_no_phone(helped):
+        ctx.queued += offline.tell_brokers_confirm(ctx.session, ctx.bank, request, helped,
+                                                   helper)
     ctx.reply("done_held" if held else "done_requested", name=helper.name, other=helped.name,
               hours=Hours(request.minutes), what=shorten(what), ref=request.ref)
 
@@ -228,6 +232,9 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
     key = "confirm_ask" if other.id == requester.id else "confirm_ask_helper"
     held = _queue(ctx, other, key, f"confirm-ask:{request.id}", caused=True, other=member.name,
                   hours=Hours(request.minutes), what=what, ref=request.ref)
+    if offline.has_no_phone(other):
+        ctx.queued += offline.tell_brokers_confirm(ctx.session, ctx.bank, request, other,
+                                                   member)
     ctx.reply("done_held" if held else "done_requested", name=member.name, other=other.name,
               hours=Hours(request.minutes), what=what, ref=request.ref)
 
@@ -296,6 +303,13 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
         ctx.reply("match_closed")
     else:
         requester = members.get_member(ctx.session, need.member_id)
+        if offline.has_no_phone(requester):
+            # A broker posted it for someone without a phone: the brokers arrange it.
+            ctx.reply("match_helper_offline", name=requester.name, bank=ctx.bank.name,
+                      what=for_others(need.text, member.language), ref=need.ref)
+            ctx.queued += offline.tell_brokers_match(ctx.session, ctx.bank, need, requester,
+                                                     member)
+            return True
         # Introductions with consent: the requester agreed by posting the need, the helper
         # by this YES; both texts say so, and only now does each see the other's number.
         ctx.reply("match_helper", name=requester.name, what=for_others(need.text, member.language),
@@ -542,7 +556,11 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
     if effect.numbers:
         people = []
         for phone in effect.numbers:
-            person = members.find_member(ctx.session, ctx.bank.id, phone)
+            try:
+                person = members.resolve_who(ctx.session, ctx.bank.id, phone, ctx.region)
+            except members.SharedPhone:
+                ctx.reply("record_shared")
+                return
             if person is None or person.status != "active":
                 ctx.reply("credit_not_member", bank=ctx.bank.name, phone=phone)
                 return
@@ -590,7 +608,11 @@ def credit_activity(session: Session, bank: Bank, activity: Activity, people: li
 
 def _set_member_status(ctx: Context, effect: SetMemberStatus) -> None:
     broker = _member(ctx)
-    person = members.find_member(ctx.session, ctx.bank.id, effect.phone)
+    try:
+        person = members.resolve_who(ctx.session, ctx.bank.id, effect.phone, ctx.region)
+    except members.SharedPhone:
+        ctx.reply("record_shared")
+        return
     if person is None or person.status == "left":
         ctx.reply("member_number_unknown", bank=ctx.bank.name)
         return
@@ -680,9 +702,10 @@ def _record(ctx: Context, effect: RecordHours) -> None:
     broker = _member(ctx)
     if not _within_maximum(ctx, effect.minutes):
         return
-    found = members.find_by_words(ctx.session, ctx.bank.id, effect.who, ctx.region)
+    found = members.find_by_words(ctx.session, ctx.bank.id, effect.who, ctx.region,
+                                  numbers=True)
     if len(found.members) != 1:
-        ctx.reply("member_not_found", bank=ctx.bank.name)
+        ctx.reply("record_shared" if found.members else "member_not_found", bank=ctx.bank.name)
         return
     receiver = found.members[0]
     if receiver.id == broker.id:

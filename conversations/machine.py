@@ -216,7 +216,8 @@ class ShowWho:
 
 @dataclass(frozen=True)
 class CreditActivity:
-    """``CREDIT 7 2``: credit everyone coming; ``numbers`` names the ones to credit instead."""
+    """``CREDIT 7 2``: credit everyone coming; ``numbers`` names the ones to credit instead
+    (phone numbers, or member numbers ``#12``)."""
 
     ref: int
     minutes: int
@@ -225,7 +226,8 @@ class CreditActivity:
 
 @dataclass(frozen=True)
 class SetMemberStatus:
-    """A broker's ``APPROVE 07700900123`` (``approve``) or ``HOLD 07700900123``."""
+    """A broker's ``APPROVE 07700900123`` (``approve``) or ``HOLD #12``: ``phone`` holds a
+    number or a member number."""
 
     phone: str
     approve: bool
@@ -451,11 +453,23 @@ def _broker(cmd: Command, region: str) -> Outcome:
     usage = Reply("approve_usage" if cmd.name == "APPROVE" else "hold_usage")
     if not number:
         return Outcome(State(), [usage])
+    first = cmd.args.split()[0]
+    if member_number(first) is not None:  # APPROVE #12
+        return Outcome(State(), [], [SetMemberStatus(first, cmd.name == "APPROVE")])
     try:
         phone = normalise(_number_part(cmd.args), region)
     except InvalidNumber:
         return Outcome(State(), [usage])
     return Outcome(State(), [], [SetMemberStatus(phone, cmd.name == "APPROVE")])
+
+
+def member_number(word: str) -> int | None:
+    """``#12`` → 12 (a member number, as brokers name members), else None; as
+    ``ledger.members.member_number``, without importing the ledger into the pure step."""
+    word = word.strip()
+    if word.startswith("#") and word[1:].isdigit() and len(word) < 11:
+        return int(word[1:])
+    return None
 
 
 def _number_part(args: str) -> str:
@@ -494,6 +508,10 @@ def _credit(args: str, region: str) -> Outcome:
     phones: list[str] = []
     start = 0
     while start < len(chunks):
+        if member_number(chunks[start]) is not None:  # CREDIT 7 2 #12 #14
+            phones.append(chunks[start])
+            start += 1
+            continue
         # The longest run of words that makes one number: "07700 900 123" is one.
         for end in range(min(len(chunks), start + 4), start, -1):
             try:
@@ -567,6 +585,13 @@ def _give(args: str) -> Outcome:
 def _record(args: str, region: str) -> Outcome:
     """``RECORD <phone> <hours> <what>``: the number may be written with spaces."""
     words = args.split()
+    if words and member_number(words[0]) is not None:  # RECORD #12 2 gardening
+        minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
+        if not ok:
+            return _hours_invalid("RECORD")
+        if minutes is not None:
+            return Outcome(State(), [], [RecordHours(minutes, f"{words[0]} {rest}".strip())])
+        return Outcome(State(), [Reply("record_usage")])
     for split in range(min(len(words) - 1, 4), 0, -1):
         number = "".join(words[:split])
         try:

@@ -337,6 +337,28 @@ CATALOGUE: dict[str, dict[str, str]] = {
         # The dashboard
         "login_code": "{code} is your {bank} dashboard code. It works for 10 minutes. If you "
                       "didn't ask for it, you can ignore this text",
+        # --- Care: members who cannot text, and phones shared by two (app/care/offline.py) ---
+        "added_welcome": "Welcome to {bank}, {name}! A broker has made you a member. Reply "
+                         "MENU to see what you can do",
+        "phone_given": "Hello {name}, {bank} will text you on this number now, and your hours "
+                       "are all kept. Reply MENU to see what you can do",
+        "who_is_texting": "Hello from {bank}. This phone is shared: who is texting? Reply 1 "
+                          "for {name}, 2 for {other}",
+        "who_is_texting_again": "Sorry, I need to know who is texting first. Reply 1 for "
+                                "{name}, 2 for {other}",
+        "for_member": "For {name}: {text}",
+        "match_helper_offline": "Thank you! You're helping {name}: {what}. {name} has no phone, "
+                                "so {bank} will call you to arrange it. After, reply DONE {ref} "
+                                "and the hours",
+        "match_requester_by_broker": "Good news: {name} can help with: {what}. {bank} will be "
+                                     "in touch to arrange it. Ref {ref}",
+        "broker_match_offline": "{other} ({phone}) will help {name} (#{member_id}, no phone) "
+                                "with: {what}. Please arrange it. Ref {ref}",
+        "broker_confirm_for": "{other} says {hours} with {name} (#{member_id}, no phone): "
+                              "{what}. Check with {name}, then confirm ref {ref} on the "
+                              "dashboard",
+        "record_shared": "That number is shared by two members. Use a member number instead, "
+                         "e.g. RECORD #12 2 gardening",
     },
 }
 
