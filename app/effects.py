@@ -121,8 +121,9 @@ def _leave(ctx: Context, _effect: Leave) -> None:
 
 def _opt_out(ctx: Context, _effect: OptOut) -> None:
     members.opt_out(ctx.session, ctx.bank.id, ctx.sender.phone)
-    if ctx.member is not None:
-        posts.close_all(ctx.session, ctx.bank.id, ctx.member.id)
+    # Everyone on the number (both members of a shared phone) can no longer be texted.
+    for member in members.find_members(ctx.session, ctx.bank.id, ctx.sender.phone):
+        posts.close_all(ctx.session, ctx.bank.id, member.id)
     log.info("inbound %s: %s opted out of bank %s", ctx.sid, mask(ctx.sender.phone), ctx.bank.id)
 
 

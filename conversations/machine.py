@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from conversations.commands import (
     HELP_WORDS,
@@ -42,10 +42,15 @@ class State:
     question: str | None = None
     # The statement page last shown, so that MORE shows the next one.
     statement_page: int | None = None
+    # A shared phone: the member chosen as texting (kept for the rest of the dialog), and
+    # the text that came before the choice, carried on with once it is made.
+    speaker: int | None = None
+    waiting_text: str | None = None
 
     @property
     def empty(self) -> bool:
-        return self.question is None and self.statement_page is None
+        return (self.question is None and self.statement_page is None
+                and self.speaker is None and self.waiting_text is None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -61,10 +66,13 @@ class State:
         if not isinstance(data, dict):
             return cls()
         question, page = data.get("question"), data.get("statement_page")
+        speaker, waiting = data.get("speaker"), data.get("waiting_text")
         return cls(
-            question=question if isinstance(question, str) and question in _QUESTION_NAMES
-            else None,
+            question=question if isinstance(question, str) and (
+                question in _QUESTION_NAMES or question == SPEAKER) else None,
             statement_page=page if type(page) is int and 0 <= page < 10_000 else None,
+            speaker=speaker if type(speaker) is int and 0 < speaker < 2**31 else None,
+            waiting_text=waiting[:2000] if isinstance(waiting, str) else None,
         )
 
 
@@ -95,6 +103,9 @@ class Facts:
     # Twilio (on SMS long codes, with its opt-out management on) answers STOP, START and HELP
     # itself: the bank then acts on them silently, so the member never gets two answers.
     carrier_answers_keywords: bool = False
+    # A phone two current members share: both (``member`` is the one chosen, or None until
+    # the sender says who they are). Empty for an ordinary number.
+    sharing: tuple[MemberFacts, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -250,7 +261,62 @@ class Outcome:
 _QUESTION_NAMES = {name for name, _, _ in QUESTIONS}
 
 
+# The dialog question that asks who is texting from a shared phone.
+SPEAKER = "speaker"
+
+
 def step(state: State, facts: Facts, text: str | None) -> Outcome:
+    """The answer to ``text``. From a shared phone, the bank first asks who is texting
+    (``Reply 1 for Sam, 2 for Ann``), remembers the choice in the dialog state and carries
+    on with the text that came before it. Choosing is a convenience, not a security
+    boundary: whoever holds the phone may choose either member."""
+    if len(facts.sharing) < 2:
+        return _step(state, facts, text)
+    if facts.member is not None:  # chosen earlier in this dialog
+        outcome = _step(state, facts, text)
+        return _speaking(outcome, facts.member.id)
+    cmd = parse(text)
+    if cmd.name in OPT_OUT_WORDS or cmd.name in OPT_IN_WORDS or facts.opted_out:
+        return _step(State(), facts, text)  # STOP and START are the number's, whoever sent them
+    first, second = facts.sharing[0], facts.sharing[1]
+    names: dict[str, object] = {"bank": facts.bank_name, "name": first.name,
+                                "other": second.name}
+    if state.question == SPEAKER:
+        chosen = _chosen(cmd.text, facts.sharing)
+        if chosen is not None:
+            as_them = replace(facts, member=chosen)
+            if state.waiting_text:
+                outcome = _step(State(), as_them, state.waiting_text)
+            else:
+                outcome = Outcome(State(), [_help(as_them, chosen)])
+            return _speaking(outcome, chosen.id)
+        # Not a choice: a new command is the one to carry on with once they choose (a
+        # command word always wins over a pending question); other words leave the first.
+        waiting = state.waiting_text
+        if cmd.name is not None and not cmd.guessed:
+            waiting = cmd.text[:FIELD_LIMITS["broadcast"]]
+        return Outcome(State(question=SPEAKER, waiting_text=waiting),
+                       [Reply("who_is_texting_again", names)])
+    return Outcome(State(question=SPEAKER, waiting_text=cmd.text[:FIELD_LIMITS["broadcast"]]
+                         or None), [Reply("who_is_texting", names)])
+
+
+def _speaking(outcome: Outcome, member_id: int) -> Outcome:
+    """The outcome with the chosen member kept in the dialog state."""
+    return Outcome(replace(outcome.state, speaker=member_id), outcome.replies, outcome.effects)
+
+
+def _chosen(text: str, sharing: tuple[MemberFacts, ...]) -> MemberFacts | None:
+    """Which member a reply to "Reply 1 for Sam, 2 for Ann" chose: "1", "2", or a name."""
+    word = text.strip().strip(".!,").lower()
+    if word.isdecimal() and 1 <= int(word) <= len(sharing):
+        return sharing[int(word) - 1]
+    named = [m for m in sharing
+             if word and word in (m.name.lower(), (m.name.split() or [""])[0].lower())]
+    return named[0] if len(named) == 1 else None
+
+
+def _step(state: State, facts: Facts, text: str | None) -> Outcome:
     cmd = parse(text)
     bank = facts.bank_name
     quiet = facts.carrier_answers_keywords

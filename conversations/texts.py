@@ -347,13 +347,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "who_is_texting_again": "Sorry, I need to know who is texting first. Reply 1 for "
                                 "{name}, 2 for {other}",
         "for_member": "For {name}: {text}",
-        "match_helper_offline": "Thank you! You're helping {name}: {what}. {name} has no phone, "
-                                "so {bank} will call you to arrange it. After, reply DONE {ref} "
-                                "and the hours",
+        "match_helper_offline": "Thank you! You're helping {name}: {what}. {bank} will call "
+                                "you to arrange it. After, reply DONE {ref} and the hours",
         "match_requester_by_broker": "Good news: {name} can help with: {what}. {bank} will be "
                                      "in touch to arrange it. Ref {ref}",
         "broker_match_offline": "{other} ({phone}) will help {name} (#{member_id}, no phone) "
-                                "with: {what}. Please arrange it. Ref {ref}",
+                                "with: {what}. Over to you to arrange it. Ref {ref}",
         "broker_confirm_for": "{other} says {hours} with {name} (#{member_id}, no phone): "
                               "{what}. Check with {name}, then confirm ref {ref} on the "
                               "dashboard",

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from app import caps, outbound
 from conversations.machine import for_others, profile_value, shorten, valid_name
-from conversations.texts import Hours
+from conversations.texts import Hours, render
 from ledger import audit, banks, confirmations, members, own_hours, posts
 from ledger.errors import InvalidHours, LedgerError, NotFound
 from ledger.hours import format_hours
@@ -112,6 +112,7 @@ def add_member(session: Session, bank: Bank, name: str, *, phone: str | None = N
     except IntegrityError:
         # Someone joined by text from that number a moment ago.
         raise PhoneTaken("that number has just joined the bank; try again") from None
+    _forget_shared(session)
     sharing = _sharing_detail(session, member)
     audit.record(session, bank.id, "member.added", broker_id=broker.id if broker else None,
                  subject=f"member {member.id}",
@@ -158,6 +159,7 @@ def give_phone(session: Session, bank: Bank, member: Member, phone: str, *, shar
             session.flush()
     except IntegrityError:
         raise PhoneTaken("that number has just joined the bank; try again") from None
+    _forget_shared(session)
     if member.role == "broker":
         members.end_sessions(member)  # sign-in codes go to the new number from now on
     audit.record(session, bank.id, "member.phone", broker_id=broker.id if broker else None,
@@ -374,18 +376,29 @@ def _tell_brokers(session: Session, bank: Bank, causer: Member, key: str, idem: 
 
 def for_whom(session: Session, member: Member, body: str) -> str:
     """A text the bank sends on its own to one member of a shared phone, naming them:
-    "For Sam: …" (the first name, cut to fit)."""
-    if not member.phone:
+    "For Sam: …" (their first name, cut to fit); any other text as it is."""
+    if not member.phone or member.phone not in shared_phones(session, member.bank_id):
         return body
-    others = session.scalar(select(Member.id).where(
-        Member.bank_id == member.bank_id, Member.phone == member.phone, Member.id != member.id,
-        Member.status != "left").limit(1))
-    if others is None:
-        return body
-    from conversations.texts import render
-
-    first = member.name.split()[0] if member.name.split() else member.name
+    first = (member.name.split() or [member.name])[0]
     return render("for_member", member.language, name=shorten(first, FOR_NAME_MOST), text=body)
+
+
+_SHARED = "tb_shared_phones"
+
+
+def shared_phones(session: Session, bank_id: int) -> set[str]:
+    """The numbers two members of the bank share (one query a transaction: every text the
+    bank records asks, a broadcast thousands of times)."""
+    cache: dict[int, set[str]] = session.info.setdefault(_SHARED, {})
+    if bank_id not in cache:
+        cache[bank_id] = {phone for phone in session.scalars(select(Member.phone).where(
+            Member.bank_id == bank_id, Member.phone_slot == 1, Member.phone.is_not(None)))
+            if phone}
+    return cache[bank_id]
+
+
+def _forget_shared(session: Session) -> None:
+    session.info.pop(_SHARED, None)
 
 
 # --- statements -----------------------------------------------------------------------------
@@ -421,8 +434,6 @@ def _label(session: Session, account: Account | None) -> str:
     if account is None:
         return "-"
     if account.kind == "fund":
-        from conversations.texts import render
-
         return render("community_fund")
     other = session.get(Member, account.member_id) if account.member_id else None
     return other.name if other is not None else account.name
