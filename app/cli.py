@@ -210,11 +210,19 @@ def _replies(xml: bytes) -> list[str]:
               help="The bank number to text (default: the default bank's).")
 @click.option("--whatsapp", is_flag=True, help="Text as a WhatsApp user.")
 def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
-    """Text the bank as PHONE from this terminal, and see its replies and later texts."""
+    """Text the bank as PHONE (or member #12's phone) from this terminal, and see its
+    replies and later texts."""
     with _app() as (app, shared):
         config = shared.config
-        number = _phone(phone, config)
         prepare(shared)
+        if members.member_number(phone) is not None:  # chat #12: as that member's phone
+            with shared.db.reading() as session:
+                found = members.resolve_who(session, banks.bank_for_address(session, None).id,
+                                            phone, config.default_region)
+                if found is None or not found.phone:
+                    raise click.ClickException(f"{phone}: no member with a phone is that")
+                phone = found.phone
+        number = _phone(phone, config)
         sender = f"whatsapp:{number}" if whatsapp else number
         if to_number is None:
             with shared.db.reading() as session:
@@ -496,13 +504,21 @@ def broker_group() -> None:
 @click.argument("name")
 @click.option("--bank", "bank_name", default=None, help="The bank's name (default bank if absent).")
 def broker_add(phone: str, name: str, bank_name: str | None) -> None:
-    """Make PHONE a broker of the bank, registering them as NAME if they are new."""
+    """Make PHONE (or member #12) a broker of the bank, registering them as NAME if new."""
     with _app() as (_, shared):
-        number = _phone(phone, shared.config)
+        by_number = members.member_number(phone) is not None
+        number = "" if by_number else _phone(phone, shared.config)
         prepare(shared)
         try:
             with shared.db.writing() as session:
                 bank = banks.bank_by_name(session, bank_name)
+                if by_number:
+                    found = members.resolve_who(session, bank.id, phone,
+                                                shared.config.default_region)
+                    if found is None or not found.phone:
+                        raise click.ClickException(
+                            f"{phone}: no member of {bank.name} with a phone is that")
+                    number = found.phone
                 member, changed = members.make_broker(session, bank, number, name)
                 line = (f"{member.name} is {'now' if changed else 'already'} "
                         f"a broker of {bank.name}.")

@@ -498,6 +498,9 @@ def ask_by_hand(post_id: int) -> BaseResponse:
         if helper.id == need.member_id or helper.status != "active":
             return _error(f"{helper.name} can't be asked about ref {need.ref}.",
                           "dashboard.needs")
+        if not helper.phone and not helper.whatsapp:
+            return _error(f"{helper.name} has no phone to be asked on: if they will help, "
+                          f"accept ref {need.ref} for them on their page.", "dashboard.needs")
         if helper.id in posts.asked_ids(db, need.id):
             return _error(f"{helper.name} was already asked about ref {need.ref}.",
                           "dashboard.needs")

@@ -194,6 +194,15 @@ def test_member_numbers_in_broker_texts_and_at_the_command_line(bea, sam, cli, s
     assert recorded.exit_code == 0 and "Balance: 3 hours" in recorded.output
     assert balance_of(services, ann) == 180
     assert cli("ledger", "record", "#99999", "1", "visit").exit_code == 1
+    # A broker needs a phone; a member number names the member to make one.
+    no_phone = cli("broker", "add", f"#{ann}", "Ann")
+    assert no_phone.exit_code == 1 and "with a phone" in no_phone.output
+    with services.db.reading() as session:
+        sam_id = members.find_member(session, 1, SAM).id  # type: ignore[union-attr]
+    assert cli("broker", "add", f"#{sam_id}", "Sam").output == (
+        "Sam is now a broker of Lambeth Time Bank.\n")
+    assert cli("broker", "password", f"#{sam_id}", "--password",
+               "a long enough password").exit_code == 0
 
 
 # --- a phone later --------------------------------------------------------------------------
@@ -365,3 +374,63 @@ def test_a_broker_cannot_act_for_a_member_of_another_bank(bea, bea_web, cli, ser
     assert balance_of(services, zed) == 0
     with services.db.reading() as session:
         assert session.scalar(select(Member.phone).where(Member.id == zed)) is None
+
+
+# --- what stays as it was -------------------------------------------------------------------
+
+
+def _statements(services, phone, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(services.db.engine, "before_cursor_execute", count)
+    try:
+        phone.reply(text)
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", count)
+    return [s for s in seen if s.lstrip().upper().startswith(("SELECT", "INSERT", "UPDATE"))]
+
+
+def test_balance_from_an_ordinary_number_is_still_one_statement(sam, couple, services):
+    phone, _ann = couple
+    sam.reply("BALANCE")  # the contact time is fresh after this
+    assert len(_statements(services, sam, "BALANCE")) == 1
+    phone.reply("2")
+    phone.reply("BALANCE")
+    # A shared phone, once chosen, costs the same one statement.
+    assert len(_statements(services, phone, "BALANCE")) == 1
+
+
+def test_a_member_added_with_a_number_that_stopped_texts_gets_no_welcome(
+        make_phone, cli, outbox, services):
+    stranger = make_phone("+447700900560")
+    stranger.text("STOP")
+    ann = added(cli("member", "add", "Ann", "--phone", "07700900560"))
+    assert outbox.to("+447700900560", status=None) == []
+    with services.db.reading() as session:
+        assert session.get(Member, ann).phone == "+447700900560"  # type: ignore[union-attr]
+
+
+def test_a_member_without_a_phone_is_never_asked_by_text(bea, bea_web, sam, cli, outbox,
+                                                         services):
+    joy = added(cli("member", "add", "Joy", "--skills", "knitting"))
+    ref = int(re.search(r"ref (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
+    outbox.run_jobs()
+    from ledger.models import Ask
+
+    with services.db.reading() as session:
+        assert session.scalar(select(Ask.id).where(Ask.member_id == joy)) is None
+    asked = post(bea_web, f"/dashboard/needs/{_need_id(services, ref)}/ask", {"who": f"#{joy}"},
+                 page="/dashboard/needs")
+    assert "has no phone" in text_of(asked)
+
+
+def _need_id(services, ref: int) -> int:  # type: ignore[no-untyped-def]
+    from ledger.models import Post
+
+    with services.db.reading() as session:
+        return session.scalar(select(Post.id).where(Post.ref == ref))  # type: ignore[return-value]
