@@ -272,15 +272,18 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
     boundary: whoever holds the phone may choose either member."""
     if len(facts.sharing) < 2:
         return _step(state, facts, text)
-    if facts.member is not None:  # chosen earlier in this dialog
-        outcome = _step(state, facts, text)
-        return _speaking(outcome, facts.member.id)
     cmd = parse(text)
-    if cmd.name in OPT_OUT_WORDS or cmd.name in OPT_IN_WORDS or facts.opted_out:
-        return _step(State(), facts, text)  # STOP and START are the number's, whoever sent them
     first, second = facts.sharing[0], facts.sharing[1]
     names: dict[str, object] = {"bank": facts.bank_name, "name": first.name,
                                 "other": second.name}
+    if facts.member is not None:  # chosen earlier in this dialog
+        if cmd.name == "SWITCH" and not cmd.guessed:  # the other person has the phone now
+            return Outcome(State(question=SPEAKER), [Reply("who_is_texting", names)])
+        return _speaking(_step(state, facts, text), facts.member.id)
+    if cmd.name in OPT_OUT_WORDS or cmd.name in OPT_IN_WORDS or facts.opted_out:
+        return _step(State(), facts, text)  # STOP and START are the number's, whoever sent them
+    if cmd.name == "SWITCH":
+        return Outcome(State(question=SPEAKER), [Reply("who_is_texting", names)])
     if state.question == SPEAKER:
         chosen = _chosen(cmd.text, facts.sharing)
         if chosen is not None:

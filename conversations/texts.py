@@ -343,7 +343,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "phone_given": "Hello {name}, {bank} will text you on this number now, and your hours "
                        "are all kept. Reply MENU to see what you can do",
         "who_is_texting": "Hello from {bank}. This phone is shared: who is texting? Reply 1 "
-                          "for {name}, 2 for {other}",
+                          "for {name}, 2 for {other}. Later, SWITCH lets the other text",
         "who_is_texting_again": "Sorry, I need to know who is texting first. Reply 1 for "
                                 "{name}, 2 for {other}",
         "for_member": "For {name}: {text}",

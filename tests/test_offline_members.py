@@ -243,12 +243,16 @@ def test_a_shared_phone_is_asked_who_is_texting_and_the_answer_is_remembered(
     phone, _ann = couple
     ask = phone.reply("BALANCE")
     assert ask == ("Hello from Lambeth Time Bank. This phone is shared: who is texting? "
-                   "Reply 1 for Sam, 2 for Ann")
+                   "Reply 1 for Sam, 2 for Ann. Later, SWITCH lets the other text")
     assert phone.reply("maybe") == "Sorry, I need to know who is texting first. Reply 1 for " \
                                    "Sam, 2 for Ann"
     assert phone.reply("2").startswith("Balance: 2 hours")  # carries on with BALANCE
     assert phone.reply("BALANCE").startswith("Balance: 2 hours")  # remembered
     assert "Tooting" in phone.reply("PROFILE")
+    # The other person takes the phone.
+    assert "Reply 1 for Sam, 2 for Ann" in phone.reply("SWITCH")
+    assert phone.reply("1").startswith("Lambeth Time Bank: 1 hour given = 1 hour back")
+    assert phone.reply("BALANCE").startswith("Balance: 0 hours")
 
 
 def test_choosing_by_name_and_the_first_member(couple):
