@@ -438,3 +438,29 @@ def _need_id(services, ref: int) -> int:  # type: ignore[no-untyped-def]
 
     with services.db.reading() as session:
         return session.scalar(select(Post.id).where(Post.ref == ref))  # type: ignore[return-value]
+
+
+def test_a_broker_credits_a_member_without_a_phone_who_came_to_an_activity(
+        bea, sam, cli, services):
+    ann = added(cli("member", "add", "Ann"))
+    sent = bea.reply("BROADCAST Seed swap Sat 2pm")
+    ref = int(re.search(r"[Rr]ef (\d+)", sent).group(1))  # type: ignore[union-attr]
+    credited = bea.reply(f"CREDIT {ref} 2 #{ann}")
+    assert credited.startswith(f"Ref {ref}: 2 hours each") and "Credited now: 1" in credited
+    assert balance_of(services, ann) == 120
+    assert bea.reply(f"CREDIT {ref} 2 #{ann}").endswith(f"Reply WHO {ref} to check")
+    assert balance_of(services, ann) == 120  # never twice
+
+
+def test_a_broker_gives_a_member_a_phone_on_the_dashboard(bea, bea_web, sam, cli, outbox,
+                                                          services):
+    ann = added(cli("member", "add", "Ann"))
+    page = f"/dashboard/members/{ann}"
+    refused = post(bea_web, f"{page}/phone", {"phone": SAM}, page=page)
+    assert "belongs to Sam" in text_of(refused)
+    shared = post(bea_web, f"{page}/phone", {"phone": SAM, "shared": "1"}, page=page)
+    assert "Ann has that number now" in text_of(shared)
+    assert any(b.startswith("For Ann: Hello Ann") for b in outbox.to(SAM))
+    [entry] = audited(services, "member.phone")
+    assert entry.detail.startswith("number given, a phone shared with #")
+    assert "Act for Ann" not in text_of(bea_web.get(page))  # she texts for herself now
