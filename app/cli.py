@@ -613,7 +613,10 @@ def member_show(who: str, bank_name: str | None) -> None:
             rows = [
                 ("member", f"{member.id} in {bank.name}"),
                 ("name", member.name),
-                ("phone", member.phone or "-"),
+                ("phone", (member.phone or "none: a broker acts for them") + "".join(
+                    f" (shared with #{other.id} {other.name})" for other in (
+                        members.find_members(session, bank.id, member.phone)
+                        if member.phone else []) if other.id != member.id)),
                 ("whatsapp", "yes" if member.whatsapp else "no"),
                 ("status", member.status + (" (texts stopped)" if opted_out else "")),
                 ("role", member.role),

@@ -306,6 +306,8 @@ def test_sharing_is_only_for_two_and_never_a_brokers_phone(couple, cli):
     assert broker.exit_code == 1 and "a broker's phone can't be shared" in broker.output
     shown = cli("member", "show", SHARED)
     assert shown.exit_code == 1 and "shared by Sam" in shown.output
+    [ann] = [int(n) for n in re.findall(r"Ann \(#(\d+)\)", shown.output)]
+    assert "(shared with #" in cli("member", "show", f"#{ann}").output
     made = cli("broker", "add", SHARED, "Sam")
     assert made.exit_code == 1
 
