@@ -18,8 +18,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app import outbound
+from app.care import offline
 from app.services import Services
 from conversations.gsm import segments
+from conversations.machine import shorten
 from conversations.texts import render
 from ledger import activities, audit
 from ledger.models import Account, Activity, Bank, Member, Message, utcnow
@@ -60,7 +62,8 @@ def confirm(session: Session, bank: Bank, activity_id: int, *, broker: Member | 
     exclude = [activity.broker_member_id] if activity.broker_member_id else []
     people = activities.audience(session, bank.id, area=activity.audience_area,
                                  skill=activity.audience_skill, exclude=exclude)
-    rows = [row for row in (_row(bank, activity, member) for member in people)
+    shared = offline.shared_phones(session, bank.id)
+    rows = [row for row in (_row(bank, activity, member, shared) for member in people)
             if row is not None]
     if rows:
         session.execute(insert(Message), rows)
@@ -74,12 +77,17 @@ def confirm(session: Session, bank: Bank, activity_id: int, *, broker: Member | 
     return activity, True
 
 
-def _row(bank: Bank, activity: Activity, member: Member) -> dict[str, object] | None:
+def _row(bank: Bank, activity: Activity, member: Member, shared: set[str]
+         ) -> dict[str, object] | None:
     target = outbound.address_for(member)
     if target is None:
         return None
     to_address, channel = target
     body = body_for(bank, activity, member.language)
+    if member.phone in shared:  # a shared phone: "For Sam: ..."
+        first = (member.name.split() or [member.name])[0]
+        body = render("for_member", member.language,
+                      name=shorten(first, offline.FOR_NAME_MOST), text=body)
     now = utcnow()
     return {
         "bank_id": bank.id, "member_id": member.id, "to_address": to_address,

@@ -23,6 +23,7 @@ from app import create_app
 from app.backup import backup_command, claim_instance, restore_command
 from app.care import introductions
 from app.care.away_cli import away_command, back_command
+from app.care.offline_cli import COMMANDS as offline_commands
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
@@ -212,11 +213,19 @@ def _replies(xml: bytes) -> list[str]:
               help="The bank number to text (default: the default bank's).")
 @click.option("--whatsapp", is_flag=True, help="Text as a WhatsApp user.")
 def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
-    """Text the bank as PHONE from this terminal, and see its replies and later texts."""
+    """Text the bank as PHONE (or member #12's phone) from this terminal, and see its
+    replies and later texts."""
     with _app() as (app, shared):
         config = shared.config
-        number = _phone(phone, config)
         prepare(shared)
+        if members.member_number(phone) is not None:  # chat #12: as that member's phone
+            with shared.db.reading() as session:
+                found = members.resolve_who(session, banks.bank_for_address(session, None).id,
+                                            phone, config.default_region)
+                if found is None or not found.phone:
+                    raise click.ClickException(f"{phone}: no member with a phone is that")
+                phone = found.phone
+        number = _phone(phone, config)
         sender = f"whatsapp:{number}" if whatsapp else number
         if to_number is None:
             with shared.db.reading() as session:
@@ -528,13 +537,21 @@ def broker_group() -> None:
 @click.argument("name")
 @click.option("--bank", "bank_name", default=None, help="The bank's name (default bank if absent).")
 def broker_add(phone: str, name: str, bank_name: str | None) -> None:
-    """Make PHONE a broker of the bank, registering them as NAME if they are new."""
+    """Make PHONE (or member #12) a broker of the bank, registering them as NAME if new."""
     with _app() as (_, shared):
-        number = _phone(phone, shared.config)
+        by_number = members.member_number(phone) is not None
+        number = "" if by_number else _phone(phone, shared.config)
         prepare(shared)
         try:
             with shared.db.writing() as session:
                 bank = banks.bank_by_name(session, bank_name)
+                if by_number:
+                    found = members.resolve_who(session, bank.id, phone,
+                                                shared.config.default_region)
+                    if found is None or not found.phone:
+                        raise click.ClickException(
+                            f"{phone}: no member of {bank.name} with a phone is that")
+                    number = found.phone
                 member, changed = members.make_broker(session, bank, number, name)
                 line = (f"{member.name} is {'now' if changed else 'already'} "
                         f"a broker of {bank.name}.")
@@ -548,7 +565,7 @@ def broker_add(phone: str, name: str, bank_name: str | None) -> None:
 @click.option("--bank", "bank_name", default=None, help="The bank's name (default bank if absent).")
 @click.password_option(help="The new password (asked for if not given).")
 def broker_password(phone: str, bank_name: str | None, password: str) -> None:
-    """Set the dashboard password of the broker with PHONE (at least 10 characters)."""
+    """Set the dashboard password of the broker with PHONE or #12 (at least 10 characters)."""
     from app import auth
 
     try:
@@ -556,11 +573,16 @@ def broker_password(phone: str, bank_name: str | None, password: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with _app() as (_, shared):
-        number = _phone(phone, shared.config)
+        if members.member_number(phone) is None:
+            _phone(phone, shared.config)
         prepare(shared)
         with shared.db.writing() as session:
             bank = banks.bank_by_name(session, bank_name)
-            member = members.find_member(session, bank.id, number)
+            try:
+                member = members.resolve_who(session, bank.id, phone,
+                                             shared.config.default_region)
+            except members.SharedPhone:
+                member = None  # a broker's phone is never shared
             if member is None or member.role != "broker":
                 raise click.ClickException(
                     f"no broker of {bank.name} has that number; add one with "
@@ -594,7 +616,10 @@ def _member_by(session: Any, bank_name: str | None, who: str, config: Config) ->
             raise click.ClickException(f"member {who} is in {bank.name}, not {bank_name}")
         return bank, member
     bank = banks.bank_by_name(session, bank_name)
-    found = members.find_member(session, bank.id, _phone(who, config))
+    try:
+        found = members.one_by_phone(session, bank.id, _phone(who, config))
+    except members.SharedPhone as exc:
+        raise click.ClickException(str(exc)) from None
     if found is None:
         raise click.ClickException(f"no member with that number in {bank.name}")
     return bank, found
@@ -621,7 +646,10 @@ def member_show(who: str, bank_name: str | None) -> None:
             rows = [
                 ("member", f"{member.id} in {bank.name}"),
                 ("name", member.name),
-                ("phone", member.phone or "-"),
+                ("phone", (member.phone or "none: a broker acts for them") + "".join(
+                    f" (shared with #{other.id} {other.name})" for other in (
+                        members.find_members(session, bank.id, member.phone)
+                        if member.phone else []) if other.id != member.id)),
                 ("whatsapp", "yes" if member.whatsapp else "no"),
                 ("status", member.status + (" (texts stopped)" if opted_out else "")),
                 ("role", member.role),
@@ -744,10 +772,11 @@ def _acting_broker(session: Any, bank: Any, by: str | None, config: Config) -> A
 
     if by is None:
         return None
-    if by.startswith("#") and by[1:].isdigit():
-        found = session.get(Member, int(by[1:]))
+    if members.member_number(by) is not None:
+        found = session.get(Member, members.member_number(by))
         broker = found if found is not None and found.bank_id == bank.id else None
     else:
+        # A broker's phone is never shared (app.care.offline), so the first is the one.
         broker = members.find_member(session, bank.id, _phone(by, config))
     if broker is None or broker.role != "broker" or broker.status != "active":
         raise click.ClickException(f"--by {by}: no active broker of {bank.name} is that")
@@ -766,21 +795,24 @@ def _acting_broker(session: Any, bank: Any, by: str | None, config: Config) -> A
 @click.option("--by", default=None, help=BY_HELP)
 def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | None,
                   bank_name: str | None, key: str | None, by: str | None) -> None:
-    """Credit PHONE's member with HOURS for WHAT (paper timesheets, members who cannot text)."""
+    """Credit PHONE's member (or #12) with HOURS for WHAT (paper timesheets, members who
+    cannot text)."""
     from app import effects, outbound
     from ledger import accounts
     from ledger.hours import format_hours
 
     minutes = _parse_hours(hours)
     with _app() as (_, shared):
-        number = _phone(phone, shared.config)
+        if members.member_number(phone) is None:
+            _phone(phone, shared.config)  # a clear answer for what is not a number at all
         prepare(shared)
         try:
             with shared.db.writing() as session:
                 bank = banks.bank_by_name(session, bank_name)
-                member = members.find_member(session, bank.id, number)
+                member = members.resolve_who(session, bank.id, phone,
+                                             shared.config.default_region)
                 if member is None:
-                    raise click.ClickException(f"no member of {bank.name} has that number")
+                    raise click.ClickException(f"no member of {bank.name} is {phone}")
                 account = accounts.organisation(session, bank.id, source) if source else None
                 result = effects.record_hours(
                     session, bank, member, minutes, " ".join(what)[:100],
@@ -1035,6 +1067,8 @@ main.add_command(introductions.intro_group)
 member_group.add_command(introductions.member_introductions)
 member_group.add_command(member_export)
 member_group.add_command(member_forget)
+for _command in offline_commands:  # member add, phone, post, accept, confirm, give, statement
+    member_group.add_command(_command)
 
 
 if __name__ == "__main__":

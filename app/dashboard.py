@@ -290,7 +290,7 @@ def _log(db: Session, action: str, subject: str = "", detail: str = "") -> None:
 def _member_named(db: Session, who: str) -> Member | None:
     """The one active member of this bank with that phone number or name."""
     found = members.find_by_words(db, _bank().id, who.strip(),
-                                  current_services().config.default_region)
+                                  current_services().config.default_region, numbers=True)
     if len(found.members) != 1 or found.rest:
         return None
     return found.members[0]
@@ -385,8 +385,10 @@ def member_page(member_id: int) -> str:
         statement = _statement(db, account)
         own_posts = list(db.scalars(select(Post).where(Post.member_id == member.id)
                                     .order_by(Post.id.desc()).limit(20)))
+        waiting = confirmations.waiting_for(db, member.bank_id, member.id)
         return render_template("dashboard/member.html", member=member, account=account,
-                               opted_out=opted_out, statement=statement, posts=own_posts)
+                               opted_out=opted_out, statement=statement, posts=own_posts,
+                               waiting=waiting)
 
 
 def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str, Any]]:
@@ -551,6 +553,9 @@ def ask_by_hand(post_id: int) -> BaseResponse:
         if helper.id == need.member_id or helper.status != "active":
             return _error(f"{helper.name} can't be asked about ref {need.ref}.",
                           "dashboard.needs")
+        if not helper.phone and not helper.whatsapp:
+            return _error(f"{helper.name} has no phone to be asked on: if they will help, "
+                          f"accept ref {need.ref} for them on their page.", "dashboard.needs")
         if helper.id in posts.asked_ids(db, need.id):
             return _error(f"{helper.name} was already asked about ref {need.ref}.",
                           "dashboard.needs")
@@ -803,8 +808,12 @@ def activity_credit(activity_id: int) -> BaseResponse:
                   if m is not None and m.bank_id == bank.id and m.status == "active"
                   and m.id != _broker().id]
         for number in extra:
-            phone = _phone(number)
-            person = members.find_member(db, bank.id, phone) if phone else None
+            try:
+                person = members.resolve_who(db, bank.id, number.strip(),
+                                             services.config.default_region)
+            except members.SharedPhone:
+                return _error(f"{number.strip()[:20]} is a phone two members share: name "
+                              "each by member number, e.g. #12; nobody was credited.", **back)
             if person is None or person.status != "active":
                 return _error(f"No active member has the number {number.strip()[:20]}; "
                               "nobody was credited.", **back)
@@ -991,5 +1000,6 @@ def audit_log() -> str:
 
 
 
-# Care: away and back, people to check on (app.care.away); routes on this blueprint.
-from app.care import away_web  # noqa: E402, F401
+# Routes on this blueprint kept in their own modules: away and back, people to check on
+# (app.care.away); members who cannot text, and shared phones (app.care.offline).
+from app.care import away_web, offline_views  # noqa: E402, F401

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import broadcasts, caps, outbound
-from app.care import away, introductions
+from app.care import away, introductions, offline
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -114,8 +114,9 @@ def _set_profile(ctx: Context, effect: SetProfile) -> None:
 
 def _opt_out(ctx: Context, _effect: OptOut) -> None:
     members.opt_out(ctx.session, ctx.bank.id, ctx.sender.phone)
-    if ctx.member is not None:
-        posts.close_all(ctx.session, ctx.bank.id, ctx.member.id)
+    # Everyone on the number (both members of a shared phone) can no longer be texted.
+    for member in members.find_members(ctx.session, ctx.bank.id, ctx.sender.phone):
+        posts.close_all(ctx.session, ctx.bank.id, member.id)
     log.info("inbound %s: %s opted out of bank %s", ctx.sid, mask(ctx.sender.phone), ctx.bank.id)
 
 
@@ -186,6 +187,9 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     held = created and _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
                               caused=True, other=helper.name, hours=Hours(request.minutes),
                               what=for_others(what, helped.language), ref=request.ref)
+    if created and offline.has_no_phone(helped):
+        ctx.queued += offline.tell_brokers_confirm(ctx.session, ctx.bank, request, helped,
+                                                   helper)
     ctx.reply("done_held" if held else "done_requested", name=helper.name, other=helped.name,
               hours=Hours(request.minutes), what=shorten(what), ref=request.ref)
 
@@ -222,6 +226,9 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
     key = "confirm_ask" if other.id == requester.id else "confirm_ask_helper"
     held = _queue(ctx, other, key, f"confirm-ask:{request.id}", caused=True, other=member.name,
                   hours=Hours(request.minutes), what=what, ref=request.ref)
+    if offline.has_no_phone(other):
+        ctx.queued += offline.tell_brokers_confirm(ctx.session, ctx.bank, request, other,
+                                                   member)
     ctx.reply("done_held" if held else "done_requested", name=member.name, other=other.name,
               hours=Hours(request.minutes), what=what, ref=request.ref)
 
@@ -295,6 +302,13 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
         ctx.reply("match_closed")
     else:
         requester = members.get_member(ctx.session, need.member_id)
+        if offline.has_no_phone(requester):
+            # A broker posted it for someone without a phone: the brokers arrange it.
+            ctx.reply("match_helper_offline", name=requester.name, bank=ctx.bank.name,
+                      what=for_others(need.text, member.language), ref=need.ref)
+            ctx.queued += offline.tell_brokers_match(ctx.session, ctx.bank, need, requester,
+                                                     member)
+            return True
         earlier = introductions.latest(ctx.session, need, member.id)
         if (earlier is not None and earlier.status == "waiting") or (
                 (earlier is None or earlier.status != "approved")
@@ -578,7 +592,11 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
     if effect.numbers:
         people = []
         for phone in effect.numbers:
-            person = members.find_member(ctx.session, ctx.bank.id, phone)
+            try:
+                person = members.resolve_who(ctx.session, ctx.bank.id, phone, ctx.region)
+            except members.SharedPhone:
+                ctx.reply("record_shared")
+                return
             if person is None or person.status != "active":
                 ctx.reply("credit_not_member", bank=ctx.bank.name, phone=phone)
                 return
@@ -626,7 +644,11 @@ def credit_activity(session: Session, bank: Bank, activity: Activity, people: li
 
 def _set_member_status(ctx: Context, effect: SetMemberStatus) -> None:
     broker = _member(ctx)
-    person = members.find_member(ctx.session, ctx.bank.id, effect.phone)
+    try:
+        person = members.resolve_who(ctx.session, ctx.bank.id, effect.phone, ctx.region)
+    except members.SharedPhone:
+        ctx.reply("record_shared")
+        return
     if person is None or person.status == "left":
         ctx.reply("member_number_unknown", bank=ctx.bank.name)
         return
@@ -716,9 +738,10 @@ def _record(ctx: Context, effect: RecordHours) -> None:
     broker = _member(ctx)
     if not _within_maximum(ctx, effect.minutes):
         return
-    found = members.find_by_words(ctx.session, ctx.bank.id, effect.who, ctx.region)
+    found = members.find_by_words(ctx.session, ctx.bank.id, effect.who, ctx.region,
+                                  numbers=True)
     if len(found.members) != 1:
-        ctx.reply("member_not_found", bank=ctx.bank.name)
+        ctx.reply("record_shared" if found.members else "member_not_found", bank=ctx.bank.name)
         return
     receiver = found.members[0]
     if receiver.id == broker.id:

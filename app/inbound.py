@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from xml.sax.saxutils import escape
 
 from sqlalchemy import Connection
@@ -33,7 +34,7 @@ from conversations import Facts, MemberFacts, State, step
 from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, parse
 from conversations.texts import render
 from ledger import banks, members
-from ledger.models import Bank
+from ledger.models import Bank, Member
 from ledger.phones import Address, InvalidNumber, parse_address
 
 log = logging.getLogger(__name__)
@@ -122,13 +123,14 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
             # the first may have recorded (a commit cut off by an outage) is not done twice.
             message = dataclasses.replace(message, sid=doubted.decode())
             log.info("inbound %s sent again after a fault; handled as %s", sid, message.sid)
+        state = _unsealed(services, State.from_json(raw_state))
         try:
-            loaded = _load(connection, services, bank, message)
+            loaded = _load(connection, services, bank, message, state)
         except BaseException:
             _release(services, key, doubt_key, message.sid, (bank.id, number, said))
             raise
     answered = caps.may_answer(
-        caps.read_count(counted), member=loaded.member_id is not None,
+        caps.read_count(counted), member=loaded.member_id is not None or bool(loaded.sharing),
         answers_per_hour=bank.answers_per_hour,
         stranger_answers_per_hour=bank.stranger_answers_per_hour,
     )
@@ -138,7 +140,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         services.redis.set(key, twiml([]).encode(), ex=config.inbound_memory_seconds)
         return twiml([])
     try:
-        answer, new_state = _process(services, message, loaded, State.from_json(raw_state))
+        answer, new_state = _process(services, message, loaded, state)
         if not answered:
             answer = twiml([])
     except BaseException:
@@ -151,7 +153,8 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         # Sealed: an answer may carry another member's number (an introduction).
         pipe.set(key, services.seal(answer.encode()), ex=config.inbound_memory_seconds)
         if not new_state.empty:
-            pipe.set(session_key, new_state.to_json(), ex=config.session_ttl_seconds)
+            pipe.set(session_key, _sealed(services, new_state).to_json(),
+                     ex=config.session_ttl_seconds)
         elif raw_state:
             pipe.delete(session_key)
         if doubted:
@@ -160,6 +163,21 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     except Exception:
         log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
     return answer
+
+
+def _sealed(services: Services, state: State) -> State:
+    """A text waiting for a shared phone's choice is kept sealed: it may hold a number."""
+    if not state.waiting_text:
+        return state
+    return dataclasses.replace(
+        state, waiting_text=services.seal(state.waiting_text.encode()).decode())
+
+
+def _unsealed(services: Services, state: State) -> State:
+    if not state.waiting_text:
+        return state
+    opened = services.unseal(state.waiting_text.encode())
+    return dataclasses.replace(state, waiting_text=opened.decode() if opened else None)
 
 
 def _opting(body: str) -> bool:
@@ -226,6 +244,8 @@ class _Loaded:
     facts: Facts
     language: str
     contact_stale: bool
+    # Members of a shared phone (whom the step may choose among).
+    sharing: frozenset[int] = frozenset()
 
 
 def _process(
@@ -240,10 +260,13 @@ def _process(
         with services.db.writing() as session:
             bank = session.get(Bank, loaded.bank_id)
             assert bank is not None
+            member_id = loaded.member_id
+            if outcome.state.speaker in loaded.sharing:  # chosen from a shared phone
+                member_id = outcome.state.speaker
             ctx = effects.Context(
                 session=session, bank=bank, sender=message.sender, sid=message.sid,
                 region=config.default_region,
-                member=members.find_member(session, bank.id, message.sender.phone),
+                member=session.get(Member, member_id) if member_id is not None else None,
             )
             effects.carry_out(ctx, outcome.effects)
             replies += ctx.replies
@@ -261,34 +284,36 @@ def _process(
 
 
 def _load(
-    connection: Connection, services: Services, bank: banks.BankInfo, message: Inbound
+    connection: Connection, services: Services, bank: banks.BankInfo, message: Inbound,
+    state: State,
 ) -> _Loaded:
-    """The facts the step needs, in one statement for a member (two for a stranger)."""
+    """The facts the step needs, in one statement for a member (two for a stranger). A phone
+    two members share yields both rows: the member chosen in this dialog, if any, is the
+    sender (``conversations.machine.step`` asks otherwise)."""
     config = services.config
     phone = message.sender.phone
-    row = members.facts_row(connection, bank.id, phone)
-    facts_member = None
-    if row is not None:
-        facts_member = MemberFacts(
-            id=row.id, name=row.name, status=row.status, role=row.role,
-            balance_minutes=int(row.balance_minutes or 0), area=row.area, skills=row.skills,
-            availability=row.availability, language=row.language,
-            away=row.away_since is not None,
-            check_in_pending=row.check_in_sent_at is not None and (
-                row.last_inbound_at is None or row.last_inbound_at < row.check_in_sent_at),
-        )
-        opted_out = bool(row.opted_out)
+    rows = members.facts_rows(connection, bank.id, phone)
+    current = [r for r in rows if r.status != "left"]
+    sharing: tuple[MemberFacts, ...] = ()
+    if len(current) > 1:
+        sharing = tuple(_member_facts(r) for r in current)
+        row = next((r for r in current if r.id == state.speaker), None)
+    else:
+        row = current[0] if current else (rows[0] if rows else None)
+    if rows:
+        opted_out = bool(rows[0].opted_out)
     else:
         opted_out = members.opted_out_by_connection(connection, bank.id, phone)
     facts = Facts(
         bank_name=bank.name,
-        member=facts_member,
+        member=_member_facts(row) if row is not None else None,
         opted_out=opted_out,
         has_media=message.has_media,
         require_approval=bank.require_approval,
         region=config.default_region,
         carrier_answers_keywords=config.twilio_answers_keywords
         and message.sender.channel == "sms",
+        sharing=sharing,
     )
     return _Loaded(
         bank_id=bank.id,
@@ -298,4 +323,16 @@ def _load(
         contact_stale=row is not None and members.contact_is_stale(
             row.last_channel, row.whatsapp, row.last_inbound_at, message.sender
         ),
+        sharing=frozenset(m.id for m in sharing),
+    )
+
+
+def _member_facts(row: Any) -> MemberFacts:
+    return MemberFacts(
+        id=row.id, name=row.name, status=row.status, role=row.role,
+        balance_minutes=int(row.balance_minutes or 0), area=row.area, skills=row.skills,
+        availability=row.availability, language=row.language,
+        away=row.away_since is not None,
+        check_in_pending=row.check_in_sent_at is not None and (
+            row.last_inbound_at is None or row.last_inbound_at < row.check_in_sent_at),
     )

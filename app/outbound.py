@@ -13,6 +13,7 @@ from datetime import datetime
 from rq import Retry
 from sqlalchemy.orm import Session
 
+from app.care import offline
 from app.services import Services
 from conversations.gsm import segments
 from conversations.machine import for_others
@@ -55,7 +56,8 @@ def queue_text(
     if target is None:
         return None
     to_address, channel = target
-    body = render(key, member.language, **(values or {}))
+    # On a shared phone, the text names the member it is for ("For Sam: ...").
+    body = offline.for_whom(session, member, render(key, member.language, **(values or {})))
     message, created = messages.create(
         session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
         channel=channel, kind=kind, body=body, idempotency_key=idempotency_key, urgent=urgent,

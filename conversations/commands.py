@@ -59,13 +59,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "AWAY": ("PAUSE",),
     "BACK": ("RESUME",),
     "OK": ("OKAY",),
+    # A shared phone: the other person is texting now (app/care/offline.py).
+    "SWITCH": ("SWAP",),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
      "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
-     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK"}
+     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK", "SWITCH"}
 )
 # The words that confirm LEAVE; "Leave me alone", "Leave it" are not leaving.
 LEAVE_CONFIRM = "NOW"

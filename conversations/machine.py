@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from conversations.commands import (
     HELP_WORDS,
@@ -42,10 +42,15 @@ class State:
     question: str | None = None
     # The statement page last shown, so that MORE shows the next one.
     statement_page: int | None = None
+    # A shared phone: the member chosen as texting (kept for the rest of the dialog), and
+    # the text that came before the choice, carried on with once it is made.
+    speaker: int | None = None
+    waiting_text: str | None = None
 
     @property
     def empty(self) -> bool:
-        return self.question is None and self.statement_page is None
+        return (self.question is None and self.statement_page is None
+                and self.speaker is None and self.waiting_text is None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -61,10 +66,13 @@ class State:
         if not isinstance(data, dict):
             return cls()
         question, page = data.get("question"), data.get("statement_page")
+        speaker, waiting = data.get("speaker"), data.get("waiting_text")
         return cls(
-            question=question if isinstance(question, str) and question in _STATE_QUESTIONS
-            else None,
+            question=question if isinstance(question, str) and (
+                question in _STATE_QUESTIONS or question == SPEAKER) else None,
             statement_page=page if type(page) is int and 0 <= page < 10_000 else None,
+            speaker=speaker if type(speaker) is int and 0 < speaker < 2**31 else None,
+            waiting_text=waiting[:2000] if isinstance(waiting, str) else None,
         )
 
 
@@ -98,6 +106,9 @@ class Facts:
     # Twilio (on SMS long codes, with its opt-out management on) answers STOP, START and HELP
     # itself: the bank then acts on them silently, so the member never gets two answers.
     carrier_answers_keywords: bool = False
+    # A phone two current members share: both (``member`` is the one chosen, or None until
+    # the sender says who they are). Empty for an ordinary number.
+    sharing: tuple[MemberFacts, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -242,7 +253,8 @@ class ShowWho:
 
 @dataclass(frozen=True)
 class CreditActivity:
-    """``CREDIT 7 2``: credit everyone coming; ``numbers`` names the ones to credit instead."""
+    """``CREDIT 7 2``: credit everyone coming; ``numbers`` names the ones to credit instead
+    (phone numbers, or member numbers ``#12``)."""
 
     ref: int
     minutes: int
@@ -251,7 +263,8 @@ class CreditActivity:
 
 @dataclass(frozen=True)
 class SetMemberStatus:
-    """A broker's ``APPROVE 07700900123`` (``approve``) or ``HOLD 07700900123``."""
+    """A broker's ``APPROVE 07700900123`` (``approve``) or ``HOLD #12``: ``phone`` holds a
+    number or a member number."""
 
     phone: str
     approve: bool
@@ -288,7 +301,65 @@ _ALL_WELL = frozenset({"OK", "OKAY", "OK THANKS", "OK THANK YOU", "ALL GOOD", "A
                        "ALL IS WELL", "IM OK", "IM FINE", "FINE", "IM OKAY", "ALL FINE"})
 
 
+# The dialog question that asks who is texting from a shared phone.
+SPEAKER = "speaker"
+
+
 def step(state: State, facts: Facts, text: str | None) -> Outcome:
+    """The answer to ``text``. From a shared phone, the bank first asks who is texting
+    (``Reply 1 for Sam, 2 for Ann``), remembers the choice in the dialog state and carries
+    on with the text that came before it. Choosing is a convenience, not a security
+    boundary: whoever holds the phone may choose either member."""
+    if len(facts.sharing) < 2:
+        return _step(state, facts, text)
+    cmd = parse(text)
+    first, second = facts.sharing[0], facts.sharing[1]
+    names: dict[str, object] = {"bank": facts.bank_name, "name": first.name,
+                                "other": second.name}
+    if facts.member is not None:  # chosen earlier in this dialog
+        if cmd.name == "SWITCH" and not cmd.guessed:  # the other person has the phone now
+            return Outcome(State(question=SPEAKER), [Reply("who_is_texting", names)])
+        return _speaking(_step(state, facts, text), facts.member.id)
+    if cmd.name in OPT_OUT_WORDS or cmd.name in OPT_IN_WORDS or facts.opted_out:
+        return _step(State(), facts, text)  # STOP and START are the number's, whoever sent them
+    if cmd.name == "SWITCH":
+        return Outcome(State(question=SPEAKER), [Reply("who_is_texting", names)])
+    if state.question == SPEAKER:
+        chosen = _chosen(cmd.text, facts.sharing)
+        if chosen is not None:
+            as_them = replace(facts, member=chosen)
+            if state.waiting_text:
+                outcome = _step(State(), as_them, state.waiting_text)
+            else:
+                outcome = Outcome(State(), [_help(as_them, chosen)])
+            return _speaking(outcome, chosen.id)
+        # Not a choice: a new command is the one to carry on with once they choose (a
+        # command word always wins over a pending question); other words leave the first.
+        waiting = state.waiting_text
+        if cmd.name is not None and not cmd.guessed:
+            waiting = cmd.text[:FIELD_LIMITS["broadcast"]]
+        return Outcome(State(question=SPEAKER, waiting_text=waiting),
+                       [Reply("who_is_texting_again", names)])
+    return Outcome(State(question=SPEAKER, waiting_text=cmd.text[:FIELD_LIMITS["broadcast"]]
+                         or None), [Reply("who_is_texting", names)])
+
+
+def _speaking(outcome: Outcome, member_id: int) -> Outcome:
+    """The outcome with the chosen member kept in the dialog state."""
+    return Outcome(replace(outcome.state, speaker=member_id), outcome.replies, outcome.effects)
+
+
+def _chosen(text: str, sharing: tuple[MemberFacts, ...]) -> MemberFacts | None:
+    """Which member a reply to "Reply 1 for Sam, 2 for Ann" chose: "1", "2", or a name."""
+    word = text.strip().strip(".!,").lower()
+    if word.isdecimal() and 1 <= int(word) <= len(sharing):
+        return sharing[int(word) - 1]
+    named = [m for m in sharing
+             if word and word in (m.name.lower(), (m.name.split() or [""])[0].lower())]
+    return named[0] if len(named) == 1 else None
+
+
+def _step(state: State, facts: Facts, text: str | None) -> Outcome:
     cmd = parse(text)
     bank = facts.bank_name
     quiet = facts.carrier_answers_keywords
@@ -519,11 +590,23 @@ def _broker(cmd: Command, region: str) -> Outcome:
     usage = Reply("approve_usage" if cmd.name == "APPROVE" else "hold_usage")
     if not number:
         return Outcome(State(), [usage])
+    first = cmd.args.split()[0]
+    if member_number(first) is not None:  # APPROVE #12
+        return Outcome(State(), [], [SetMemberStatus(first, cmd.name == "APPROVE")])
     try:
         phone = normalise(_number_part(cmd.args), region)
     except InvalidNumber:
         return Outcome(State(), [usage])
     return Outcome(State(), [], [SetMemberStatus(phone, cmd.name == "APPROVE")])
+
+
+def member_number(word: str) -> int | None:
+    """``#12`` → 12 (a member number, as brokers name members), else None; as
+    ``ledger.members.member_number``, without importing the ledger into the pure step."""
+    word = word.strip()
+    if word.startswith("#") and word[1:].isdigit() and len(word) < 11:
+        return int(word[1:])
+    return None
 
 
 def _number_part(args: str) -> str:
@@ -562,6 +645,10 @@ def _credit(args: str, region: str) -> Outcome:
     phones: list[str] = []
     start = 0
     while start < len(chunks):
+        if member_number(chunks[start]) is not None:  # CREDIT 7 2 #12 #14
+            phones.append(chunks[start])
+            start += 1
+            continue
         # The longest run of words that makes one number: "07700 900 123" is one.
         for end in range(min(len(chunks), start + 4), start, -1):
             try:
@@ -635,6 +722,13 @@ def _give(args: str) -> Outcome:
 def _record(args: str, region: str) -> Outcome:
     """``RECORD <phone> <hours> <what>``: the number may be written with spaces."""
     words = args.split()
+    if words and member_number(words[0]) is not None:  # RECORD #12 2 gardening
+        minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
+        if not ok:
+            return _hours_invalid("RECORD")
+        if minutes is not None:
+            return Outcome(State(), [], [RecordHours(minutes, f"{words[0]} {rest}".strip())])
+        return Outcome(State(), [Reply("record_usage")])
     for split in range(min(len(words) - 1, 4), 0, -1):
         number = "".join(words[:split])
         try:

@@ -399,6 +399,27 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "care_entry_away": "{name} #{member_id} away",
         "care_entry_away_until": "{name} #{member_id} away till {date}",
         "care_entry_quiet": "{name} #{member_id} quiet {count} weeks",
+        # --- Care: members who cannot text, and phones shared by two (app/care/offline.py) ---
+        "added_welcome": "Welcome to {bank}, {name}! A broker has made you a member. Reply "
+                         "MENU to see what you can do",
+        "phone_given": "Hello {name}, {bank} will text you on this number now, and your hours "
+                       "are all kept. Reply MENU to see what you can do",
+        "who_is_texting": "Hello from {bank}. This phone is shared: who is texting? Reply 1 "
+                          "for {name}, 2 for {other}. Later, SWITCH lets the other text",
+        "who_is_texting_again": "Sorry, I need to know who is texting first. Reply 1 for "
+                                "{name}, 2 for {other}",
+        "for_member": "For {name}: {text}",
+        "match_helper_offline": "Thank you! You're helping {name}: {what}. {bank} will call "
+                                "you to arrange it. After, reply DONE {ref} and the hours",
+        "match_requester_by_broker": "Good news: {name} can help with: {what}. {bank} will be "
+                                     "in touch to arrange it. Ref {ref}",
+        "broker_match_offline": "{other} ({phone}) will help {name} (#{member_id}, no phone) "
+                                "with: {what}. Over to you to arrange it. Ref {ref}",
+        "broker_confirm_for": "{other} says {hours} with {name} (#{member_id}, no phone): "
+                              "{what}. Check with {name}, then confirm ref {ref} on the "
+                              "dashboard",
+        "record_shared": "That number is shared by two members. Use a member number instead, "
+                         "e.g. RECORD #12 2 gardening",
     },
 }
 

@@ -95,9 +95,11 @@ def _locked(session: Session, *conditions: Any) -> Confirmation | None:
 
 def answer(
     session: Session, *, bank_id: int, member_id: int, ref: int, yes: bool,
-    sid: str | None = None,
+    sid: str | None = None, by_broker: bool = False, broker_id: int | None = None,
 ) -> Settlement:
-    """The member's YES or NO to request ``ref``; ``sid`` is the text that carried it."""
+    """The member's YES or NO to request ``ref``; ``sid`` is the text that carried it.
+    ``by_broker``: a broker answers for a member without a phone (``app.care.offline``), and
+    the transfer says so (entered by ``broker_id``, which ``ledger verify`` checks)."""
     confirmation = _locked(session, Confirmation.bank_id == bank_id, Confirmation.ref == ref)
     if confirmation is None or confirmation.confirmer_member_id != member_id:
         return Settlement("unknown")
@@ -114,6 +116,9 @@ def answer(
         confirmation.status = "canceled" if confirmation.kind == "gift" else "disputed"
         confirmation.settled_at = utcnow()
         return Settlement(confirmation.status, confirmation)
+    if by_broker:
+        return _confirm(session, confirmation, entered_by="broker",
+                        entered_by_member_id=broker_id)
     return _confirm(session, confirmation, entered_by="member", entered_by_member_id=member_id)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger.errors import NotFound
+from ledger.errors import LedgerError, NotFound
 from ledger.models import Account, Bank, Member, OptOut, utcnow
 from ledger.phones import WHATSAPP, Address, InvalidNumber, normalise
 
@@ -21,9 +21,29 @@ _CONTACT_WRITE_INTERVAL = timedelta(hours=1)
 
 
 def find_member(session: Session, bank_id: int, phone: str) -> Member | None:
+    """The member of ``bank_id`` with ``phone``: the first of them (slot 0) if two share it.
+    Where a shared phone must name one person, use ``find_members`` (or ``resolve_who``)."""
     return session.scalars(
         select(Member).where(Member.bank_id == bank_id, Member.phone == phone)
-    ).one_or_none()
+        .order_by(Member.phone_slot).limit(1)
+    ).first()
+
+
+def find_members(session: Session, bank_id: int, phone: str) -> list[Member]:
+    """Every member of ``bank_id`` with ``phone`` (two when a phone is shared), by slot."""
+    return list(session.scalars(
+        select(Member).where(Member.bank_id == bank_id, Member.phone == phone)
+        .order_by(Member.phone_slot)
+    ))
+
+
+class SharedPhone(LedgerError):
+    """A phone number that names two members: name one by member number (``#12``)."""
+
+    def __init__(self, sharing: list[Member]) -> None:
+        self.members = sharing
+        names = " and ".join(f"{m.name} (#{m.id})" for m in sharing)
+        super().__init__(f"that number is shared by {names}: name one as #<number>")
 
 
 def member_number(who: str) -> int | None:
@@ -36,7 +56,8 @@ def member_number(who: str) -> int | None:
 
 def resolve_who(session: Session, bank_id: int, who: str, region: str) -> Member | None:
     """The member of ``bank_id`` that ``who`` names: ``#12`` (a member number) or a phone
-    number in any format. None when nobody in this bank is that (or ``who`` is neither)."""
+    number in any format. None when nobody in this bank is that (or ``who`` is neither).
+    A phone two current members share names neither: ``SharedPhone`` says who they are."""
     number = member_number(who)
     if number is not None:
         found = session.get(Member, number)
@@ -45,7 +66,17 @@ def resolve_who(session: Session, bank_id: int, who: str, region: str) -> Member
         phone = normalise(who, region)
     except InvalidNumber:
         return None
-    return find_member(session, bank_id, phone)
+    return one_by_phone(session, bank_id, phone)
+
+
+def one_by_phone(session: Session, bank_id: int, phone: str) -> Member | None:
+    """The one member a phone number names; ``SharedPhone`` when two current members share
+    it (one who left does not count)."""
+    found = find_members(session, bank_id, phone)
+    current = [m for m in found if m.status != "left"]
+    if len(current) > 1:
+        raise SharedPhone(current)
+    return current[0] if current else (found[0] if found else None)
 
 
 def get_member(session: Session, member_id: int) -> Member:
@@ -127,8 +158,12 @@ def approve(session: Session, member_id: int) -> tuple[Member, bool]:
 
 
 def make_broker(session: Session, bank: Bank, phone: str, name: str) -> tuple[Member, bool]:
-    """Register ``phone`` as a broker of ``bank`` (joining them first if needed)."""
-    member = find_member(session, bank.id, phone)
+    """Register ``phone`` as a broker of ``bank`` (joining them first if needed). A shared
+    phone is refused (``SharedPhone``): whoever holds it could choose to be the broker."""
+    sharing = find_members(session, bank.id, phone)
+    if len(sharing) > 1:
+        raise SharedPhone(sharing)
+    member = sharing[0] if sharing else None
     if member is None:
         member, _ = join(session, bank, Address(phone=phone, channel="sms"), name)
     changed = member.role != "broker" or member.status != "active"
@@ -201,12 +236,14 @@ _FACTS = (
     )
     .outerjoin(Account, Account.member_id == Member.id)
     .where(Member.bank_id == bindparam("bank_id"), Member.phone == bindparam("phone"))
+    .order_by(Member.phone_slot)
 )
 
 
-def facts_row(connection: Connection, bank_id: int, phone: str) -> Any:
-    """A member's facts, balance and opt-out in one statement (the webhook's hot path)."""
-    return connection.execute(_FACTS, {"bank_id": bank_id, "phone": phone}).first()
+def facts_rows(connection: Connection, bank_id: int, phone: str) -> list[Any]:
+    """The facts, balances and opt-out of every member with ``phone`` (one, or two for a
+    shared phone), by slot, in one statement (the webhook's hot path)."""
+    return list(connection.execute(_FACTS, {"bank_id": bank_id, "phone": phone}).all())
 
 
 def opted_out_by_connection(connection: Connection, bank_id: int, phone: str) -> bool:
@@ -274,11 +311,19 @@ class Found:
     rest: str
 
 
-def find_by_words(session: Session, bank_id: int, text: str, region: str = "GB") -> Found:
-    """Find the member named at the start of ``text``, by number or by name."""
+def find_by_words(session: Session, bank_id: int, text: str, region: str = "GB", *,
+                  numbers: bool = False) -> Found:
+    """Find the member named at the start of ``text``, by phone number or by name, and, with
+    ``numbers`` (brokers only: a member number would let anyone look names up), by ``#12``."""
     words = text.split()
     if not words:
         return Found([], "", "")
+    number = member_number(words[0]) if numbers else None
+    if number is not None:
+        by_number = session.get(Member, number)
+        found = [by_number] if by_number is not None and by_number.bank_id == bank_id and (
+            by_number.status == "active") else []
+        return Found(found, words[0], " ".join(words[1:]))
     for count in range(min(4, len(words)), 0, -1):
         chunk = "".join(words[:count])
         if _NUMBER_CHUNK.fullmatch(chunk):
@@ -286,8 +331,8 @@ def find_by_words(session: Session, bank_id: int, text: str, region: str = "GB")
                 phone = normalise(chunk, region)
             except InvalidNumber:
                 continue
-            member = find_member(session, bank_id, phone)
-            found = [member] if member is not None and member.status == "active" else []
+            # Both members of a shared phone fit: the caller asks for a member number.
+            found = [m for m in find_members(session, bank_id, phone) if m.status == "active"]
             return Found(found, chunk, " ".join(words[count:]))
     # Members still waiting for a welcome cannot be named yet.
     candidates = select(Member).where(Member.bank_id == bank_id, Member.status == "active")

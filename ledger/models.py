@@ -193,11 +193,16 @@ class Member(Base):
     back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     leave_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_in_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A phone shared by two members of a bank (a couple, a carer and the person cared for):
+    # 0 for the first (everyone who joins by text), 1 for the second, whom a broker added.
+    # ``phone`` is empty for a member without one (a broker registered them).
+    phone_slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
-        UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
+        UniqueConstraint("bank_id", "phone", "phone_slot", name="uq_members_bank_phone_slot"),
         CheckConstraint("status in ('pending', 'active', 'left')", name="ck_members_status"),
         CheckConstraint("role in ('member', 'broker')", name="ck_members_role"),
+        CheckConstraint("phone_slot in (0, 1)", name="ck_members_phone_slot"),
     )
 
 

@@ -113,7 +113,8 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
     for member in session.scalars(
         select(Member).where(
             Member.bank_id == bank_id, Member.status == "active",
-            Member.phone.not_in(opted_out),
+            # A member without a phone can't be texted: a broker accepts for them.
+            Member.phone.is_not(None), Member.phone.not_in(opted_out),
             Member.away_since.is_(None),  # paused (AWAY): not asked
         )
     ):
