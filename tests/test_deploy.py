@@ -136,3 +136,19 @@ def test_the_nginx_example_is_one_hop_with_tls_to_the_port_in_the_example():
     for name in UNITS.values():
         parsed.read(DEPLOY / name)
     assert parsed.get("Service", "User") == "timebank"
+
+
+def test_sh_reads_the_environment_example_as_systemd_does(tmp_path):
+    """docs/OPERATIONS.md runs `timebank` commands with the file sourced by sh."""
+    example = (DEPLOY / "timebank.env.example").read_text()
+    uncommented = re.sub(r"^# (TWILIO_\w+=)", r"\1", example, flags=re.MULTILINE)
+    (tmp_path / "timebank.env").write_text(uncommented)
+    read = subprocess.run(
+        ["/bin/sh", "-c", f"set -a; . {tmp_path / 'timebank.env'}; set +a; "
+         "printf '%s\\n' \"$TIMEBANK_NAME\" \"$TWILIO_WHATSAPP_TEMPLATES\" \"$PORT\""],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=30)
+    assert read.returncode == 0, read.stderr
+    name, templates, port = read.stdout.splitlines()
+    assert name == "Lambeth Time Bank"
+    assert templates.startswith('{"confirm_ask": {"sid": "HX')
+    assert port == "5000"
