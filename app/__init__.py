@@ -43,10 +43,12 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
 
     from app.dashboard import bp as dashboard
+    from app.metrics import bp as metrics
     from app.webhook import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(dashboard)
+    app.register_blueprint(metrics)
     return app
 
 

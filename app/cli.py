@@ -118,6 +118,7 @@ def run(port: int, host: str) -> None:
         bank_name = config.bank_name
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "app:create_app()", "--bind", f"{host}:{port}",
+         "--config", "python:app.gunicorn_conf",  # its workers share one metrics folder
          "--workers", env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-",
          "--access-logformat", ACCESS_LOG],
         env=env,

@@ -74,6 +74,19 @@ def _rate(value: str | None) -> float:
     return rate
 
 
+METRICS_TOKEN_MIN = 16
+
+
+def _metrics_token(value: str | None) -> str:
+    """``TIMEBANK_METRICS_TOKEN``: long enough that it cannot be guessed by trying."""
+    token = (value or "").strip()
+    if token and len(token) < METRICS_TOKEN_MIN:
+        raise ValueError(
+            f"TIMEBANK_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return token
+
+
 def _flag(value: str | None, default: bool = False) -> bool:
     if value is None or value.strip() == "":
         return default
@@ -109,6 +122,8 @@ class Config:
     # Proxies in front of the web process that set X-Forwarded-For (a platform's router: 1),
     # so sign-in attempts are counted per real address.
     trusted_proxies: int = 0
+    # Bearer token for /metrics from other than loopback; unset: this machine only.
+    metrics_token: str = ""
     session_ttl_seconds: int = 2 * 24 * 3600
     inbound_memory_seconds: int = 72 * 3600
     queue_name: str = "timebank"
@@ -143,6 +158,7 @@ class Config:
             bank_name=env.get("TIMEBANK_NAME") or "Time Bank",
             trusted_proxies=_proxies(env.get("TIMEBANK_TRUSTED_PROXIES")),
             send_rate=_rate(env.get("TIMEBANK_SEND_RATE")),
+            metrics_token=_metrics_token(env.get("TIMEBANK_METRICS_TOKEN")),
         )
         known = {f.name for f in fields(cls)}
         config = replace(config, **{k: v for k, v in overrides.items() if k in known})

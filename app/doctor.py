@@ -19,12 +19,13 @@ from alembic.script import ScriptDirectory
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from app.config import DEVELOPMENT_KEY, Config
 from app.delivery import BadSetting, parse_quiet_hours
+from app.delivery import templates as parse_templates
 from app.services import connect_redis
 from ledger.db import Database
 from ledger.migrate import alembic_config
@@ -221,6 +222,66 @@ def quiet_hours(config: Config, db: Database) -> Iterator[Finding]:
         yield Finding(OK, "time zones " + ", ".join(sorted({z for _, z in zones})))
 
 
+# How far back `doctor` looks for WhatsApp texts that could not go for want of a template.
+WINDOW_CLOSED_DAYS = 30
+
+
+def whatsapp_templates(config: Config, db: Database) -> Iterator[Finding]:
+    """WhatsApp in use (``TWILIO_WHATSAPP_FROM``, or a bank's WhatsApp number) with approved
+    templates for the texts the bank sends more than 24 hours after a member's last message;
+    and whether any such text could not go lately for want of one."""
+    from conversations.texts import CATALOGUE, DEFAULT_LANGUAGE
+    from ledger.models import BankNumber, Message, utcnow
+
+    try:
+        with db.reading() as session:
+            numbers = list(session.scalars(
+                select(BankNumber.address).where(BankNumber.channel == "whatsapp")))
+            since = utcnow() - timedelta(days=WINDOW_CLOSED_DAYS)
+            unsent = {kind: count for kind, count in session.execute(
+                select(Message.kind, func.count()).where(
+                    Message.channel == "whatsapp", Message.error_code == "window-closed",
+                    Message.created_at >= since).group_by(Message.kind))}
+    except SQLAlchemyError as exc:
+        yield Finding(WARNING, f"WhatsApp templates not checked ({type(exc).__name__})",
+                      "fix the database first")
+        return
+    senders = sorted({*numbers, *([config.twilio_whatsapp_from]
+                                  if config.twilio_whatsapp_from else [])})
+    if not senders:
+        yield Finding(OK, "WhatsApp not in use")
+        return
+    example = ('TWILIO_WHATSAPP_TEMPLATES=\'{"confirm_ask": {"sid": "HX...", '
+               '"variables": ["other", "hours", "what", "ref"]}}\'')
+    try:
+        templates = parse_templates(config.twilio_whatsapp_templates)
+    except BadSetting as exc:
+        yield Finding(PROBLEM, str(exc), example)
+        return
+    where = f"WhatsApp in use ({', '.join(senders)})"
+    if not templates:
+        yield Finding(
+            WARNING, f"{where} but no templates set: more than 24 hours after a member's "
+                     "last message, texts to them go by SMS if they have a number, else not "
+                     "at all",
+            "approve templates in Twilio's Content Template Builder for the texts the bank "
+            f"sends on its own (asks, confirmations, reminders, broadcasts), then {example}")
+    unknown = sorted(set(templates) - set(CATALOGUE[DEFAULT_LANGUAGE]))
+    if unknown:
+        yield Finding(WARNING, "TWILIO_WHATSAPP_TEMPLATES names texts the bank does not have: "
+                               + ", ".join(unknown),
+                      "use the names of texts in conversations/texts.py, e.g. confirm_ask")
+    if unsent:
+        kinds = ", ".join(f"{kind} ({count})" for kind, count in sorted(unsent.items()))
+        yield Finding(
+            WARNING, f"{sum(unsent.values())} WhatsApp text(s) in the last "
+                     f"{WINDOW_CLOSED_DAYS} days could not go for want of a template: {kinds}",
+            "approve a template for each of these and add it to TWILIO_WHATSAPP_TEMPLATES")
+    if templates and not unknown and not unsent:
+        yield Finding(OK, f"{where}, templates for {len(templates)} kind(s) of text: "
+                          + ", ".join(sorted(templates)))
+
+
 def run_checks(config: Config) -> Iterator[tuple[str, Finding]]:
     """Every check, by name, in the order a deployment needs them."""
     db = Database(config.effective_database_url)
@@ -234,6 +295,7 @@ def run_checks(config: Config) -> Iterator[tuple[str, Finding]]:
         ("twilio", lambda: twilio_credentials(config)),
         ("numbers", lambda: bank_numbers(config, db)),
         ("quiet hours", lambda: quiet_hours(config, db)),
+        ("whatsapp", lambda: whatsapp_templates(config, db)),
     ]
     try:
         for name, check in checks:

@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import Connection
 
-from app import caps, effects, outbound
+from app import caps, effects, metrics, outbound
 from app.services import Services
 from conversations import Facts, MemberFacts, State, step
 from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, parse
@@ -85,10 +85,12 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     if not _SID.match(sid):
         log.warning("inbound message without a valid MessageSid; answered, nothing changed")
+        metrics.inbound("invalid")
         return twiml([render("invalid_request")])
     sender = _address(form.get("From", "")[:64], config.default_region)
     if sender is None:
         log.info("inbound %s from a sender that is not a phone number", sid)
+        metrics.inbound("unsupported")
         return twiml([render("unsupported_sender")])
     to_value = form.get("To", "")[:64]
     to_address = _address(to_value, config.default_region) if to_value else None
@@ -117,6 +119,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         caps.count_inbound(pipe, bank.id, number, said)
         claimed, raw_state, doubted, *counted = pipe.execute()
         if not claimed:
+            metrics.inbound("repeat")
             return _repeat_answer(services, key, sid)
         if doubted:
             # Sent again after "please send it again": handled as the first, so that what
@@ -138,6 +141,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         # A loop or a flood: silence, and nothing done (STOP and START still work).
         log.info("inbound %s not answered: too many texts from that number", sid)
         services.redis.set(key, twiml([]).encode(), ex=config.inbound_memory_seconds)
+        metrics.inbound("silenced")
         return twiml([])
     try:
         answer, new_state = _process(services, message, loaded, state)
@@ -162,6 +166,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         pipe.execute()
     except Exception:
         log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
+    metrics.inbound("answered" if answered else "silenced")
     return answer
 
 

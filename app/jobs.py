@@ -14,7 +14,7 @@ from functools import partial
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app import auth, broadcasts, caps, delivery, outbound, privacy
+from app import auth, broadcasts, caps, delivery, metrics, outbound, privacy
 from app import services as current_services
 from app.care import away
 from app.config import Config
@@ -120,6 +120,8 @@ def send_message(message_id: int) -> str:
             # An earlier attempt may have reached Twilio: look before sending again.
             possibly_sent_at = message.possibly_sent_at
             slots = max(1, message.segments)
+            # When it was due: recorded, or the end of the quiet hours it waited for.
+            due = max(message.created_at, message.not_before or message.created_at)
             message.not_before = None
             message.status = "sending"
             message.sent_at = now
@@ -144,7 +146,10 @@ def send_message(message_id: int) -> str:
             provider_sid = services.transport.find_sent(text, possibly_sent_at)
         if provider_sid is None:
             attempt_started = utcnow()
+            call_started = time.perf_counter()
             provider_sid = services.transport.send(text)
+            metrics.record_send(services.redis, (attempt_started - due).total_seconds(),
+                                time.perf_counter() - call_started)
     except AmbiguousSendError:
         _set_status(message_id, "queued", possibly_sent_at=attempt_started)
         raise

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
-from app import inbound, origin, services
+from app import inbound, metrics, origin, services
 from conversations.texts import render
 from ledger import members, messages
 
@@ -41,13 +42,23 @@ def _xml(body: str, status: int = 200) -> Response:
 
 @bp.post("/twilio/messages")
 def messages_webhook() -> Response:
+    started = time.perf_counter()
+    try:
+        return _messages()
+    finally:
+        metrics.observe_webhook("messages", started)
+
+
+def _messages() -> Response:
     if not _signature_ok():
         log.warning("webhook refused: missing or wrong signature")
+        metrics.inbound("refused")
         return Response("Forbidden", status=403, mimetype="text/plain")
     form = request.form  # read here: a body over the limit is a 413, not a fault of ours
     try:
         return _xml(inbound.handle(services(), form))
     except Exception:
+        metrics.inbound("error")
         if current_app.testing:
             raise
         # A fault of ours before anything was committed (a database or Redis outage, a
@@ -59,6 +70,14 @@ def messages_webhook() -> Response:
 
 @bp.post("/twilio/status")
 def status_callback() -> Response:
+    started = time.perf_counter()
+    try:
+        return _status()
+    finally:
+        metrics.observe_webhook("status", started)
+
+
+def _status() -> Response:
     if not _signature_ok():
         return Response("Forbidden", status=403, mimetype="text/plain")
     sid = (request.form.get("MessageSid") or "").strip()
