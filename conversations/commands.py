@@ -54,13 +54,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "CREDIT": (),
     "APPROVE": (),
     "HOLD": (),
+    # Care: a member asks for a person (app.care.inbox).
+    "TALK": (),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
      "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
-     "APPROVE", "HOLD"}
+     "APPROVE", "HOLD", "TALK"}
 )
 
 _LOOKUP: dict[str, str] = {}

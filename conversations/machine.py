@@ -11,6 +11,7 @@ import json
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
+from conversations import care
 from conversations.commands import (
     HELP_WORDS,
     OPT_IN_WORDS,
@@ -231,10 +232,20 @@ class SetMemberStatus:
     approve: bool
 
 
+@dataclass(frozen=True)
+class ReachPerson:
+    """``TALK`` (or "can someone call me?"), or distress: the brokers on duty are told at
+    once and the sender is answered with the bank's own words (its hours, its support and
+    crisis lines). ``answer``: False for a number that said STOP (the brokers still hear)."""
+
+    distress: bool
+    answer: bool = True
+
+
 Effect = (
     Join | SetProfile | Leave | OptOut | OptIn | ReportHours | ReportOnRef | Answer | Give
     | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost | Broadcast
-    | ShowWho | CreditActivity | SetMemberStatus
+    | ShowWho | CreditActivity | SetMemberStatus | ReachPerson
 )
 
 
@@ -243,6 +254,8 @@ class Outcome:
     state: State
     replies: list[Reply]
     effects: list[Effect] = field(default_factory=list)
+    # How the text was read (``conversations.care.ROUTES``), kept with it for the inbox.
+    route: str = care.COMMAND
 
 
 _QUESTION_NAMES = {name for name, _, _ in QUESTIONS}
@@ -261,13 +274,22 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
         if facts.opted_out:
             return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
         return Outcome(State(), [] if quiet else [Reply("already_started", {"bank": bank})])
+    language = facts.member.language if facts.member else "en"
     if facts.opted_out:
         if quiet and cmd.single_word and cmd.text.strip(" .!").upper() == "YES":
             # Twilio takes a lone YES as an opt-in word too: follow it, or the two disagree.
             return Outcome(State(), [], [OptIn()])
+        if care.is_distress(cmd.text, language):
+            # Nothing goes to a number that said STOP, but the brokers hear of distress.
+            return Outcome(state, [], [ReachPerson(distress=True, answer=False)],
+                           route=care.DISTRESS)
         # Nothing goes to a number that said STOP until it says START.
         return Outcome(state, [])
 
+    if care.is_distress(cmd.text, language):
+        # Before any command or pending question: "help me I want to end it all" is read by
+        # a person, never answered with a menu or "I didn't understand".
+        return Outcome(State(), [], [ReachPerson(distress=True)], route=care.DISTRESS)
     member = facts.member if facts.member and facts.member.status != "left" else None
     if cmd.name in HELP_WORDS:
         if quiet:
@@ -302,6 +324,10 @@ BROKER_COMMANDS = frozenset({"RECORD", "BROADCAST", "WHO", "CREDIT", "APPROVE", 
 def _stranger(facts: Facts, cmd: Command) -> Outcome:
     bank = facts.bank_name
     former = facts.member  # a member who left, or None
+    if cmd.name == "TALK" or (cmd.name != "JOIN" and care.wants_a_person(cmd.text)):
+        # Kept in the inbox; a broker can be in touch once they have joined.
+        return Outcome(State(), [Reply("care_talk_stranger", {"bank": bank})],
+                       route=care.TALK)
     if cmd.name != "JOIN":
         if former is not None:
             return Outcome(State(), [Reply("welcome_back", {"bank": bank, "name": former.name})])
@@ -353,14 +379,52 @@ def interrupts_question(cmd: Command) -> bool:
     return word.isupper() and not cmd.text.isupper()
 
 
+# Commands that carry the member's own words: "NEED someone to call me" is a need, not TALK.
+_CARRIES_WORDS = frozenset({"OFFER", "NEED", "BROADCAST", "NAME", "AREA", "SKILLS", "FREE",
+                            "DONE", "GIVE", "RECORD"})
+
+
+def _not_understood(facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
+    """Words the bank cannot act on: thanks and small talk get a short answer or none;
+    anything else goes to the brokers' inbox, and the member is told so."""
+    values: dict[str, object] = {"bank": facts.bank_name, "name": member.name}
+    chat = _small_talk(member, cmd)
+    if chat is not None:
+        return chat
+    if care.for_a_broker(cmd.text, member.language):  # "Leave me alone"
+        return Outcome(State(), [Reply("care_passed_on", values)], route=care.NOT_UNDERSTOOD)
+    if cmd.text.split()[0].strip("?!.,").upper() in ("HELP", "INFO"):  # "Help me"
+        return Outcome(State(), [Reply("care_help", values)], route=care.NOT_UNDERSTOOD)
+    return Outcome(State(), [Reply("unknown_member", values)], route=care.NOT_UNDERSTOOD)
+
+
+def _small_talk(member: MemberFacts, cmd: Command) -> Outcome | None:
+    """Thanks get a short answer; "ok" and "👍" none."""
+    kind = care.small_talk(cmd.text, member.language)
+    if kind == care.THANKS:
+        return Outcome(State(), [Reply("care_thanks", {"name": member.name})],
+                       route=care.SMALL_TALK)
+    if kind == care.ACKNOWLEDGEMENT:
+        return Outcome(State(), [], route=care.SMALL_TALK)
+    return None
+
+
 def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
     bank = facts.bank_name
     if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
+    language = member.language
+    if cmd.name is None or cmd.guessed or (cmd.name == "TALK" and not cmd.single_word):
+        # "Fine" is not MINE, and "Talk to you soon" is not TALK.
+        chat = _small_talk(member, cmd)
+        if chat is not None:
+            return chat
+    if cmd.name == "TALK" or (
+        cmd.name not in _CARRIES_WORDS and care.wants_a_person(cmd.text, language)
+    ):
+        return Outcome(State(), [], [ReachPerson(distress=False)], route=care.TALK)
     if cmd.name is None:
-        if cmd.text.split()[0].strip("?!.,").upper() in ("HELP", "INFO"):  # "Help me"
-            return Outcome(State(), [_help(facts, member)])
-        return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+        return _not_understood(facts, member, cmd)
     if member.status == "pending" and cmd.name in _NEEDS_WELCOME:
         return Outcome(State(), [_help(facts, member)])
     if cmd.name == "SKIP":
@@ -373,9 +437,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         ref = _ref(cmd.args)
         if ref is None and cmd.args:
             if not cmd.canonical:  # "Ok thanks" is not an answer to anything
-                return Outcome(
-                    State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
-                )
+                return _not_understood(facts, member, cmd)
             return Outcome(State(), [Reply("yes_which" if cmd.name == "YES" else "no_which")])
         return Outcome(State(), [], [Answer(ref, cmd.name == "YES")])
     if cmd.name == "DONE":
@@ -409,9 +471,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         if member.role != "broker":
             if cmd.name in ("WHO", "HOLD", "APPROVE") and not _looks_numbered(cmd.args):
                 # "Who is this?", "Hold on": words, not a broker's command.
-                return Outcome(
-                    State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
-                )
+                return _not_understood(facts, member, cmd)
             return Outcome(State(), [Reply("brokers_only", {"bank": bank})])
         return _broker(cmd, facts.region)
     if cmd.name == "PROFILE":
@@ -426,7 +486,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         return Outcome(State(), [_help(facts, member)])
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
-    return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+    return _not_understood(facts, member, cmd)
 
 
 def _looks_numbered(args: str) -> bool:
