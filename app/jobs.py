@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import auth, broadcasts, caps, delivery, outbound
 from app import services as current_services
+from app.care import inbox
 from app.config import Config
 from app.services import Services
 from app.transports import (
@@ -594,6 +595,9 @@ def sweep() -> dict[str, int]:
         requeue = [message.id for message in stuck]
     outbound.enqueue(services, requeue)
     counts["requeued"] = len(requeue)
+    with services.db.writing() as session:
+        # What members wrote, kept for their bank's retention period (app.care.inbox).
+        counts["texts_forgotten"] = inbox.forget_old(session, now)
     return counts
 
 

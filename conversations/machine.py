@@ -391,8 +391,6 @@ def _not_understood(facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
     chat = _small_talk(member, cmd)
     if chat is not None:
         return chat
-    if care.for_a_broker(cmd.text, member.language):  # "Leave me alone"
-        return Outcome(State(), [Reply("care_passed_on", values)], route=care.NOT_UNDERSTOOD)
     if cmd.text.split()[0].strip("?!.,").upper() in ("HELP", "INFO"):  # "Help me"
         return Outcome(State(), [Reply("care_help", values)], route=care.NOT_UNDERSTOOD)
     return Outcome(State(), [Reply("unknown_member", values)], route=care.NOT_UNDERSTOOD)
@@ -423,6 +421,10 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         cmd.name not in _CARRIES_WORDS and care.wants_a_person(cmd.text, language)
     ):
         return Outcome(State(), [], [ReachPerson(distress=False)], route=care.TALK)
+    if cmd.name not in _CARRIES_WORDS and care.for_a_broker(cmd.text, language):
+        # "Leave me alone" is not LEAVE: a broker reads it, and nobody leaves by accident.
+        return Outcome(State(), [Reply("care_passed_on", {"bank": bank, "name": member.name})],
+                       route=care.NOT_UNDERSTOOD)
     if cmd.name is None:
         return _not_understood(facts, member, cmd)
     if member.status == "pending" and cmd.name in _NEEDS_WELCOME:
