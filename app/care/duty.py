@@ -137,7 +137,7 @@ def rota(session: Session, bank: Bank) -> list[tuple[Member, BrokerDuty]]:
     rows = session.execute(
         select(Member, BrokerDuty).join(BrokerDuty, BrokerDuty.member_id == Member.id)
         .where(BrokerDuty.bank_id == bank.id).order_by(Member.name, BrokerDuty.id))
-    return [(member, duty) for member, duty in rows.tuples()]
+    return [(row[0], row[1]) for row in rows]
 
 
 def add_duty(session: Session, bank: Bank, broker: Member, days: int, hours: tuple[int, int],
