@@ -265,16 +265,21 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
     cmd = parse(text)
     bank = facts.bank_name
     quiet = facts.carrier_answers_keywords
+    language = facts.member.language if facts.member else "en"
 
     if cmd.name in OPT_OUT_WORDS:
         # Said once; a number that already said STOP gets nothing more, not even this.
         silent = quiet or facts.opted_out
-        return Outcome(State(), [] if silent else [Reply("stopped", {"bank": bank})], [OptOut()])
+        replies = [] if silent else [Reply("stopped", {"bank": bank})]
+        if care.is_distress(cmd.text, language):
+            # "Stop, I can't go on": STOP is obeyed, and the brokers still hear.
+            return Outcome(State(), replies, [OptOut(), ReachPerson(distress=True, answer=False)],
+                           route=care.DISTRESS)
+        return Outcome(State(), replies, [OptOut()])
     if cmd.name in OPT_IN_WORDS:
         if facts.opted_out:
             return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
         return Outcome(State(), [] if quiet else [Reply("already_started", {"bank": bank})])
-    language = facts.member.language if facts.member else "en"
     if facts.opted_out:
         if quiet and cmd.single_word and cmd.text.strip(" .!").upper() == "YES":
             # Twilio takes a lone YES as an opt-in word too: follow it, or the two disagree.

@@ -251,6 +251,14 @@ def test_a_member_who_said_stop_gets_nothing_but_the_brokers_hear_of_distress(
     assert [t.route for t in kept(services, SAM)][-2:] == [care.DISTRESS, care.COMMAND]
 
 
+def test_stop_with_distress_is_obeyed_and_the_brokers_still_hear(sam, brokers, services, outbox):
+    assert sam.text("Stop texting me, I can't go on") == [
+        "You won't get any more texts from Lambeth Time Bank. To get texts again, reply START"]
+    assert outbox.to(BROKER)[0].startswith("Urgent: Sam")
+    assert outbox.to(SAM) == []
+    assert kept(services, SAM)[-1].route == care.DISTRESS
+
+
 def test_a_stranger_asking_to_talk_is_told_to_join_first_and_nobody_is_texted(
         make_phone, brokers, services, outbox):
     zoe = make_phone("+447700900099")
