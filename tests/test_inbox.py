@@ -559,3 +559,24 @@ def test_a_bank_without_brokers_still_keeps_and_answers(sam, services):
     assert alerts(services) == []
     with services.db.reading() as session:
         assert session.scalar(select(Bank.crisis_text)) == CRISIS
+
+
+# --- The hot path stays lean -----------------------------------------------------------------
+
+
+def test_a_balance_costs_one_read_and_the_one_insert_that_keeps_it(sam, services):
+    from sqlalchemy import event
+
+    sam.text("BALANCE")  # the bank's settings are cached from here on
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0].upper())
+
+    event.listen(services.db.engine, "before_cursor_execute", seen)
+    try:
+        assert sam.reply("BALANCE").startswith("Balance: 0 hours")
+    finally:
+        event.remove(services.db.engine, "before_cursor_execute", seen)
+    assert statements == ["SELECT", "INSERT"]  # no BEGIN, no COMMIT: no extra round trips
+    assert kept(services, SAM)[-1].answer.startswith("Balance: 0 hours")
