@@ -580,3 +580,22 @@ def test_a_balance_costs_one_read_and_the_one_insert_that_keeps_it(sam, services
         event.remove(services.db.engine, "before_cursor_execute", seen)
     assert statements == ["SELECT", "INSERT"]  # no BEGIN, no COMMIT: no extra round trips
     assert kept(services, SAM)[-1].answer.startswith("Balance: 0 hours")
+
+
+def test_a_broker_replies_from_a_members_page_without_a_text_to_answer(
+        client, sam, brokers, services, outbox):
+    with services.db.reading() as session:
+        sam_id = members.find_member(session, 1, SAM).id
+    sign_in(client)
+    page = client.get(f"/dashboard/members/{sam_id}")
+    assert "Reply to Sam by text" in text_of(page)
+    sent = client.post(f"/dashboard/members/{sam_id}/reply",
+                       data={"csrf_token": csrf(page.data), "words": "Lunch club is back on Friday",
+                             "request_id": "r9"}, follow_redirects=True)
+    shown = text_of(sent)
+    assert "Your reply to Sam is on its way." in shown and "Statement" in shown
+    assert outbox.to(SAM)[-1] == "Lambeth Time Bank: Lunch club is back on Friday (Bea)"
+    # A member can answer it: their words are kept and, if not understood, reach the inbox.
+    sam.text("Which Friday?")
+    assert kept(services, SAM)[-1].inbox == "open"
+    assert "Which Friday?" in text_of(client.get(f"/dashboard/members/{sam_id}"))
