@@ -57,11 +57,12 @@ _WITHHELD = "caps-withheld"  # session.info: members whose texts were held back 
 
 def queue_caused(
     session: Session, bank: Bank, recipient: Member, causer: Member, *, key: str,
-    idempotency_key: str, values: dict[str, object],
+    idempotency_key: str, values: dict[str, object], urgent: bool = False,
 ) -> tuple[int | None, bool]:
     """Record a text to ``recipient`` that ``causer``'s action made the bank send unasked.
     Returns its id if it should be sent now (None if it exists already or cannot go), and
-    whether a cap held it back (then ``notices`` tells the causer and the brokers)."""
+    whether a cap held it back (then ``notices`` tells the causer and the brokers).
+    ``urgent``: goes in quiet hours too (a distress alert, ``app.care.inbox``)."""
     if recipient.id == causer.id:
         return outbound.queue_text(session, recipient, kind=key, key=key,
                                    idempotency_key=idempotency_key, values=values), False
@@ -70,7 +71,7 @@ def queue_caused(
     reason = _over_cap(session, bank, recipient, causer)
     message_id = outbound.queue_text(session, recipient, kind=key, key=key,
                                      idempotency_key=idempotency_key, values=values,
-                                     caused_by=causer.id)
+                                     caused_by=causer.id, urgent=urgent)
     if reason is None or message_id is None:
         return message_id, False
     message = session.get(Message, message_id)

@@ -23,6 +23,7 @@ from app import create_app
 from app.backup import backup_command, claim_instance, restore_command
 from app.care import introductions
 from app.care.away_cli import away_command, back_command
+from app.care.duty import duty_command
 from app.care.offline_cli import COMMANDS as offline_commands
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
@@ -33,6 +34,7 @@ from app.twilio_setup import twilio_group
 from ledger import audit, banks, members
 from ledger.errors import LedgerError
 from ledger.migrate import upgrade
+from ledger.models import DEFAULT_CRISIS_TEXT
 from ledger.phones import InvalidNumber, normalise
 
 
@@ -431,6 +433,14 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
                    "gone quiet (6).")
 @click.option("--check-in/--no-check-in", default=None,
               help="Text members after a quiet spell: reply OK if all is well (off).")
+@click.option("--contact-hours", default=None,
+              help="When a broker is usually there to call back, told to members who ask "
+                   "for a person, e.g. \"weekdays 10am to 4pm\" ('' for none).")
+@click.option("--support-line", default=None,
+              help="The bank's own phone line, given to members in distress ('' for none).")
+@click.option("--crisis-text", default=None,
+              help="The crisis line given to anyone in distress "
+                   "(default: \"Samaritans 116 123, free, day or night\").")
 def bank_set(name: str | None, require_approval: bool | None, min_balance: str | None,
              max_exchange: str | None, remind_after: int | None, escalate_after: int | None,
              auto_confirm: bool | None, timezone: str | None,
@@ -439,7 +449,8 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
              bank_daily_texts: int | None, answers_per_hour: int | None,
              stranger_answers_per_hour: int | None, retention_days: int | None,
              introductions: str | None, quiet_after_weeks: int | None,
-             check_in: bool | None) -> None:
+             check_in: bool | None, contact_hours: str | None, support_line: str | None,
+             crisis_text: str | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
 
@@ -492,6 +503,13 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.quiet_after_weeks = quiet_after_weeks
             if check_in is not None:
                 bank.check_in = check_in
+            care_words = _care_words(contact_hours, support_line, crisis_text)
+            if contact_hours is not None:
+                bank.contact_hours = care_words["contact_hours"]
+            if support_line is not None:
+                bank.support_line = care_words["support_line"]
+            if crisis_text is not None:
+                bank.crisis_text = care_words["crisis_text"] or DEFAULT_CRISIS_TEXT
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -507,9 +525,47 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"Texts and sign-ins kept {bank.retention_days} days. Introductions "
                 f"{'through a broker' if bank.introductions == 'broker' else 'direct'}. "
                 f"Quiet after {bank.quiet_after_weeks} weeks; check-in texts "
-                f"{'on' if bank.check_in else 'off'}."
+                f"{'on' if bank.check_in else 'off'}. "
+                f"Brokers in touch: {bank.contact_hours or 'soon (no hours given)'}; "
+                f"support line: {bank.support_line or 'none'}; crisis line: {bank.crisis_text}."
             )
     click.echo(summary)
+
+
+# The most each of the bank's care words may be: they go into one text with others.
+_CARE_WORDS_MOST = {"contact_hours": 40, "support_line": 20, "crisis_text": 60}
+
+
+def _care_words(contact_hours: str | None, support_line: str | None,
+                crisis_text: str | None) -> dict[str, str | None]:
+    """The bank's words for texts about care, checked: GSM-7 (one character outside it
+    would double a text's cost), short enough, and never asking for a carrier's keyword
+    ("text SHOUT to 85258" is fine; STOP or HELP is not)."""
+    import re
+
+    from conversations.commands import CARRIER_WORDS
+    from conversations.gsm import is_gsm7, to_gsm
+
+    given = {"contact_hours": contact_hours, "support_line": support_line,
+             "crisis_text": crisis_text}
+    checked: dict[str, str | None] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        words = to_gsm(" ".join(value.split()))
+        option = "--" + name.replace("_", "-")
+        if len(words) > _CARE_WORDS_MOST[name]:
+            raise click.BadParameter(
+                f"at most {_CARE_WORDS_MOST[name]} characters, to fit in one text",
+                param_hint=option)
+        if not is_gsm7(words):
+            raise click.BadParameter("plain letters, digits and punctuation only",
+                                     param_hint=option)
+        if set(re.findall(r"\b[A-Z]{2,}\b", words)) & CARRIER_WORDS:
+            raise click.BadParameter("carriers act on STOP, START, HELP and the like "
+                                     "themselves: write it another way", param_hint=option)
+        checked[name] = words or None
+    return checked
 
 
 @bank_group.command("list")
@@ -1070,6 +1126,7 @@ member_group.add_command(member_export)
 member_group.add_command(member_forget)
 for _command in offline_commands:  # member add, phone, post, accept, confirm, give, statement
     member_group.add_command(_command)
+broker_group.add_command(duty_command)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app import auth, broadcasts, charts, effects, origin, outbound, privacy
 from app import services as current_services
-from app.care import introductions
+from app.care import duty, inbox, introductions
 from app.config import DEVELOPMENT_KEY
 from ledger import (
     accounts,
@@ -57,6 +57,7 @@ from ledger.models import (
     Ask,
     Bank,
     Confirmation,
+    InboundText,
     Introduction,
     Member,
     Post,
@@ -335,6 +336,7 @@ def home() -> str:
             "needs": _count(db, select(Post.id).where(
                 Post.bank_id == bank.id, Post.kind == "need", Post.status == "open")),
             "queue": len(confirmations.broker_queue(db, bank.id)),
+            "inbox": inbox.open_count(db, bank.id),
         }
         waiting = list(db.scalars(select(Member).where(
             Member.bank_id == bank.id, Member.status == "pending").order_by(Member.id)
@@ -386,9 +388,11 @@ def member_page(member_id: int) -> str:
         own_posts = list(db.scalars(select(Post).where(Post.member_id == member.id)
                                     .order_by(Post.id.desc()).limit(20)))
         waiting = confirmations.waiting_for(db, member.bank_id, member.id)
+        lines = inbox.conversation(db, member)
         return render_template("dashboard/member.html", member=member, account=account,
                                opted_out=opted_out, statement=statement, posts=own_posts,
-                               waiting=waiting)
+                               waiting=waiting, lines=lines, routes=ROUTE_LABELS,
+                               most=inbox.REPLY_MOST)
 
 
 def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str, Any]]:
@@ -1003,3 +1007,83 @@ def audit_log() -> str:
 # Routes on this blueprint kept in their own modules: away and back, people to check on
 # (app.care.away); members who cannot text, and shared phones (app.care.offline).
 from app.care import away_web, offline_views  # noqa: E402, F401
+
+# --- the inbox: members' words for a person (app.care.inbox) ---------------------------------
+
+ROUTE_LABELS = {"distress": "distress", "talk": "wants to talk", "not_understood":
+                "not understood", "small_talk": "small talk", "command": "command"}
+
+
+@bp.get("/inbox")
+def inbox_page() -> str:
+    bank = _bank()
+    with current_services().db.reading() as db:
+        bank_row = _bank_row(db)
+        waiting = inbox.open_texts(db, bank.id)
+        handled = inbox.handled_texts(db, bank.id)
+        people = _people(db, [*waiting, *handled])
+        on_duty = duty.brokers_on_duty(db, bank_row)
+        return render_template("dashboard/inbox.html", waiting=waiting, handled=handled,
+                               people=people, on_duty=on_duty, routes=ROUTE_LABELS)
+
+
+def _people(db: Session, texts: list[InboundText]) -> dict[int, Member]:
+    ids = {t.member_id for t in texts if t.member_id} | {
+        t.handled_by_member_id for t in texts if t.handled_by_member_id}
+    return {m.id: m for m in db.scalars(select(Member).where(Member.id.in_(ids)))}
+
+
+@bp.get("/inbox/<id:text_id>")
+def inbox_text(text_id: int) -> str:
+    with current_services().db.reading() as db:
+        text = _own(db, InboundText, text_id)
+        member = db.get(Member, text.member_id) if text.member_id else None
+        lines = inbox.conversation(db, member) if member is not None else []
+        people = _people(db, [text])
+        opted_out = bool(member is not None and member.phone
+                         and members.is_opted_out(db, _bank().id, member.phone))
+        return render_template("dashboard/inbox_text.html", text=text, member=member,
+                               lines=lines, people=people, routes=ROUTE_LABELS,
+                               opted_out=opted_out, most=inbox.REPLY_MOST)
+
+
+@bp.post("/inbox/<id:text_id>/handled")
+def inbox_handled(text_id: int) -> BaseResponse:
+    with current_services().db.writing() as db:
+        text = _own(db, InboundText, text_id)
+        broker = db.get(Member, _broker().id)
+        assert broker is not None
+        changed = inbox.mark_handled(db, _bank_row(db), text, broker)
+    return _done("Marked handled." if changed else "That text was already handled.",
+                 "dashboard.inbox_page")
+
+
+@bp.post("/members/<id:member_id>/reply")
+def member_reply(member_id: int) -> BaseResponse:
+    """A broker's reply to a member, sent as a text from the bank."""
+    services = current_services()
+    text_id = _id(request.form.get("text_id", ""))
+    back: dict[str, Any] = ({"endpoint": "dashboard.inbox_text", "text_id": text_id}
+                            if text_id else
+                            {"endpoint": "dashboard.member_page", "member_id": member_id})
+    request_key = request.form.get("request_id", "")[:40] or secrets.token_hex(8)
+    with services.db.writing() as db:
+        member = _own(db, Member, member_id)
+        handled = _own(db, InboundText, text_id) if text_id else None
+        if handled is not None and handled.member_id != member.id:
+            abort(400)
+        if request.form.get("handled") != "1":
+            handled = None
+        broker = db.get(Member, _broker().id)
+        assert broker is not None
+        try:
+            message_id = inbox.reply(db, _bank_row(db), broker, member,
+                                     request.form.get("words", ""), request_key=request_key,
+                                     handled=handled)
+        except inbox.CannotReply as exc:
+            return _error(str(exc), **back)
+        name = member.name
+    if message_id is None:
+        return _done("That reply was already sent.", **back)
+    outbound.enqueue(services, [message_id])
+    return _done(f"Your reply to {name} is on its way.", **back)

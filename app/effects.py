@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import broadcasts, caps, outbound
-from app.care import away, introductions, offline
+from app.care import away, inbox, introductions, offline
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -32,6 +32,7 @@ from conversations.machine import (
     OptIn,
     OptOut,
     PostItem,
+    ReachPerson,
     RecordHours,
     RenewPost,
     Reply,
@@ -78,6 +79,8 @@ class Context:
     queued: list[int] = field(default_factory=list)
     # Jobs to enqueue once the transaction has committed: (dotted path, id).
     jobs: list[tuple[str, int]] = field(default_factory=list)
+    # The words of the text (what a broker reads in an alert).
+    words: str = ""
 
     def reply(self, key: str, **params: object) -> None:
         self.replies.append(Reply(key, dict(params)))
@@ -123,6 +126,23 @@ def _opt_out(ctx: Context, _effect: OptOut) -> None:
 def _opt_in(ctx: Context, _effect: OptIn) -> None:
     members.opt_in(ctx.session, ctx.bank.id, ctx.sender.phone)
     log.info("inbound %s: %s opted in to bank %s", ctx.sid, mask(ctx.sender.phone), ctx.bank.id)
+
+
+# --- care: a person, at once ------------------------------------------------------------------
+
+
+def _reach_person(ctx: Context, effect: ReachPerson) -> None:
+    """TALK or distress: the sender is answered with the bank's own words, and the brokers
+    on duty are texted (``app.care.inbox``)."""
+    reached = inbox.reach_person(ctx.session, ctx.bank, ctx.member, ctx.sender.phone,
+                                 ctx.words, distress=effect.distress, sid=ctx.sid,
+                                 answer=effect.answer)
+    if reached.reply is not None:
+        ctx.replies.append(reached.reply)
+    ctx.queued += reached.queued
+    log.info("inbound %s: %s for a person in bank %s (%s alerts)", ctx.sid,
+             "distress" if effect.distress else "a wish to talk", ctx.bank.id,
+             len(reached.queued))
 
 
 # --- hours ----------------------------------------------------------------------------------
@@ -979,4 +999,5 @@ _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     ShowWho: _who,
     CreditActivity: _credit,
     SetMemberStatus: _set_member_status,
+    ReachPerson: _reach_person,
 }

@@ -29,9 +29,10 @@ from xml.sax.saxutils import escape
 from sqlalchemy import Connection
 
 from app import caps, effects, metrics, outbound
+from app.care import inbox
 from app.services import Services
 from conversations import Facts, MemberFacts, State, step
-from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, parse
+from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, clean, parse
 from conversations.texts import render
 from ledger import banks, members
 from ledger.models import Bank, Member
@@ -261,22 +262,28 @@ def _process(
     outcome = step(state, loaded.facts, message.body)
     replies = list(outcome.replies)
     language = loaded.language
+    body = clean(message.body)
+    member_id = loaded.member_id
+    if outcome.state.speaker in loaded.sharing:  # chosen from a shared phone
+        member_id = outcome.state.speaker
     if outcome.effects or loaded.contact_stale:
         with services.db.writing() as session:
             bank = session.get(Bank, loaded.bank_id)
             assert bank is not None
-            member_id = loaded.member_id
-            if outcome.state.speaker in loaded.sharing:  # chosen from a shared phone
-                member_id = outcome.state.speaker
             ctx = effects.Context(
                 session=session, bank=bank, sender=message.sender, sid=message.sid,
                 region=config.default_region,
                 member=session.get(Member, member_id) if member_id is not None else None,
+                words=body,
             )
             effects.carry_out(ctx, outcome.effects)
             replies += ctx.replies
             if ctx.member is not None:
                 language = ctx.member.language
+            texts = [render(reply.key, language, **reply.params) for reply in replies]
+            # Kept in the same transaction as its effects (app.care.inbox).
+            session.add(inbox.kept(bank.id, ctx.member.id if ctx.member else None,
+                                   message.sender.phone, body, texts, outcome.route))
         try:
             outbound.enqueue(services, ctx.queued)
             for path, item_id in ctx.jobs:
@@ -284,8 +291,13 @@ def _process(
                 services.queue.enqueue(path, item_id, job_id=f"{name}-{item_id}-{message.sid}")
         except Exception:  # committed: the sweep hands these to the worker later
             log.exception("inbound %s: texts or jobs recorded but not enqueued", message.sid)
-    answer = twiml([render(reply.key, language, **reply.params) for reply in replies])
-    return answer, outcome.state
+    else:
+        texts = [render(reply.key, language, **reply.params) for reply in replies]
+        # Kept with one INSERT and no transaction: the hot path stays one read and one write.
+        with services.db.peek() as connection:
+            inbox.keep(connection, loaded.bank_id, member_id, message.sender.phone,
+                       body, texts, outcome.route)
+    return twiml(texts), outcome.state
 
 
 def _load(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import auth, broadcasts, caps, delivery, metrics, outbound, privacy
 from app import services as current_services
-from app.care import away
+from app.care import away, inbox
 from app.config import Config
 from app.services import Services
 from app.transports import (
@@ -623,6 +623,9 @@ def sweep() -> dict[str, int]:
     counts.update(privacy.expire_all(services, now))
     # Care: pauses that run out, "back tomorrow", the brokers' daily summary, check-ins.
     counts.update(away.sweep(services, now))
+    with services.db.writing() as session:
+        # What members wrote, kept for their bank's retention period (app.care.inbox).
+        counts["texts_forgotten"] = inbox.forget_old(session, now)
     return counts
 
 

@@ -39,7 +39,9 @@ from ledger.models import (
     Ask,
     AuditEntry,
     Bank,
+    BrokerDuty,
     Confirmation,
+    InboundText,
     Member,
     Message,
     OptOut,
@@ -142,6 +144,11 @@ class Scrub:
             return 0
         matches = [func.lower(column).like(f"%{_like(needle)}%", escape="\\")
                    for column in columns for needle in needles]
+        # SQLite's lower() knows only ASCII: "Łucja" as members type it, in its usual cases.
+        cased = {form for name in self.names
+                 for form in (name, name.upper(), name.title(), name.lower())} - set(needles)
+        matches += [column.like(f"%{_like(form)}%", escape="\\")
+                    for column in columns for form in cased]
         changed = 0
         for row in session.scalars(select(model).where(*where, or_(*matches))):
             touched = False
@@ -475,12 +482,48 @@ def _expire_sign_ins(session: Session, bank: Bank, cutoff: datetime) -> int:
     return len(old)
 
 
+def _export_inbound(session: Session, member: Member) -> Rows:
+    return [{
+        "at": _when(text.received_at), "text": text.body, "answer": text.answer,
+        "read_as": text.route, "inbox": text.inbox,
+    } for text in session.scalars(
+        select(InboundText).where(InboundText.member_id == member.id).order_by(InboundText.id))]
+
+
+def _forget_inbound(session: Session, member: Member, scrub: Scrub) -> None:
+    """Their texts go; brokers' handling of others' texts stays, without naming them."""
+    session.execute(delete(InboundText).where(InboundText.member_id == member.id))
+    session.execute(update(InboundText).where(InboundText.handled_by_member_id == member.id)
+                    .values(handled_by_member_id=None))
+    scrub.rows(session, InboundText, [InboundText.body, InboundText.answer],
+               InboundText.bank_id == member.bank_id)
+    # Others write a first name alone ("DONE 1 Łucja shopping"): erased too from what they
+    # wrote, unless another member of the bank goes by it.
+    words = scrub.name.split()
+    first = words[0] if len(words) > 1 else ""
+    if len(first) >= 3 and not any(
+            (other.split() or [""])[0].lower() == first.lower()
+            for other in session.scalars(select(Member.name).where(
+                Member.bank_id == member.bank_id, Member.id != member.id))):
+        Scrub(first, []).rows(session, InboundText, [InboundText.body, InboundText.answer],
+                              InboundText.bank_id == member.bank_id)
+
+
+def _export_duty(session: Session, member: Member) -> Rows:
+    return [{"days": duty.days, "from_minute": duty.start_minute, "to_minute": duty.end_minute}
+            for duty in session.scalars(
+                select(BrokerDuty).where(BrokerDuty.member_id == member.id)
+                .order_by(BrokerDuty.id))]
+
+
+def _forget_duty(session: Session, member: Member, _scrub: Scrub) -> None:
+    session.execute(delete(BrokerDuty).where(BrokerDuty.member_id == member.id))
+
+
 # Every kind of personal data the bank keeps. Forgetting runs each source's ``forget`` in
 # this order, but the profile last, so the member's name and number are still there to
-# find their rows by. A new table holding personal data (the care work's kept inbound texts, say)
-# needs its functions and one line here, e.g.
-#     Source("inbound_texts", "Texts you sent the bank", _export_inbound, _forget_inbound,
-#            _expire_inbound, "inbound texts deleted"),
+# find their rows by. A new table holding personal data needs its functions and one line
+# here. (Kept inbound texts expire in the sweep through ``app.care.inbox.forget_old``.)
 SOURCES: list[Source] = [
     Source("profile", "Profile", _export_profile, _forget_profile),
     Source("opt_outs", "Texts stopped (STOP)", _export_opt_outs, _forget_opt_outs),
@@ -495,6 +538,9 @@ SOURCES: list[Source] = [
            _expire_messages, "texts erased"),
     Source("audit", "What brokers did that names you", _export_audit, _forget_audit,
            _expire_sign_ins, "sign-ins deleted"),
+    Source("inbound_texts", "Texts you sent the bank, and its answers", _export_inbound,
+           _forget_inbound),
+    Source("duty", "Times on duty (brokers)", _export_duty, _forget_duty),
 ]
 
 

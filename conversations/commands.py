@@ -61,13 +61,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "OK": ("OKAY",),
     # A shared phone: the other person is texting now (app/care/offline.py).
     "SWITCH": ("SWAP",),
+    # Care: a member asks for a person (app.care.inbox).
+    "TALK": (),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
      "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
-     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK", "SWITCH"}
+     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK", "SWITCH", "TALK"}
 )
 # The words that confirm LEAVE; "Leave me alone", "Leave it" are not leaving.
 LEAVE_CONFIRM = "NOW"

@@ -11,6 +11,7 @@ import json
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
+from conversations import care
 from conversations.commands import (
     HELP_WORDS,
     OPT_IN_WORDS,
@@ -277,11 +278,21 @@ class Introduce:
     ref: int
 
 
+@dataclass(frozen=True)
+class ReachPerson:
+    """``TALK`` (or "can someone call me?"), or distress: the brokers on duty are told at
+    once and the sender is answered with the bank's own words (its hours, its support and
+    crisis lines). ``answer``: False for a number that said STOP (the brokers still hear)."""
+
+    distress: bool
+    answer: bool = True
+
+
 Effect = (
     Join | SetProfile | AskLeave | Leave | GoAway | ComeBack | ShowAway | OptOut | OptIn
     | ReportHours | ReportOnRef | Answer | Give
     | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost | Broadcast
-    | ShowWho | CreditActivity | SetMemberStatus | Introduce
+    | ShowWho | CreditActivity | SetMemberStatus | Introduce | ReachPerson
 )
 
 
@@ -290,6 +301,8 @@ class Outcome:
     state: State
     replies: list[Reply]
     effects: list[Effect] = field(default_factory=list)
+    # How the text was read (``conversations.care.ROUTES``), kept with it for the inbox.
+    route: str = care.COMMAND
 
 
 _QUESTION_NAMES = {name for name, _, _ in QUESTIONS}
@@ -322,6 +335,9 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
         return _speaking(_step(state, facts, text), facts.member.id)
     if cmd.name in OPT_OUT_WORDS or cmd.name in OPT_IN_WORDS or facts.opted_out:
         return _step(State(), facts, text)  # STOP and START are the number's, whoever sent them
+    if care.is_distress(cmd.text, first.language):
+        # Distress is answered and reaches the brokers at once, before anyone chooses.
+        return _step(State(), facts, text)
     if cmd.name == "SWITCH":
         return Outcome(State(question=SPEAKER), [Reply("who_is_texting", names)])
     if state.question == SPEAKER:
@@ -346,7 +362,7 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
 
 def _speaking(outcome: Outcome, member_id: int) -> Outcome:
     """The outcome with the chosen member kept in the dialog state."""
-    return Outcome(replace(outcome.state, speaker=member_id), outcome.replies, outcome.effects)
+    return replace(outcome, state=replace(outcome.state, speaker=member_id))
 
 
 def _chosen(text: str, sharing: tuple[MemberFacts, ...]) -> MemberFacts | None:
@@ -363,11 +379,17 @@ def _step(state: State, facts: Facts, text: str | None) -> Outcome:
     cmd = parse(text)
     bank = facts.bank_name
     quiet = facts.carrier_answers_keywords
+    language = facts.member.language if facts.member else "en"
 
     if cmd.name in OPT_OUT_WORDS:
         # Said once; a number that already said STOP gets nothing more, not even this.
         silent = quiet or facts.opted_out
-        return Outcome(State(), [] if silent else [Reply("stopped", {"bank": bank})], [OptOut()])
+        replies = [] if silent else [Reply("stopped", {"bank": bank})]
+        if care.is_distress(cmd.text, language):
+            # "Stop, I can't go on": STOP is obeyed, and the brokers still hear.
+            return Outcome(State(), replies, [OptOut(), ReachPerson(distress=True, answer=False)],
+                           route=care.DISTRESS)
+        return Outcome(State(), replies, [OptOut()])
     if cmd.name in OPT_IN_WORDS:
         if facts.opted_out:
             return Outcome(State(), [] if quiet else [Reply("started", {"bank": bank})], [OptIn()])
@@ -376,9 +398,17 @@ def _step(state: State, facts: Facts, text: str | None) -> Outcome:
         if quiet and cmd.single_word and cmd.text.strip(" .!").upper() == "YES":
             # Twilio takes a lone YES as an opt-in word too: follow it, or the two disagree.
             return Outcome(State(), [], [OptIn()])
+        if care.is_distress(cmd.text, language):
+            # Nothing goes to a number that said STOP, but the brokers hear of distress.
+            return Outcome(state, [], [ReachPerson(distress=True, answer=False)],
+                           route=care.DISTRESS)
         # Nothing goes to a number that said STOP until it says START.
         return Outcome(state, [])
 
+    if care.is_distress(cmd.text, language):
+        # Before any command or pending question: "help me I want to end it all" is read by
+        # a person, never answered with a menu or "I didn't understand".
+        return Outcome(State(), [], [ReachPerson(distress=True)], route=care.DISTRESS)
     member = facts.member if facts.member and facts.member.status != "left" else None
     if cmd.name in HELP_WORDS:
         if quiet:
@@ -414,6 +444,10 @@ BROKER_COMMANDS = frozenset({"RECORD", "BROADCAST", "WHO", "CREDIT", "APPROVE", 
 def _stranger(facts: Facts, cmd: Command) -> Outcome:
     bank = facts.bank_name
     former = facts.member  # a member who left, or None
+    if cmd.name == "TALK" or (cmd.name != "JOIN" and care.wants_a_person(cmd.text)):
+        # Kept in the inbox; a broker can be in touch once they have joined.
+        return Outcome(State(), [Reply("care_talk_stranger", {"bank": bank})],
+                       route=care.TALK)
     if cmd.name != "JOIN":
         if former is not None:
             return Outcome(State(), [Reply("welcome_back", {"bank": bank, "name": former.name})])
@@ -465,6 +499,34 @@ def interrupts_question(cmd: Command) -> bool:
     return word.isupper() and not cmd.text.isupper()
 
 
+# Commands that carry the member's own words: "NEED someone to call me" is a need, not TALK.
+_CARRIES_WORDS = frozenset({"OFFER", "NEED", "BROADCAST", "NAME", "AREA", "SKILLS", "FREE",
+                            "DONE", "GIVE", "RECORD"})
+
+
+def _not_understood(facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
+    """Words the bank cannot act on: thanks and small talk get a short answer or none;
+    anything else goes to the brokers' inbox, and the member is told so."""
+    values: dict[str, object] = {"bank": facts.bank_name, "name": member.name}
+    chat = _small_talk(member, cmd)
+    if chat is not None:
+        return chat
+    if cmd.text.split()[0].strip("?!.,").upper() in ("HELP", "INFO"):  # "Help me"
+        return Outcome(State(), [Reply("care_help", values)], route=care.NOT_UNDERSTOOD)
+    return Outcome(State(), [Reply("unknown_member", values)], route=care.NOT_UNDERSTOOD)
+
+
+def _small_talk(member: MemberFacts, cmd: Command) -> Outcome | None:
+    """Thanks get a short answer; "ok" and "👍" none."""
+    kind = care.small_talk(cmd.text, member.language)
+    if kind == care.THANKS:
+        return Outcome(State(), [Reply("care_thanks", {"name": member.name})],
+                       route=care.SMALL_TALK)
+    if kind == care.ACKNOWLEDGEMENT:
+        return Outcome(State(), [], route=care.SMALL_TALK)
+    return None
+
+
 def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
     bank = facts.bank_name
     if state.question == LEAVE_QUESTION:
@@ -477,10 +539,22 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         return Outcome(State(), [Reply("check_in_thanks", {"name": member.name})])
     if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
+    language = member.language
+    if cmd.name is None or cmd.guessed or (cmd.name == "TALK" and not cmd.single_word):
+        # "Fine" is not MINE, and "Talk to you soon" is not TALK.
+        chat = _small_talk(member, cmd)
+        if chat is not None:
+            return chat
+    if cmd.name == "TALK" or (
+        cmd.name not in _CARRIES_WORDS and care.wants_a_person(cmd.text, language)
+    ):
+        return Outcome(State(), [], [ReachPerson(distress=False)], route=care.TALK)
+    if cmd.name not in _CARRIES_WORDS and care.for_a_broker(cmd.text, language):
+        # "Leave me alone" is not LEAVE: a broker reads it, and nobody leaves by accident.
+        return Outcome(State(), [Reply("care_passed_on", {"bank": bank, "name": member.name})],
+                       route=care.NOT_UNDERSTOOD)
     if cmd.name is None:
-        if cmd.text.split()[0].strip("?!.,").upper() in ("HELP", "INFO"):  # "Help me"
-            return Outcome(State(), [_help(facts, member)])
-        return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+        return _not_understood(facts, member, cmd)
     if member.status == "pending" and cmd.name in _NEEDS_WELCOME:
         return Outcome(State(), [_help(facts, member)])
     if cmd.name == "SKIP":
@@ -493,9 +567,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         ref = _ref(cmd.args)
         if ref is None and cmd.args:
             if not cmd.canonical:  # "Ok thanks" is not an answer to anything
-                return Outcome(
-                    State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
-                )
+                return _not_understood(facts, member, cmd)
             return Outcome(State(), [Reply("yes_which" if cmd.name == "YES" else "no_which")])
         return Outcome(State(), [], [Answer(ref, cmd.name == "YES")])
     if cmd.name == "DONE":
@@ -530,9 +602,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
             if cmd.name in ("WHO", "HOLD", "APPROVE", "INTRO") and not _looks_numbered(
                     cmd.args):
                 # "Who is this?", "Hold on": words, not a broker's command.
-                return Outcome(
-                    State(), [Reply("unknown_member", {"bank": bank, "name": member.name})]
-                )
+                return _not_understood(facts, member, cmd)
             return Outcome(State(), [Reply("brokers_only", {"bank": bank})])
         return _broker(cmd, facts.region)
     if cmd.name == "PROFILE":
@@ -550,12 +620,12 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if cmd.name == "BACK":
         return Outcome(State(), [], [ComeBack()])
     if cmd.name == "OK":
-        return Outcome(State(), [])  # a nod: nothing to answer
+        return Outcome(State(), [], route=care.SMALL_TALK)  # a nod: nothing to answer
     if cmd.name == "MENU":
         return Outcome(State(), [_help(facts, member)])
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
-    return Outcome(State(), [Reply("unknown_member", {"bank": bank, "name": member.name})])
+    return _not_understood(facts, member, cmd)
 
 
 def _all_well(text: str) -> bool:

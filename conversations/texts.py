@@ -95,8 +95,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "JOIN and your first name, e.g. JOIN Sam"
         ),
         "unknown_member": (
-            "Sorry {name}, I didn't understand. Reply MENU to see what you can do, "
-            "e.g. BALANCE or DONE 2 Ana gardening"
+            "Sorry {name}, I didn't understand, so a broker will read it. Reply MENU to see "
+            "what you can do, e.g. BALANCE, or TALK for a person"
         ),
         "unknown_skip": "There's no question to skip. Reply BALANCE for your hours or "
                         "PROFILE for your details",
@@ -420,6 +420,34 @@ CATALOGUE: dict[str, dict[str, str]] = {
                               "dashboard",
         "record_shared": "That number is shared by two members. Use a member number instead, "
                          "e.g. RECORD #12 2 gardening",
+        # --- Care: members' words reach a person (app/care/inbox.py) ---------------------
+        "care_talk": "Thanks {name}, a broker from {bank} will be in touch, usually "
+                     "{contact_hours}. Reply MENU for what else you can do",
+        "care_talk_soon": "Thanks {name}, a broker from {bank} will be in touch soon. "
+                          "Reply MENU for what else you can do",
+        "care_talk_stranger": "To hear from someone at {bank}, reply JOIN and your first name, "
+                              "e.g. JOIN Sam, then TALK",
+        "care_distress": "I'm so sorry you're feeling like this, {name}. Someone from {bank} "
+                         "will call you as soon as they can. You can ring us on {support}. "
+                         "Right now: {crisis}",
+        "care_distress_no_line": "I'm so sorry you're feeling like this, {name}. Someone from "
+                                 "{bank} will call you as soon as they can. Right now: {crisis}",
+        "care_distress_stranger": "I'm so sorry you're feeling like this. You can ring {bank} "
+                                  "on {support}. Right now: {crisis}",
+        "care_distress_stranger_no_line": "I'm so sorry you're feeling like this. You don't "
+                                          "have to face it alone. Right now: {crisis}",
+        "care_thanks": "You're welcome, {name}! Reply MENU any time to see what you can do",
+        "care_passed_on": "Sorry to bother you, {name}. A broker at {bank} will read your "
+                          "message. If you'd like to leave the bank, reply LEAVE",
+        "care_help": "{bank} is here for you, {name}. Reply TALK and a broker will be in "
+                     "touch, NEED and a few words to ask neighbours, or MENU for more",
+        "care_talk_alert": "{name} (#{member_id}) would like a broker to be in touch: "
+                           "\"{what}\" Their number: {phone}. See Inbox on the dashboard",
+        "care_distress_alert": "Urgent: {name} (#{member_id}) may be in distress: \"{what}\" "
+                               "Call them on {phone} as soon as you can. See Inbox",
+        "care_stranger_alert": "Urgent: someone not in {bank} ({masked}) may be in distress: "
+                               "\"{what}\" They got the crisis line. See Inbox",
+        "care_broker_reply": "{bank}: {text} ({broker})",
     },
 }
 

@@ -28,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 DEFAULT_MIN_BALANCE_MINUTES = -20 * 60
 DEFAULT_MAX_EXCHANGE_MINUTES = 24 * 60
+# The national crisis line a bank gives to anyone in distress, until it sets its own.
+DEFAULT_CRISIS_TEXT = "Samaritans 116 123, free, day or night"
 
 
 def utcnow() -> datetime:
@@ -116,6 +118,13 @@ class Bank(Base):
     quiet_after_weeks: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
     check_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     care_summary_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Care (app.care.inbox): when a broker is usually there to call back ("weekdays 10am to
+    # 4pm"), the bank's own support line, and the crisis line given to anyone in distress.
+    contact_hours: Mapped[str | None] = mapped_column(String(60))
+    support_line: Mapped[str | None] = mapped_column(String(40))
+    crisis_text: Mapped[str] = mapped_column(
+        String(80), default=DEFAULT_CRISIS_TEXT, server_default=DEFAULT_CRISIS_TEXT
+    )
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"
@@ -518,4 +527,59 @@ class Introduction(Base):
             name="ck_introductions_status",
         ),
         Index("ix_introductions_bank_status", "bank_id", "status"),
+    )
+
+
+class InboundText(Base):
+    """A text someone sent the bank, kept for the bank's retention period: what they wrote,
+    what the bank answered, how it was read (``route``) and, when a person should read it,
+    its place in the brokers' inbox (``inbox``: open, then handled)."""
+
+    __tablename__ = "inbound_texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # A stranger's number, masked (``ledger.phones.mask``): the bank keeps no more of it.
+    masked_from: Mapped[str | None] = mapped_column(String(24))
+    body: Mapped[str] = mapped_column(Text)
+    # The bank's answer (the replies in its TwiML), one per line.
+    answer: Mapped[str | None] = mapped_column(Text)
+    route: Mapped[str] = mapped_column(String(16))
+    inbox: Mapped[str | None] = mapped_column(String(8))
+    handled_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "route in ('command', 'not_understood', 'talk', 'distress', 'small_talk')",
+            name="ck_inbound_texts_route",
+        ),
+        CheckConstraint("inbox in ('open', 'handled')", name="ck_inbound_texts_inbox"),
+        Index("ix_inbound_texts_bank_received", "bank_id", "received_at"),
+        Index("ix_inbound_texts_member_received", "member_id", "received_at"),
+        Index("ix_inbound_texts_bank_inbox", "bank_id", "inbox"),
+    )
+
+
+class BrokerDuty(Base):
+    """When a broker is on duty: the days of the week (a bit each, Monday = 1) and the hours
+    (minutes from midnight in the bank's time zone; an end before the start runs overnight).
+    A bank with no rows has every active broker on duty (``app.care.duty``)."""
+
+    __tablename__ = "broker_duty"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    days: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("days > 0 and days < 128", name="ck_broker_duty_days"),
+        CheckConstraint("start_minute >= 0 and start_minute < 1440 and end_minute >= 0 "
+                        "and end_minute <= 1440", name="ck_broker_duty_minutes"),
     )

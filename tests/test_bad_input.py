@@ -28,10 +28,13 @@ ACCOUNT_SID = "AC" + "1" * 32
 
 
 def snapshot(services: Any) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table, without timestamps: everything a text could change."""
+    """Every row of every table, without timestamps: everything a text could change. Not
+    the texts themselves: every one is kept (app.care.inbox), whatever it says."""
     found: dict[str, list[tuple[object, ...]]] = {}
     with services.db.reading() as session:
         for table in Base.metadata.sorted_tables:
+            if table.name == "inbound_texts":
+                continue
             columns = [c for c in table.columns if not isinstance(c.type, DateTime)]
             rows = session.execute(select(*columns).order_by(*table.primary_key.columns))
             found[table.name] = [tuple(row) for row in rows]
@@ -135,6 +138,11 @@ def test_odd_text_from_a_member_is_answered_and_changes_nothing(phone, services,
     join_and_finish(phone)
     before = snapshot(services)
     answers = replies(phone.post(_form(phone, fields)))
+    if label in ("emoji only", "1600 emoji"):
+        # Smiles and thumbs up are a nod (app.care): no answer is needed, and none is sent.
+        assert answers == []
+        assert snapshot(services) == before
+        return
     assert len(answers) == 1, answers
     answer = answers[0]
     assert answer.strip()

@@ -233,3 +233,49 @@ def _audit_count(services: Services, action: str) -> int:
     with services.db.reading() as session:
         return int(session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == action)) or 0)
+
+
+def test_a_broker_answers_a_member_from_the_inbox(
+        browser: Any, base_url: str, broker: None, neighbours: dict[str, Phone],
+        services: Services) -> None:
+    """Ana asks for a person by text; Bea sees it in the inbox, reads the conversation and
+    replies; Ana's phone gets the reply from the bank, and the inbox is empty again."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    outbox = Outbox(services)
+    ana = neighbours["Ana"]
+    assert "will be in touch" in ana.reply("Hi, could someone ring me about my hours?")
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto("/dashboard/login")
+        page.get_by_role("textbox", name="Your phone number", exact=True).fill("07700 900700")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.get_by_role("link", name="1 in the inbox")).to_be_visible()
+
+        page.get_by_role("navigation", name="Dashboard").get_by_role(
+            "link", name="Inbox", exact=True).click()
+        expect(page.get_by_role("cell", name="Hi, could someone ring me about my hours?")
+               ).to_be_visible()
+        page.get_by_role("link", name="Reply to Ana").click()
+        expect(page.get_by_role("heading", name=re.compile("^Text from Ana"))).to_be_visible()
+        # The conversation: what Ana wrote when she joined, and what the bank answered.
+        expect(page.get_by_role("cell", name="JOIN Ana", exact=True)).to_be_visible()
+
+        page.get_by_label("Reply to Ana by text").fill("Hi Ana, Bea here. I'll ring you at 3.")
+        expect(page.get_by_role("checkbox", name="Mark this text handled")).to_be_checked()
+        page.get_by_role("button", name="Send reply").click()
+        expect(page.get_by_role("status")).to_have_text("Your reply to Ana is on its way.")
+        expect(page.get_by_role("cell", name=re.compile("Bea here. I'll ring you at 3"))
+               ).to_be_visible()
+
+        assert outbox.to(NEIGHBOURS[0][1])[-1] == (
+            "Lambeth Time Bank: Hi Ana, Bea here. I'll ring you at 3. (Bea)")
+        assert _audit_count(services, "inbox.replied") == 1
+        page.get_by_role("link", name="Back to the inbox").click()
+        expect(page.get_by_text("Nothing is waiting for a person.")).to_be_visible()
+    finally:
+        context.close()

@@ -568,11 +568,11 @@ def test_step_never_raises_and_every_reply_renders(state, facts, text):
         assert outcome.replies == []
 
 
-def test_help_me_in_words_shows_the_menu_and_long_profiles_are_shortened():
+def test_help_me_in_words_offers_a_person_and_long_profiles_are_shortened():
     facts = Facts(bank_name="Lambeth Time Bank", member=MemberFacts(
         id=1, name="Sam", status="active", skills="x" * 300, area="Brixton"))
     (reply,) = step(State(), facts, "Help me please").replies
-    assert reply.key == "help_member"
+    assert reply.key == "care_help"  # TALK for a person, NEED for neighbours, MENU for more
     (profile,) = step(State(), facts, "PROFILE").replies
     assert len(str(profile.params["skills"])) == 40
 

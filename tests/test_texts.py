@@ -69,10 +69,19 @@ REALISTIC: dict[str, object] = {
     "paid": 24,
     "already": 2,
     "code": "483920",
+    # Care: a bank's own words, as a bank would set them.
+    "contact_hours": "weekdays 10am to 4pm",
+    "support": "020 7946 0123",
+    "crisis": "Samaritans 116 123, free, day or night",
+    "masked": "+44*******0123",
+    "broker": "Bea",
 }
 # Texts that show the member's own words (or several lines of them) may take two segments.
 MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last", "mine_list",
-                 "broadcast"}
+                 "broadcast",
+                 # Care: a kind answer to distress, with the bank's own lines, and a broker's
+                 # own words, may take two.
+                 "care_distress", "care_distress_no_line", "care_broker_reply"}
 # Texts that do not ask for anything back, though they say "please".
 NOT_ASKING = {
     "hours_too_many",  # "please ask your broker"

@@ -1,0 +1,181 @@
+"""Reading a text for care: distress, a wish to talk to a person, words for a broker, thanks.
+
+The words are data, not code: ``conversations/phrases/<language>.toml`` (reviewed lists; see
+the notes at the top of ``en.toml``). Phrases match whole words, with case, punctuation and
+apostrophes ignored, so "I can't go on!!" reads as "i cant go on". Pure and cheap: the
+lists are loaded once per language, and every text costs a few substring searches.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from conversations.texts import DEFAULT_LANGUAGE
+
+# How the bank read a text (kept with it in ``inbound_texts.route``).
+COMMAND = "command"
+NOT_UNDERSTOOD = "not_understood"
+TALK = "talk"
+DISTRESS = "distress"
+SMALL_TALK = "small_talk"
+ROUTES = (COMMAND, NOT_UNDERSTOOD, TALK, DISTRESS, SMALL_TALK)
+
+# What a whole text of small talk is: thanks get a short answer, acknowledgements none.
+THANKS = "thanks"
+ACKNOWLEDGEMENT = "acknowledgement"
+
+_KISSES = frozenset({"x", "xx", "xxx", "xxxx", "xo", "xox", "xoxo"})
+
+
+@dataclass(frozen=True)
+class Phrases:
+    """One language's lists, normalised."""
+
+    distress: tuple[str, ...]
+    unless_followed_by: dict[str, frozenset[str]]
+    talk: tuple[str, ...]
+    negations: tuple[str, ...]
+    inbox: tuple[str, ...]
+    thanks: frozenset[str]
+    acknowledgements: frozenset[str]
+    fillers: frozenset[str]
+    emoji: frozenset[str]
+    longest: int  # the most words in one small-talk phrase
+
+
+def words_of(text: str) -> str:
+    """``"I can’t go on!!"`` → ``"i cant go on"``: lower case, apostrophes dropped, every
+    other character that is not a letter or a digit a space."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    kept = []
+    for ch in text:
+        if ch in "'’‘`´":
+            continue
+        kept.append(ch if ch.isalnum() else " ")
+    return " ".join("".join(kept).split())
+
+
+# Skin tones, variation selectors and joiners: "🙏🏽" is "🙏".
+_MODIFIERS = frozenset({*map(chr, range(0x1F3FB, 0x1F400)), "\ufe0f", "\ufe0e", "\u200d"})
+
+
+def _symbols(text: str) -> set[str]:
+    """The emoji and other symbols in a text, without their modifiers."""
+    return {ch for ch in text if not ch.isalnum() and not ch.isspace()
+            and ch not in _MODIFIERS and unicodedata.category(ch).startswith("S")}
+
+
+@lru_cache(maxsize=8)
+def phrases(language: str = DEFAULT_LANGUAGE) -> Phrases:
+    """The lists for ``language`` (English where there are none yet)."""
+    folder = resources.files("conversations") / "phrases"
+    source = folder / f"{language}.toml"
+    if not source.is_file():
+        source = folder / f"{DEFAULT_LANGUAGE}.toml"
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+
+    def listed(section: str, key: str = "phrases") -> tuple[str, ...]:
+        values = data.get(section, {}).get(key, [])
+        return tuple(dict.fromkeys(w for w in (words_of(v) for v in values) if w))
+
+    distress = data.get("distress", {})
+    small = (*listed("small_talk", "thanks"), *listed("small_talk", "acknowledgements"),
+             *listed("small_talk", "fillers"))
+    return Phrases(
+        distress=listed("distress"),
+        unless_followed_by={
+            words_of(phrase): frozenset(words_of(w) for w in after)
+            for phrase, after in distress.get("unless_followed_by", {}).items()
+        },
+        talk=listed("talk"),
+        negations=listed("talk", "negations"),
+        inbox=listed("inbox"),
+        thanks=frozenset(listed("small_talk", "thanks")),
+        acknowledgements=frozenset(listed("small_talk", "acknowledgements")),
+        fillers=frozenset(listed("small_talk", "fillers")),
+        emoji=frozenset(_symbols("".join(data.get("small_talk", {}).get("emoji", [])))),
+        longest=max((len(p.split()) for p in small), default=1),
+    )
+
+
+def _found(words: str, phrase: str) -> list[int]:
+    """Where ``phrase`` starts in ``words`` as whole words (character offsets)."""
+    padded, target = f" {words} ", f" {phrase} "
+    found, start = [], padded.find(target)
+    while start != -1:
+        found.append(start)
+        start = padded.find(target, start + 1)
+    return found
+
+
+def is_distress(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
+    """Whether the text says something of distress or crisis on the reviewed list."""
+    words = words_of(text)
+    if not words:
+        return False
+    lists = phrases(language)
+    for phrase in lists.distress:
+        for start in _found(words, phrase):
+            after = f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
+            if after not in lists.unless_followed_by.get(phrase, frozenset()):
+                return True
+    return False
+
+
+def wants_a_person(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
+    """Whether the text asks for a person ("can someone call me?"), not the other way
+    ("please don't call me")."""
+    words = words_of(text)
+    if not words:
+        return False
+    lists = phrases(language)
+    for phrase in lists.talk:
+        for start in _found(words, phrase):
+            before = f" {words} "[:start + 1].strip()
+            if not any(before == n or before.endswith(f" {n}") for n in lists.negations):
+                return True
+    return False
+
+
+def for_a_broker(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
+    """Words a broker should read though they ask nothing ("leave me alone")."""
+    words = words_of(text)
+    return bool(words) and any(_found(words, p) for p in phrases(language).inbox)
+
+
+def small_talk(text: str, language: str = DEFAULT_LANGUAGE) -> str | None:
+    """``THANKS`` or ``ACKNOWLEDGEMENT`` when the whole text is small talk ("thanks!", "ok",
+    "cheers x", "👍"), else None."""
+    words = words_of(text)
+    lists = phrases(language)
+    symbols = _symbols(text)
+    if symbols - lists.emoji:
+        return None  # a tear or a broken heart is not a nod: a person reads it
+    if not words:
+        return ACKNOWLEDGEMENT if symbols else None  # "👍", "🙏🏽"
+    tokens = [t for t in words.split() if t not in _KISSES]
+    if not tokens:
+        return ACKNOWLEDGEMENT  # "xx"
+    # Cover the words with phrases from the lists, longest first; fillers never alone.
+    kinds: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        for size in range(min(lists.longest, len(tokens) - i), 0, -1):
+            piece = " ".join(tokens[i:i + size])
+            if piece in lists.thanks:
+                kinds.add(THANKS)
+            elif piece in lists.acknowledgements:
+                kinds.add(ACKNOWLEDGEMENT)
+            elif piece not in lists.fillers:
+                continue
+            i += size
+            break
+        else:
+            return None
+    if THANKS in kinds:
+        return THANKS
+    return ACKNOWLEDGEMENT if kinds else None
