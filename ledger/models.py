@@ -167,6 +167,7 @@ class Member(Base):
         UniqueConstraint("bank_id", "phone", name="uq_members_bank_phone"),
         CheckConstraint("status in ('pending', 'active', 'left')", name="ck_members_status"),
         CheckConstraint("role in ('member', 'broker')", name="ck_members_role"),
+        Index("ix_members_bank_name", "bank_id", "name", "id"),
     )
 
 
@@ -237,6 +238,10 @@ class Transfer(Base):
             "entered_by in ('member', 'broker', 'system')", name="ck_transfers_entered_by"
         ),
         Index("ix_transfers_bank_created", "bank_id", "created_at"),
+        Index("ix_transfers_from_id", "from_account_id", "id"),
+        Index("ix_transfers_to_id", "to_account_id", "id"),
+        Index("ix_transfers_bank_id", "bank_id", "id"),
+        Index("ix_transfers_reverses", "reverses_id"),
     )
 
 
@@ -389,6 +394,7 @@ class Message(Base):
         Index("ix_messages_activity_status", "activity_id", "status"),
         Index("ix_messages_caused_by", "caused_by_member_id", "created_at"),
         Index("ix_messages_bank_sent", "bank_id", "sent_at"),
+        Index("ix_messages_activity_status_id", "activity_id", "status", "id"),
     )
 
 
