@@ -393,7 +393,7 @@ def member_list() -> str:
             .outerjoin(Account, Account.member_id == Member.id)
             .where(*conditions).order_by(Member.name, Member.id)
             .offset((page - 1) * MEMBERS_PER_PAGE).limit(MEMBERS_PER_PAGE)))
-        here = {"q": q or None, "status": status or None}
+        here: dict[str, Any] = {"q": q or None, "status": status or None}
         return render_template(
             "dashboard/members.html", found=found, q=q, status=status, total=total,
             page=page, pages=pages, first=(page - 1) * MEMBERS_PER_PAGE + 1,

@@ -528,6 +528,12 @@ def main() -> int:
     if args.reuse:
         made = json.loads(meta.read_text())
         print(f"Reusing the bank in {make_url(args.database_url).database}: {made}")
+        from ledger.db import Database
+        from ledger.migrate import upgrade
+
+        kept = Database(args.database_url)
+        upgrade(kept)  # indexes added since it was built
+        kept.dispose()
     else:
         print(f"Building a bank of {args.members:,} members, {args.transfers:,} transfers, "
               f"{args.activities:,} activities …", flush=True)
