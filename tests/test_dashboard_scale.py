@@ -16,11 +16,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, insert, select
 
-from ledger import accounts, banks
+from app import auth
+from ledger import accounts, banks, members
 from ledger.models import Account, Activity, Bank, Member, Transfer, utcnow
-from tests.test_dashboard import broker, client, post, signed_in, text_of  # noqa: F401
+from tests.test_dashboard import BROKER, PASSWORD, post, sign_in, text_of
 
 AREAS = ("Brixton", "Stockwell", "Clapham")
+
+
+@pytest.fixture
+def signed_in(app, services):  # type: ignore[no-untyped-def]
+    """A broker (Bea) of the default bank, signed in to the dashboard."""
+    with services.db.writing() as session:
+        broker, _ = members.make_broker(session, bank_of(session), BROKER, "Bea")
+        broker.password_hash = auth.hash_password(PASSWORD)
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+    return client
 
 
 def bank_of(session) -> Bank:  # type: ignore[no-untyped-def]
