@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union,
     union_all,
 )
@@ -151,7 +152,9 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
     if not ``since_start``, up to its end), with both sides' accounts: a subquery the
     reports aggregate in SQL, so no report reads the transfers one by one."""
     payer, payee, undo = aliased(Account), aliased(Account), aliased(Transfer)
-    reversed_ = select(undo.id).where(undo.reverses_id == Transfer.id).exists()
+    # Only reversals can reverse: the anti-join then looks through those alone.
+    reversed_ = select(undo.id).where(undo.reverses_id.is_not(None),
+                                      undo.reverses_id == Transfer.id).exists()
     stmt = (
         select(
             Transfer.id, Transfer.kind, Transfer.minutes, Transfer.created_at.label("at"),
@@ -163,8 +166,10 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
             _month(session, Transfer.created_at).label("month"),
             _activity_part(session, Transfer.idempotency_key).label("activity"),
         )
-        .join(payer, payer.id == Transfer.from_account_id)
-        .join(payee, payee.id == Transfer.to_account_id)
+        # Outer joins on the accounts' primary key (a transfer always has both): PostgreSQL
+        # drops the join a report reads nothing from.
+        .outerjoin(payer, payer.id == Transfer.from_account_id)
+        .outerjoin(payee, payee.id == Transfer.to_account_id)
         .where(
             Transfer.bank_id == bank_id, Transfer.kind != "reversal",
             Transfer.reverses_id.is_(None), ~reversed_, Transfer.created_at < period.end_at,
@@ -347,8 +352,8 @@ def _categoriser() -> Callable[[str, str], str]:
 
 def _skill_words(texts: Iterable[str | None]) -> set[str]:
     found: set[str] = set()
-    for text in texts:
-        for word in words(text):
+    for written in texts:
+        for word in words(written):
             root = stem(word)
             if len(word) >= 3 and root not in _NOT_SKILLS:
                 found.add(root)
@@ -545,9 +550,18 @@ def _period(start: date, end: date) -> Period:
     return Period(start, end)
 
 
+def _tune(session: Session) -> None:
+    """On PostgreSQL, for this transaction: no JIT compiling (it costs a report more time
+    than it saves), and memory enough to group months and pairs in a hash, not on disk."""
+    if not _sqlite(session):
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def build(session: Session, bank_id: int, name: str, start: date, end: date) -> Report:
     """One report by name (``KeyError`` for a name not in ``REPORTS``)."""
     builder = _BUILDERS[name]
+    _tune(session)
     return builder(session, bank_id, _period(start, end))
 
 
@@ -569,6 +583,7 @@ def coproduction(session: Session, bank_id: int, start: date, end: date) -> list
     """The four values of co-production (assets, redefining work, reciprocity, social
     networks), measured over the period."""
     period = _period(start, end)
+    _tune(session)
     moves = _moves(session, bank_id, period)
     roles = _roles(session, moves)
     return [
