@@ -387,12 +387,15 @@ def member_list() -> str:
         total = int(db.scalar(select(func.count(Member.id)).where(*conditions)) or 0)
         pages = max(1, -(-total // MEMBERS_PER_PAGE))
         page = min(page, pages)
-        # One statement for the page and its balances, in a stable order (name, then id).
+        # One statement for the page and its balances, in a stable order (name, then id);
+        # the page's ids are found first, so a page far in skips index entries, not rows.
+        ids = (select(Member.id).where(*conditions).order_by(Member.name, Member.id)
+               .offset((page - 1) * MEMBERS_PER_PAGE).limit(MEMBERS_PER_PAGE).subquery())
         found = list(db.execute(
             select(Member, Account.balance_minutes)
+            .join(ids, ids.c.id == Member.id)
             .outerjoin(Account, Account.member_id == Member.id)
-            .where(*conditions).order_by(Member.name, Member.id)
-            .offset((page - 1) * MEMBERS_PER_PAGE).limit(MEMBERS_PER_PAGE)))
+            .order_by(Member.name, Member.id)))
         here: dict[str, Any] = {"q": q or None, "status": status or None}
         return render_template(
             "dashboard/members.html", found=found, q=q, status=status, total=total,
