@@ -285,7 +285,7 @@ def _meetings(session: Session, bank_id: int, period: Period) -> Subquery:
         .where(moves.c.kind == "activity", moves.c.key.like("activity:%:%"),
                moves.c.payee_member.is_not(None))
         .group_by(moves.c.activity, moves.c.payee_member)
-        .subquery("credits")
+        .cte("credits")  # read twice below: a CTE, computed once
     )
     one, other = aliased(credits), aliased(credits)
     together = (
