@@ -455,12 +455,15 @@ def measure_in_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def machine() -> str:
+    """The CPUs, the memory, and how busy the machine was (its load average over the last
+    15 minutes, when this is written: above the number of CPUs, work was waiting)."""
     cpus = os.cpu_count() or 0
+    load = f"load average {os.getloadavg()[2]:.1f} over the last 15 minutes"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return f"{cpus} × {line.split(':', 1)[1].strip()}, {_memory()}"
-    return f"{cpus} CPUs, {platform.machine()}, {_memory()}"
+                return f"{cpus} × {line.split(':', 1)[1].strip()}, {_memory()}, {load}"
+    return f"{cpus} CPUs, {platform.machine()}, {_memory()}, {load}"
 
 
 def _memory() -> str:

@@ -254,10 +254,16 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
     for sender, rate in TWILIO_LIMITS:
         w(f"| {sender} | {rate} |\n")
     best = max((r["texts_per_s"] for r in results), default=0)
-    w(f"\nOne worker sends about {best:.0f} texts a second before Twilio's API time, so a "
-      "single long code (1 or 10 a second) is limited by Twilio, not by the worker; a "
-      "short code or a Messaging Service with many numbers is limited by each HTTPS "
-      "request to Twilio: run more workers.\n\n")
+    w(f"\nOne worker sent at most {best:.0f} texts a second here, before any time waiting "
+      "for Twilio's API (each text is its own claim, send and record: about ten SQL "
+      "statements in three transactions). ")
+    if best >= 10:
+        w("A single long code (1 a second in the US, 10 elsewhere) is then limited by "
+          "Twilio, not by the worker; ")
+    else:
+        w("That is below a UK long code's 10 a second on this machine: ")
+    w("for a short code (100 a second) or a Messaging Service with many numbers, run more "
+      "workers: texts are claimed one by one, so workers never send one twice.\n\n")
     w(f"Machine: {machine()}, shared with other work while it ran.\n\n")
     w(f"Reproduce: `{command}`\n")
     return out.getvalue()
