@@ -44,7 +44,7 @@ AUDIENCE_BATCH = 1000
 
 def audience_batches(session: Session, bank_id: int, *, area: str | None = None,
                      skill: str | None = None, exclude: Iterable[int] = (),
-                     size: int = AUDIENCE_BATCH) -> Iterator[list[Any]]:
+                     size: int | None = None) -> Iterator[list[Any]]:
     """Members a broadcast goes to: active (not waiting or on hold), reachable, not opted
     out; in ``area`` (words of their area) or with ``skill`` among their skills or offers.
     In id order, ``size`` at a time, each a row of what a text to them needs (``id``,
@@ -56,7 +56,7 @@ def audience_batches(session: Session, bank_id: int, *, area: str | None = None,
         .where(Member.bank_id == bank_id, Member.status == "active",
                (Member.phone.is_not(None) & Member.phone.not_in(opted_out))
                | (Member.phone.is_(None) & Member.whatsapp.is_not(None)))
-        .order_by(Member.id).limit(size)
+        .order_by(Member.id).limit(size or AUDIENCE_BATCH)
     )
     skipped = set(exclude)
     wanted_area = _area_words(area) if area else None

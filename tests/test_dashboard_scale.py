@@ -323,3 +323,45 @@ def test_no_page_runs_more_statements_for_a_bigger_bank(signed_in, services):
     assert big == small
     # And each page is a handful of statements, not one per row.
     assert max(big.values()) <= 20, big
+
+
+# --- a broadcast's audience, read a batch at a time ----------------------------------------
+
+
+def test_a_broadcast_read_in_small_batches_texts_exactly_its_audience_once(
+        signed_in, services, monkeypatch):
+    from app import broadcasts
+    from ledger import activities
+    from ledger.models import Message
+
+    monkeypatch.setattr(activities, "AUDIENCE_BATCH", 3)  # many batch boundaries
+    people = add_members(services, 20)
+    with services.db.writing() as session:
+        bank = bank_of(session)
+        broker = session.scalars(select(Member).where(Member.role == "broker")).one()
+        left = members.leave(session, people[4]).id
+        members.opt_out(session, bank.id, session.get(Member, people[7]).phone)
+        held = session.get(Member, people[8])
+        held.status = "pending"
+        # Brixton: people 0, 3, 6, …, 18.
+        planned, _ = broadcasts.plan(session, bank, broker=broker, text="Litter pick",
+                                     area="brixton", skill=None, request_key="scale-1",
+                                     via="web")
+        everyone, _ = broadcasts.plan(session, bank, broker=broker, text="Street party",
+                                      area=None, skill=None, request_key="scale-2", via="web")
+        assert planned.recipients == 7 and everyone.recipients == 17
+        for activity_id in (planned.id, everyone.id):
+            for _ in range(2):  # confirming twice records once
+                broadcasts.confirm(session, bank, activity_id, broker=broker, via="web")
+        brixton_id, everyone_id = planned.id, everyone.id
+    with services.db.reading() as session:
+        def texted(activity_id: int) -> list[int]:
+            return list(session.scalars(select(Message.member_id).where(
+                Message.activity_id == activity_id).order_by(Message.member_id)))
+
+        expected = [p for n, p in enumerate(people) if n not in (4, 7, 8)]
+        assert texted(everyone_id) == expected  # not the broker, a leaver, STOP or on hold
+        assert texted(brixton_id) == [p for n, p in enumerate(people)
+                                      if n % 3 == 0 and n not in (4, 7, 8)]
+        assert session.get(Activity, everyone_id).recipients == 17
+    assert left == people[4]
