@@ -810,14 +810,16 @@ def ledger() -> str:
                          | {t.to_account_id for t in recent})
         organisations = list(db.scalars(select(Account).where(
             Account.bank_id == bank.id, Account.kind == "organisation").order_by(Account.name)))
-        # Every page checks that the balances sum to zero (one sum over the accounts);
-        # recomputing every balance from every transfer is asked for (it reads them all).
+        # Every page checks that the balances sum to zero (one sum over the accounts) and
+        # that no broker recorded their own hours; recomputing every balance from every
+        # transfer is asked for (it reads them all).
         if check:
             problems = accounts.verify(db, bank.id)
         else:
             total = int(db.scalar(select(func.coalesce(func.sum(Account.balance_minutes), 0))
                                   .where(Account.bank_id == bank.id)) or 0)
             problems = [f"balances sum to {format_hours(total)}, not 0"] if total else []
+            problems += own_hours.breaches(db, bank.id)
         return render_template("dashboard/ledger.html", recent=recent, labels=labels,
                                reversed_ids=reversed_ids, organisations=organisations,
                                problems=problems, checked=check, newer=newer, older=older)

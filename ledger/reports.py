@@ -566,7 +566,9 @@ def build(session: Session, bank_id: int, name: str, start: date, end: date) -> 
 
 
 def all_reports(session: Session, bank_id: int, start: date, end: date) -> list[Report]:
-    return [build(session, bank_id, name, start, end) for name in REPORTS]
+    period = _period(start, end)
+    _tune(session)
+    return [_BUILDERS[name](session, bank_id, period) for name in REPORTS]
 
 
 def to_csv(report: Report) -> str:
