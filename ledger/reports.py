@@ -248,16 +248,16 @@ def _roles(session: Session, moves: Subquery) -> Roles:
 def _received_then_gave(session: Session, moves: Subquery) -> int:
     """Members who were helped and, later in the period, helped someone themselves: their
     first time helped (by time, then id) comes before their last time giving."""
-    def ends(condition: Any, member: Any, first: bool) -> Subquery:
-        pick = func.min if first else func.max
-        when = select(member.label("member"), pick(moves.c.at).label("at")) \
-            .where(condition).group_by(member).subquery()
-        return (select(when.c.member, when.c.at, pick(moves.c.id).label("id"))
-                .join(when, and_(when.c.member == member, when.c.at == moves.c.at))
-                .where(condition).group_by(when.c.member, when.c.at).subquery())
+    def end(condition: Any, member: Any, first: bool) -> Subquery:
+        order = (moves.c.at, moves.c.id) if first else (moves.c.at.desc(), moves.c.id.desc())
+        ranked = select(member.label("member"), moves.c.at, moves.c.id,
+                        func.row_number().over(partition_by=member, order_by=order)
+                        .label("n")).where(condition).subquery()
+        return select(ranked.c.member, ranked.c.at, ranked.c.id).where(ranked.c.n == 1) \
+            .subquery()
 
-    helped = ends(_received(moves), moves.c.payer_member, first=True)
-    gave = ends(_given(moves), moves.c.payee_member, first=False)
+    helped = end(_received(moves), moves.c.payer_member, first=True)
+    gave = end(_given(moves), moves.c.payee_member, first=False)
     return int(session.scalar(
         select(func.count()).select_from(helped)
         .join(gave, gave.c.member == helped.c.member)
