@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -60,16 +61,20 @@ def confirm(session: Session, bank: Bank, activity_id: int, *, broker: Member | 
     if activity.status != "planned":
         return activity, False
     exclude = [activity.broker_member_id] if activity.broker_member_id else []
-    people = activities.audience(session, bank.id, area=activity.audience_area,
-                                 skill=activity.audience_skill, exclude=exclude)
+    recorded = 0
+    bodies: dict[str, str] = {}
     shared = offline.shared_phones(session, bank.id)
-    rows = [row for row in (_row(bank, activity, member, shared) for member in people)
-            if row is not None]
-    if rows:
-        session.execute(insert(Message), rows)
+    # A batch of members at a time: memory stays the same whether 100 or 100,000 are texted.
+    for people in activities.audience_batches(session, bank.id, area=activity.audience_area,
+                                              skill=activity.audience_skill, exclude=exclude):
+        rows = [row for row in (_row(bank, activity, member, bodies, shared)
+                                for member in people) if row is not None]
+        if rows:
+            session.execute(insert(Message), rows)
+        recorded += len(rows)
     activity.status = "sending"
     activity.sent_at = utcnow()
-    activity.recipients = len(rows)
+    activity.recipients = recorded
     activity.segments = cost(bank, activity)
     audit.record(session, bank.id, "broadcast.sent", broker_id=broker.id if broker else None,
                  subject=f"ref {activity.ref}", detail=f"{activity.recipients} members",
@@ -77,13 +82,18 @@ def confirm(session: Session, bank: Bank, activity_id: int, *, broker: Member | 
     return activity, True
 
 
-def _row(bank: Bank, activity: Activity, member: Member, shared: set[str]
-         ) -> dict[str, object] | None:
+def _row(bank: Bank, activity: Activity, member: Any, bodies: dict[str, str],
+         shared: set[str]) -> dict[str, object] | None:
+    """A member's message row; ``member`` is a row of ``activities.audience_batches``,
+    ``bodies`` the text in each language, rendered once, and ``shared`` the bank's shared
+    phones (whose texts say whom they are for)."""
     target = outbound.address_for(member)
     if target is None:
         return None
     to_address, channel = target
-    body = body_for(bank, activity, member.language)
+    body = bodies.get(member.language)
+    if body is None:
+        body = bodies[member.language] = body_for(bank, activity, member.language)
     if member.phone in shared:  # a shared phone: "For Sam: ..."
         first = (member.name.split() or [member.name])[0]
         body = render("for_member", member.language,

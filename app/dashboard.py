@@ -27,7 +27,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
@@ -36,6 +36,7 @@ from app import auth, broadcasts, charts, effects, origin, outbound, privacy
 from app import services as current_services
 from app.care import duty, inbox, introductions
 from app.config import DEVELOPMENT_KEY
+from conversations.texts import render
 from ledger import (
     accounts,
     activities,
@@ -353,28 +354,65 @@ def _count(db: Session, query: Any) -> int:
 # --- members ---------------------------------------------------------------------------------
 
 
+# A page of the members list, and of the ledger.
+MEMBERS_PER_PAGE = 50
+LEDGER_PER_PAGE = 100
+# Beyond this a page number names nothing (and would overflow an OFFSET).
+MAX_PAGE = 100_000
+
+
+def _page_number(raw: str | None) -> int:
+    """``?page=N`` as a page number from 1; anything else is the first page."""
+    raw = raw or ""
+    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PAGE:
+        return int(raw)
+    return 1
+
+
 @bp.get("/members")
 def member_list() -> str:
     bank = _bank()
     q = request.args.get("q", "").strip()[:80]
     status = request.args.get("status", "")
+    page = _page_number(request.args.get("page"))
     with current_services().db.reading() as db:
-        query = select(Member).where(Member.bank_id == bank.id)
+        conditions: list[Any] = [Member.bank_id == bank.id]
         if status in ("active", "pending", "left"):
-            query = query.where(Member.status == status)
+            conditions.append(Member.status == status)
         if q:
             digits = "".join(ch for ch in q if ch.isdigit())
-            like = f"%{q.lower()}%"
-            conditions = [func.lower(Member.name).like(like), func.lower(Member.area).like(like),
-                          func.lower(Member.skills).like(like)]
+            like = f"%{_escape_like(q.lower())}%"
+            matches = [func.lower(Member.name).like(like, escape="\\"),
+                       func.lower(Member.area).like(like, escape="\\"),
+                       func.lower(Member.skills).like(like, escape="\\")]
             if len(digits) >= 4:
-                conditions.append(Member.phone.like(f"%{digits[-9:]}%"))
-            query = query.where(or_(*conditions))
-        found = list(db.scalars(query.order_by(Member.name, Member.id).limit(200)))
-        balances = dict(db.execute(select(Account.member_id, Account.balance_minutes).where(
-            Account.member_id.in_([m.id for m in found]))).all())
-        return render_template("dashboard/members.html", found=found, q=q, status=status,
-                               balances=balances)
+                matches.append(Member.phone.like(f"%{digits[-9:]}%"))
+            conditions.append(or_(*matches))
+        total = int(db.scalar(select(func.count(Member.id)).where(*conditions)) or 0)
+        pages = max(1, -(-total // MEMBERS_PER_PAGE))
+        page = min(page, pages)
+        # One statement for the page and its balances, in a stable order (name, then id);
+        # the page's ids are found first, so a page far in skips index entries, not rows.
+        ids = (select(Member.id).where(*conditions).order_by(Member.name, Member.id)
+               .offset((page - 1) * MEMBERS_PER_PAGE).limit(MEMBERS_PER_PAGE).subquery())
+        found = list(db.execute(
+            select(Member, Account.balance_minutes)
+            .join(ids, ids.c.id == Member.id)
+            .outerjoin(Account, Account.member_id == Member.id)
+            .order_by(Member.name, Member.id)))
+        here: dict[str, Any] = {"q": q or None, "status": status or None}
+        return render_template(
+            "dashboard/members.html", found=found, q=q, status=status, total=total,
+            page=page, pages=pages, first=(page - 1) * MEMBERS_PER_PAGE + 1,
+            previous=url_for("dashboard.member_list", page=page - 1, **here) if page > 1
+            else None,
+            next=url_for("dashboard.member_list", page=page + 1, **here) if page < pages
+            else None)
+
+
+def _escape_like(text: str) -> str:
+    """Words searched for as they are: ``%`` and ``_`` are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @bp.get("/members/<id:member_id>")
@@ -396,18 +434,34 @@ def member_page(member_id: int) -> str:
 
 
 def _statement(db: Session, account: Account, limit: int = 50) -> list[dict[str, Any]]:
-    rows = []
-    for transfer in db.scalars(
-        select(Transfer).where(or_(Transfer.from_account_id == account.id,
-                                   Transfer.to_account_id == account.id))
-        .order_by(Transfer.id.desc()).limit(limit)
-    ):
-        incoming = transfer.to_account_id == account.id
-        other = db.get(Account, transfer.from_account_id if incoming else transfer.to_account_id)
-        rows.append({"transfer": transfer, "incoming": incoming,
-                     "other": effects.account_label(db, other) if other else "-",
-                     "when": transfer.created_at})
-    return rows
+    """The account's latest transfers, each with who was on the other side: one statement
+    for the transfers (each side read from its own index), one for the names."""
+    sides = [select(Transfer.id).where(side == account.id)
+             .order_by(Transfer.id.desc()).limit(limit).subquery()
+             for side in (Transfer.from_account_id, Transfer.to_account_id)]
+    latest = union_all(*(select(side.c.id) for side in sides)).subquery()
+    found = list(db.scalars(select(Transfer).where(Transfer.id.in_(select(latest.c.id)))
+                            .order_by(Transfer.id.desc()).limit(limit)))
+    labels = _labels(db, {t.from_account_id if t.to_account_id == account.id
+                          else t.to_account_id for t in found})
+    return [{"transfer": t, "incoming": t.to_account_id == account.id,
+             "other": labels.get(t.from_account_id if t.to_account_id == account.id
+                                 else t.to_account_id, "-"),
+             "when": t.created_at} for t in found]
+
+
+def _labels(db: Session, account_ids: set[int]) -> dict[int, str]:
+    """What each account is called on a page (as ``effects.account_label``), in one
+    statement however many there are."""
+    if not account_ids:
+        return {}
+    fund = render("community_fund")
+    return {row.id: fund if row.kind == "fund" else row.member_name or row.name
+            for row in db.execute(
+                select(Account.id, Account.kind, Account.name,
+                       Member.name.label("member_name"))
+                .outerjoin(Member, Member.id == Account.member_id)
+                .where(Account.id.in_(account_ids)))}
 
 
 @bp.post("/members/<id:member_id>/note")
@@ -841,24 +895,54 @@ def activity_credit(activity_id: int) -> BaseResponse:
 
 @bp.get("/ledger")
 def ledger() -> str:
+    """The ledger a page at a time, newest first, by id: ``?before=ID`` pages back and
+    ``?after=ID`` forward, so a page shows the same entries however many are added since."""
     bank = _bank()
+    before = _id(request.args.get("before", ""))
+    after = _id(request.args.get("after", "")) if before is None else None
+    check = request.args.get("check") == "1"
     with current_services().db.reading() as db:
-        recent = list(db.scalars(select(Transfer).where(Transfer.bank_id == bank.id)
-                                 .order_by(Transfer.id.desc()).limit(100)))
+        query = select(Transfer).where(Transfer.bank_id == bank.id)
+        if after is not None:
+            recent = list(reversed(db.scalars(
+                query.where(Transfer.id > after).order_by(Transfer.id)
+                .limit(LEDGER_PER_PAGE)).all()))
+        else:
+            if before is not None:
+                query = query.where(Transfer.id < before)
+            recent = list(db.scalars(query.order_by(Transfer.id.desc())
+                                     .limit(LEDGER_PER_PAGE)))
+        shown = [t.id for t in recent]
         reversed_ids = set(db.scalars(select(Transfer.reverses_id).where(
-            Transfer.bank_id == bank.id, Transfer.reverses_id.is_not(None))))
-        labels = {}
-        for transfer in recent:
-            for account_id in (transfer.from_account_id, transfer.to_account_id):
-                if account_id not in labels:
-                    account = db.get(Account, account_id)
-                    labels[account_id] = effects.account_label(db, account) if account else "-"
+            Transfer.bank_id == bank.id, Transfer.reverses_id.in_(shown)))) if shown else set()
+        newer = older = None
+        if recent:
+            ends = db.execute(select(
+                select(Transfer.id).where(Transfer.bank_id == bank.id,
+                                          Transfer.id > recent[0].id).limit(1)
+                .scalar_subquery(),
+                select(Transfer.id).where(Transfer.bank_id == bank.id,
+                                          Transfer.id < recent[-1].id).limit(1)
+                .scalar_subquery())).one()
+            newer = url_for("dashboard.ledger", after=recent[0].id) if ends[0] else None
+            older = url_for("dashboard.ledger", before=recent[-1].id) if ends[1] else None
+        labels = _labels(db, {t.from_account_id for t in recent}
+                         | {t.to_account_id for t in recent})
         organisations = list(db.scalars(select(Account).where(
             Account.bank_id == bank.id, Account.kind == "organisation").order_by(Account.name)))
-        problems = accounts.verify(db, bank.id)
+        # Every page checks that the balances sum to zero (one sum over the accounts) and
+        # that no broker recorded their own hours; recomputing every balance from every
+        # transfer is asked for (it reads them all).
+        if check:
+            problems = accounts.verify(db, bank.id)
+        else:
+            total = int(db.scalar(select(func.coalesce(func.sum(Account.balance_minutes), 0))
+                                  .where(Account.bank_id == bank.id)) or 0)
+            problems = [f"balances sum to {format_hours(total)}, not 0"] if total else []
+            problems += own_hours.breaches(db, bank.id)
         return render_template("dashboard/ledger.html", recent=recent, labels=labels,
                                reversed_ids=reversed_ids, organisations=organisations,
-                               problems=problems)
+                               problems=problems, checked=check, newer=newer, older=older)
 
 
 @bp.post("/ledger/record")

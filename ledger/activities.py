@@ -8,7 +8,7 @@ crediting the same activity twice never pays anyone twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,38 +38,59 @@ from ledger.models import (
 ANSWER_ALONE_DAYS = 3
 
 
-def audience(session: Session, bank_id: int, *, area: str | None = None,
-             skill: str | None = None, exclude: Iterable[int] = ()) -> list[Member]:
+# Members are read this many at a time, so a broadcast to 100,000 holds one batch in memory.
+AUDIENCE_BATCH = 1000
+
+
+def audience_batches(session: Session, bank_id: int, *, area: str | None = None,
+                     skill: str | None = None, exclude: Iterable[int] = (),
+                     size: int | None = None) -> Iterator[list[Any]]:
     """Members a broadcast goes to: active (not waiting or on hold), reachable, not opted
-    out; in ``area`` (words of their area) or with ``skill`` among their skills or offers."""
+    out; in ``area`` (words of their area) or with ``skill`` among their skills or offers.
+    In id order, ``size`` at a time, each a row of what a text to them needs (``id``,
+    ``name``, ``phone``, ``whatsapp``, ``last_channel``, ``language``), never whole members."""
     opted_out = select(OptOut.phone).where(OptOut.bank_id == bank_id)
     query = (
-        select(Member)
+        select(Member.id, Member.name, Member.phone, Member.whatsapp, Member.last_channel,
+               Member.language, Member.area, Member.skills)
         .where(Member.bank_id == bank_id, Member.status == "active",
                Member.away_since.is_(None),  # paused (AWAY): no broadcasts
                (Member.phone.is_not(None) & Member.phone.not_in(opted_out))
                | (Member.phone.is_(None) & Member.whatsapp.is_not(None)))
-        .order_by(Member.id)
+        .order_by(Member.id).limit(size or AUDIENCE_BATCH)
     )
     skipped = set(exclude)
-    found = [m for m in session.scalars(query) if m.id not in skipped]
-    if area:
-        wanted = _area_words(area)
-        found = [m for m in found if wanted <= _area_words(m.area or "")]
+    wanted_area = _area_words(area) if area else None
+    vocabulary = Vocabulary() if skill else None
+    wanted_terms = vocabulary.terms(skill) if vocabulary and skill else set()
+    offers: dict[int, list[str]] = {}
     if skill:
-        vocabulary = Vocabulary()
-        wanted_terms = vocabulary.terms(skill)
-        offers: dict[int, list[str]] = {}
         for member_id, text in session.execute(
             select(Post.member_id, Post.text).where(
                 Post.bank_id == bank_id, Post.kind == "offer", Post.status == "open")
         ):
             offers.setdefault(member_id, []).append(text)
+    last = 0
+    while True:
+        rows = session.execute(query.where(Member.id > last)).all()
+        if not rows:
+            return
+        last = rows[-1].id
         found = [
-            m for m in found
-            if wanted_terms & vocabulary.terms(" ".join([m.skills or "", *offers.get(m.id, [])]))
+            row for row in rows
+            if row.id not in skipped
+            and (wanted_area is None or wanted_area <= _area_words(row.area or ""))
+            and (vocabulary is None or wanted_terms & vocabulary.terms(
+                " ".join([row.skills or "", *offers.get(row.id, [])])))
         ]
-    return found
+        if found:
+            yield found
+
+
+def audience_size(session: Session, bank_id: int, *, area: str | None = None,
+                  skill: str | None = None, exclude: Iterable[int] = ()) -> int:
+    return sum(len(batch) for batch in audience_batches(
+        session, bank_id, area=area, skill=skill, exclude=exclude))
 
 
 def _area_words(text: str) -> set[str]:
@@ -84,8 +105,8 @@ def plan(session: Session, bank: Bank, *, broker: Member | None, text: str,
     existing = by_request(session, bank.id, request_key)
     if existing is not None:
         return existing, False
-    recipients = len(audience(session, bank.id, area=area, skill=skill,
-                              exclude=[broker.id] if broker else []))
+    recipients = audience_size(session, bank.id, area=area, skill=skill,
+                               exclude=[broker.id] if broker else [])
     try:
         with session.begin_nested():
             activity = Activity(

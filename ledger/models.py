@@ -212,6 +212,7 @@ class Member(Base):
         CheckConstraint("status in ('pending', 'active', 'left')", name="ck_members_status"),
         CheckConstraint("role in ('member', 'broker')", name="ck_members_role"),
         CheckConstraint("phone_slot in (0, 1)", name="ck_members_phone_slot"),
+        Index("ix_members_bank_name", "bank_id", "name", "id"),
     )
 
 
@@ -282,6 +283,10 @@ class Transfer(Base):
             "entered_by in ('member', 'broker', 'system')", name="ck_transfers_entered_by"
         ),
         Index("ix_transfers_bank_created", "bank_id", "created_at"),
+        Index("ix_transfers_from_id", "from_account_id", "id"),
+        Index("ix_transfers_to_id", "to_account_id", "id"),
+        Index("ix_transfers_bank_id", "bank_id", "id"),
+        Index("ix_transfers_reverses", "reverses_id"),
     )
 
 
@@ -437,6 +442,7 @@ class Message(Base):
         # The bodies the retention sweep has still to erase (app.privacy.expire).
         Index("ix_messages_kept_bodies", "bank_id", "created_at",
               postgresql_where=text("body <> ''"), sqlite_where=text("body <> ''")),
+        Index("ix_messages_activity_status_id", "activity_id", "status", "id"),
     )
 
 

@@ -1,8 +1,9 @@
 """Reports for funders and the co-production index: read-only views of one bank's ledger over
 a period ``[start, end)`` of dates, taken in UTC.
 
-Every report reads the transfers it needs in one statement and does the arithmetic in
-Python, so the same code gives the same numbers on SQLite and PostgreSQL. A transfer that
+Every report is a few SQL aggregates over the transfers that count (``_moves``), so a bank
+with a million transfers never brings them into Python; the same statements (a month is
+``YYYY-MM`` in UTC on both) give the same numbers on SQLite and PostgreSQL. A transfer that
 was reversed and its reversal count as nothing anywhere. "Hours given" are the minutes of
 ``exchange``, ``record`` and ``activity`` transfers, credited to the member who gave the
 help (the account the hours went to); gifts move hours but are not help, and count only
@@ -17,14 +18,26 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from itertools import combinations
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    Subquery,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from ledger.exports import SafeWriter
 from ledger.matching import DAYS, Vocabulary, stem, words
-from ledger.models import Account, Member, Post, Transfer
+from ledger.models import Account, Member, Post, Transfer, UTCDateTime
 
 HELP_KINDS = ("exchange", "record", "activity")
 PAIR_KINDS = ("exchange", "gift")
@@ -99,37 +112,6 @@ class Period:
         return self.start_at <= when < self.end_at
 
 
-@dataclass(frozen=True)
-class Move:
-    """One transfer that counts (neither reversed nor a reversal), with both accounts."""
-
-    id: int
-    kind: str
-    minutes: int
-    at: datetime  # UTC
-    description: str
-    key: str
-    payer_id: int
-    payer_kind: str
-    payer_name: str
-    payer_member: int | None
-    payee_member: int | None
-
-    @property
-    def month(self) -> date:
-        return date(self.at.year, self.at.month, 1)
-
-    @property
-    def giver(self) -> int | None:
-        """The member credited for help given (None if this is not help to a member)."""
-        return self.payee_member if self.kind in HELP_KINDS else None
-
-    @property
-    def helped(self) -> int | None:
-        """The member who received help from another member."""
-        return self.payer_member if self.kind == "exchange" else None
-
-
 # Reading ----------------------------------------------------------------------------------
 
 def _utc(when: datetime) -> datetime:
@@ -137,35 +119,75 @@ def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _month(session: Session, when: Any) -> Any:
+    """``YYYY-MM`` of a moment, in UTC, as SQL (the same text ``_label`` gives)."""
+    if _sqlite(session):  # stored as UTC text
+        return func.strftime("%Y-%m", when)
+    return func.to_char(func.timezone("UTC", when), "YYYY-MM")
+
+
+def _least(session: Session, a: Any, b: Any) -> Any:
+    return func.min(a, b) if _sqlite(session) else func.least(a, b)
+
+
+def _greatest(session: Session, a: Any, b: Any) -> Any:
+    return func.max(a, b) if _sqlite(session) else func.greatest(a, b)
+
+
+def _activity_part(session: Session, key: Any) -> Any:
+    """The activity id in a credit's key ``activity:<id>:<member>``, as SQL text."""
+    if _sqlite(session):
+        rest = func.substr(key, 10)
+        return func.substr(rest, 1, func.instr(rest, ":") - 1)
+    return func.split_part(key, ":", 2)
+
+
 def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool = True
-           ) -> list[Move]:
-    """The transfers that count, created in the period (or, if not ``since_start``, up to
-    its end), oldest first."""
+           ) -> Subquery:
+    """The transfers that count (neither reversed nor a reversal), created in the period (or,
+    if not ``since_start``, up to its end), with both sides' accounts: a subquery the
+    reports aggregate in SQL, so no report reads the transfers one by one."""
     payer, payee, undo = aliased(Account), aliased(Account), aliased(Transfer)
-    reversed_ = select(undo.id).where(undo.reverses_id == Transfer.id).exists()
+    # Only reversals can reverse: the anti-join then looks through those alone.
+    reversed_ = select(undo.id).where(undo.reverses_id.is_not(None),
+                                      undo.reverses_id == Transfer.id).exists()
     stmt = (
         select(
-            Transfer.id, Transfer.kind, Transfer.minutes, Transfer.created_at,
-            Transfer.description, Transfer.idempotency_key, payer.id.label("payer_id"),
-            payer.kind.label("payer_kind"), payer.name.label("payer_name"),
-            payer.member_id.label("payer_member"), payee.member_id.label("payee_member"),
+            Transfer.id, Transfer.kind, Transfer.minutes, Transfer.created_at.label("at"),
+            Transfer.description, Transfer.idempotency_key.label("key"),
+            payer.id.label("payer_id"), payer.member_id.label("payer_member"),
+            payee.member_id.label("payee_member"),
+            # Grouped by, so computed here (PostgreSQL groups by a column, not by an
+            # expression with parameters of its own).
+            _month(session, Transfer.created_at).label("month"),
+            _activity_part(session, Transfer.idempotency_key).label("activity"),
         )
-        .join(payer, payer.id == Transfer.from_account_id)
-        .join(payee, payee.id == Transfer.to_account_id)
+        # Outer joins on the accounts' primary key (a transfer always has both): PostgreSQL
+        # drops the join a report reads nothing from.
+        .outerjoin(payer, payer.id == Transfer.from_account_id)
+        .outerjoin(payee, payee.id == Transfer.to_account_id)
         .where(
             Transfer.bank_id == bank_id, Transfer.kind != "reversal",
             Transfer.reverses_id.is_(None), ~reversed_, Transfer.created_at < period.end_at,
         )
-        .order_by(Transfer.created_at, Transfer.id)
     )
     if since_start:
         stmt = stmt.where(Transfer.created_at >= period.start_at)
-    return [
-        Move(row.id, row.kind, row.minutes, _utc(row.created_at), row.description or "",
-             row.idempotency_key, row.payer_id, row.payer_kind, row.payer_name,
-             row.payer_member, row.payee_member)
-        for row in session.execute(stmt)
-    ]
+    return stmt.subquery("moves")
+
+
+def _given(moves: Subquery) -> Any:
+    """Help given to a member (the member credited is ``payee_member``)."""
+    return and_(moves.c.kind.in_(HELP_KINDS), moves.c.payee_member.is_not(None))
+
+
+def _received(moves: Subquery) -> Any:
+    """Help a member received from another member (the member helped is ``payer_member``)."""
+    return and_(moves.c.kind == "exchange", moves.c.payer_member.is_not(None))
 
 
 def _areas(session: Session, bank_id: int) -> dict[int, str | None]:
@@ -193,104 +215,133 @@ def _area_key(area: str | None) -> str:
 
 @dataclass(frozen=True)
 class Roles:
-    gave: set[int]
-    received: set[int]
+    """How many members only gave, only received, or did both."""
+
+    both: int
+    only_gave: int
+    only_received: int
 
     @property
-    def active(self) -> set[int]:
-        return self.gave | self.received
+    def gave(self) -> int:
+        return self.both + self.only_gave
+
+    @property
+    def active(self) -> int:
+        return self.both + self.only_gave + self.only_received
 
 
-def _roles(moves: Iterable[Move]) -> Roles:
-    gave: set[int] = set()
-    received: set[int] = set()
-    for move in moves:
-        if move.giver is not None:
-            gave.add(move.giver)
-        if move.helped is not None:
-            received.add(move.helped)
-    return Roles(gave, received)
+def _roles(session: Session, moves: Subquery) -> Roles:
+    sides = union_all(
+        select(moves.c.payee_member.label("member"), literal(1).label("gave"),
+               literal(0).label("got")).where(_given(moves)),
+        select(moves.c.payer_member.label("member"), literal(0).label("gave"),
+               literal(1).label("got")).where(_received(moves)),
+    ).subquery()
+    per_member = select(sides.c.member, func.max(sides.c.gave).label("gave"),
+                        func.max(sides.c.got).label("got")).group_by(sides.c.member).subquery()
+    counts = {(int(gave), int(got)): int(n) for gave, got, n in session.execute(
+        select(per_member.c.gave, per_member.c.got, func.count())
+        .group_by(per_member.c.gave, per_member.c.got))}
+    return Roles(counts.get((1, 1), 0), counts.get((1, 0), 0), counts.get((0, 1), 0))
 
 
-def _received_then_gave(moves: Iterable[Move]) -> set[int]:
-    """Members who were helped and, later in the period, helped someone themselves."""
-    helped: set[int] = set()
-    found: set[int] = set()
-    for move in moves:  # oldest first
-        if move.giver is not None and move.giver in helped:
-            found.add(move.giver)
-        if move.helped is not None:
-            helped.add(move.helped)
-    return found
+def _received_then_gave(session: Session, moves: Subquery) -> int:
+    """Members who were helped and, later in the period, helped someone themselves: their
+    first time helped (by time, then id) comes before their last time giving."""
+    def end(condition: Any, member: Any, first: bool) -> Subquery:
+        order = (moves.c.at, moves.c.id) if first else (moves.c.at.desc(), moves.c.id.desc())
+        ranked = select(member.label("member"), moves.c.at, moves.c.id,
+                        func.row_number().over(partition_by=member, order_by=order)
+                        .label("n")).where(condition).subquery()
+        return select(ranked.c.member, ranked.c.at, ranked.c.id).where(ranked.c.n == 1) \
+            .subquery()
+
+    helped = end(_received(moves), moves.c.payer_member, first=True)
+    gave = end(_given(moves), moves.c.payee_member, first=False)
+    return int(session.scalar(
+        select(func.count()).select_from(helped)
+        .join(gave, gave.c.member == helped.c.member)
+        .where(or_(helped.c.at < gave.c.at,
+                   and_(helped.c.at == gave.c.at, helped.c.id < gave.c.id)))) or 0)
 
 
 # Connections between members --------------------------------------------------------------
 
-Pair = tuple[int, int]
+def _meetings(session: Session, bank_id: int, period: Period) -> Subquery:
+    """When each pair of members first met, up to the period's end: an exchange or gift
+    between them, or being credited for the same group activity (met once both were
+    credited). Columns ``a < b``, ``at`` and ``at_activity`` (an exchange or gift at the
+    same moment counts first)."""
+    moves = _moves(session, bank_id, period, since_start=False)
+    a, b = moves.c.payer_member, moves.c.payee_member
+    between = (
+        select(_least(session, a, b).label("a"), _greatest(session, a, b).label("b"),
+               moves.c.at.label("at"), literal(0).label("activity"))
+        .where(moves.c.kind.in_(PAIR_KINDS), a.is_not(None), b.is_not(None), a != b)
+    )
+    credits = (
+        select(moves.c.activity, moves.c.payee_member.label("member"),
+               func.min(moves.c.at).label("at"))
+        .where(moves.c.kind == "activity", moves.c.key.like("activity:%:%"),
+               moves.c.payee_member.is_not(None))
+        .group_by(moves.c.activity, moves.c.payee_member)
+        .cte("credits")  # read twice below: a CTE, computed once
+    )
+    one, other = aliased(credits), aliased(credits)
+    together = (
+        select(one.c.member.label("a"), other.c.member.label("b"),
+               _greatest(session, one.c.at, other.c.at).label("at"),
+               literal(1).label("activity"))
+        .join(other, and_(other.c.activity == one.c.activity, one.c.member < other.c.member))
+    )
+    both = union_all(between, together).subquery("meetings")
+    by_exchange = func.min(case((both.c.activity == 0, both.c.at)))
+    by_activity = func.min(case((both.c.activity == 1, both.c.at)))
+    return (
+        select(both.c.a, both.c.b, func.min(both.c.at).label("at"),
+               case((by_exchange.is_(None), 1), (by_activity < by_exchange, 1), else_=0)
+               .label("at_activity"))
+        .group_by(both.c.a, both.c.b)
+        .subquery("pairs")
+    )
 
 
-@dataclass(frozen=True)
-class Meeting:
-    at: datetime
-    at_activity: bool
+def _new_pairs(session: Session, bank_id: int, period: Period
+               ) -> tuple[int, int, list[tuple[str | None, str | None, int]]]:
+    """Pairs whose first meeting ever falls in the period: how many, how many of them met at
+    an activity, and how many per pair of areas (as the members wrote them)."""
+    pairs = _meetings(session, bank_id, period)
+    start = literal(period.start_at, UTCDateTime)
+    first, second = aliased(Member), aliased(Member)
+    rows = session.execute(
+        select(first.area, second.area, func.count(), func.sum(pairs.c.at_activity))
+        .select_from(pairs)
+        .join(first, first.id == pairs.c.a).join(second, second.id == pairs.c.b)
+        .where(pairs.c.at >= start)
+        .group_by(first.area, second.area)).all()
+    count = sum(int(row[2]) for row in rows)
+    at_activity = sum(int(row[3] or 0) for row in rows)
+    return count, at_activity, [(row[0], row[1], int(row[2])) for row in rows]
 
 
-def _pair(a: int, b: int) -> Pair:
-    return (a, b) if a < b else (b, a)
-
-
-def _activity_id(key: str) -> str | None:
-    parts = key.split(":")
-    return parts[1] if len(parts) > 2 and parts[0] == "activity" else None
-
-
-def _meetings(moves: Iterable[Move]) -> dict[Pair, Meeting]:
-    """When each pair of members first met: an exchange or gift between them, or being
-    credited for the same group activity (met once both were credited)."""
-    first: dict[Pair, Meeting] = {}
-
-    def met(pair: Pair, meeting: Meeting) -> None:
-        if pair not in first or meeting.at < first[pair].at:
-            first[pair] = meeting
-
-    attendees: dict[str, dict[int, datetime]] = defaultdict(dict)
-    for move in moves:
-        a, b = move.payer_member, move.payee_member
-        if move.kind in PAIR_KINDS and a is not None and b is not None and a != b:
-            met(_pair(a, b), Meeting(move.at, at_activity=False))
-        activity = _activity_id(move.key) if move.kind == "activity" else None
-        if activity is not None and b is not None:
-            attendees[activity].setdefault(b, move.at)  # oldest first: the first credit
-    for credited in attendees.values():
-        for (a, a_at), (b, b_at) in combinations(sorted(credited.items()), 2):
-            met(_pair(a, b), Meeting(max(a_at, b_at), at_activity=True))
-    return first
-
-
-def _new_pairs(session: Session, bank_id: int, period: Period) -> dict[Pair, Meeting]:
-    """Pairs whose first meeting ever falls in the period."""
-    meetings = _meetings(_moves(session, bank_id, period, since_start=False))
-    return {pair: m for pair, m in meetings.items() if period.holds(m.at)}
-
-
-def _across_areas(pairs: Iterable[Pair], areas: dict[int, str | None]) -> int:
+def _across_areas(by_areas: Iterable[tuple[str | None, str | None, int]]) -> int:
     count = 0
-    for a, b in pairs:
-        here, there = _area_key(areas.get(a)), _area_key(areas.get(b))
-        if here and there and here != there:
-            count += 1
+    for here, there, pairs in by_areas:
+        here_key, there_key = _area_key(here), _area_key(there)
+        if here_key and there_key and here_key != there_key:
+            count += pairs
     return count
 
 
 # Categories and skills --------------------------------------------------------------------
 
-def _categoriser() -> Callable[[Move], str]:
+def _categoriser() -> Callable[[str, str], str]:
     vocabulary = Vocabulary()
 
-    def category(move: Move) -> str:
-        if move.kind == "activity":
+    def category(kind: str, description: str) -> str:
+        if kind == "activity":
             return GROUP_ACTIVITIES
-        terms = vocabulary.terms(move.description)
+        terms = vocabulary.terms(description)
         for name, tags in CATEGORIES:
             if any(f"#{tag}" in terms for tag in tags):
                 return name
@@ -301,8 +352,8 @@ def _categoriser() -> Callable[[Move], str]:
 
 def _skill_words(texts: Iterable[str | None]) -> set[str]:
     found: set[str] = set()
-    for text in texts:
-        for word in words(text):
+    for written in texts:
+        for word in words(written):
             root = stem(word)
             if len(word) >= 3 and root not in _NOT_SKILLS:
                 found.add(root)
@@ -326,76 +377,87 @@ def _skills_offered(session: Session, bank_id: int, period: Period) -> set[str]:
 
 # The reports ------------------------------------------------------------------------------
 
+def _by_month(session: Session, rows: Any) -> dict[str, int]:
+    return {str(month): int(value or 0) for month, value in session.execute(rows)}
+
+
+def _count_by(session: Session, key: Any, *where: Any) -> dict[str, int]:
+    """How many rows have each value of ``key``, an expression grouped by through a
+    subquery (so the same on PostgreSQL, whose GROUP BY cannot repeat its parameters)."""
+    keyed = select(key.label("key")).where(*where).subquery()
+    return _by_month(session, select(keyed.c.key, func.count()).group_by(keyed.c.key))
+
+
 def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    minutes: dict[date, int] = defaultdict(int)
-    for move in _moves(session, bank_id, period):
-        if move.giver is not None:
-            minutes[move.month] += move.minutes
+    moves = _moves(session, bank_id, period)
+    minutes = _by_month(session, select(moves.c.month, func.sum(moves.c.minutes))
+                        .where(_given(moves)).group_by(moves.c.month))
     return Report(
         "hours-by-month", "Hours given each month",
         "Hours of help members gave each month: to each other, at group activities, or "
         "recorded by a broker.",
         ("Month", "Hours given"),
-        [(_label(m), _hours(minutes[m])) for m in period.months()], "bar",
+        [(_label(m), _hours(minutes.get(_label(m), 0))) for m in period.months()], "bar",
     )
 
 
 def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    active: dict[date, set[int]] = defaultdict(set)
-    for move in _moves(session, bank_id, period):
-        for member in (move.giver, move.helped):
-            if member is not None:
-                active[move.month].add(member)
+    moves = _moves(session, bank_id, period)
+    active = union(
+        select(moves.c.month, moves.c.payee_member.label("member")).where(_given(moves)),
+        select(moves.c.month, moves.c.payer_member.label("member")).where(_received(moves)),
+    ).subquery()
+    counts = _by_month(session, select(active.c.month, func.count())
+                       .group_by(active.c.month))
     return Report(
         "active-members", "Active members each month",
         "Members who gave or received help at least once in the month.",
         ("Month", "Active members"),
-        [(_label(m), len(active[m])) for m in period.months()], "line",
+        [(_label(m), counts.get(_label(m), 0)) for m in period.months()], "line",
     )
 
 
 def _reciprocity(session: Session, bank_id: int, period: Period) -> Report:
-    roles = _roles(_moves(session, bank_id, period))
+    roles = _roles(session, _moves(session, bank_id, period))
     groups = (
-        ("Gave and received", roles.gave & roles.received),
-        ("Only gave", roles.gave - roles.received),
-        ("Only received", roles.received - roles.gave),
+        ("Gave and received", roles.both),
+        ("Only gave", roles.only_gave),
+        ("Only received", roles.only_received),
     )
-    whole = len(roles.active)
     return Report(
         "reciprocity", "Giving and receiving",
         "Of the members active in the period, how many both gave and received help, and "
         "how many only gave or only received.",
         ("Members", "Number", "Share of active members (%)"),
-        [(label, len(group), _percent(len(group), whole)) for label, group in groups], "bar",
+        [(label, count, _percent(count, roles.active)) for label, count in groups], "bar",
     )
 
 
 def _new_members(session: Session, bank_id: int, period: Period) -> Report:
-    joined = session.scalars(
-        select(Member.joined_at).where(
-            Member.bank_id == bank_id, Member.joined_at >= period.start_at,
-            Member.joined_at < period.end_at,
-        )
-    )
-    counts: dict[date, int] = defaultdict(int)
-    for when in joined:
-        at = _utc(when)
-        counts[date(at.year, at.month, 1)] += 1
+    counts = _count_by(session, _month(session, Member.joined_at),
+                       Member.bank_id == bank_id, Member.joined_at >= period.start_at,
+                       Member.joined_at < period.end_at)
     return Report(
         "new-members", "New members each month",
         "People who joined the time bank each month, including any who have since left.",
         ("Month", "New members"),
-        [(_label(m), counts[m]) for m in period.months()], "bar",
+        [(_label(m), counts.get(_label(m), 0)) for m in period.months()], "bar",
     )
 
 
 def _hours_by_category(session: Session, bank_id: int, period: Period) -> Report:
     category = _categoriser()
+    moves = _moves(session, bank_id, period)
+    is_activity = moves.c.kind == "activity"
+    # Activities are one category whatever they are called: their descriptions are not read.
+    given = select(case((is_activity, 1), else_=0).label("activity"),
+                   case((is_activity, ""), else_=moves.c.description).label("what"),
+                   moves.c.minutes).where(_given(moves)).subquery()
     minutes: dict[str, int] = defaultdict(int)
-    for move in _moves(session, bank_id, period):
-        if move.giver is not None:
-            minutes[category(move)] += move.minutes
+    for activity, what, total in session.execute(
+            select(given.c.activity, given.c.what, func.sum(given.c.minutes))
+            .group_by(given.c.activity, given.c.what)):
+        minutes[category("activity" if activity else "help", what or "")] += int(total)
     names = [name for name, _ in CATEGORIES] + [GROUP_ACTIVITIES, OTHER]
     return Report(
         "hours-by-category", "Hours given by kind of help",
@@ -406,15 +468,16 @@ def _hours_by_category(session: Session, bank_id: int, period: Period) -> Report
 
 
 def _hours_by_area(session: Session, bank_id: int, period: Period) -> Report:
-    areas = _areas(session, bank_id)
+    moves = _moves(session, bank_id, period)
     minutes: dict[str, int] = defaultdict(int)
     spelling: dict[str, str] = {}
-    for move in _moves(session, bank_id, period):
-        if move.giver is None:
-            continue
-        area = " ".join((areas.get(move.giver) or "").split())
+    for raw, total in session.execute(
+            select(Member.area, func.sum(moves.c.minutes))
+            .join(Member, Member.id == moves.c.payee_member)
+            .where(_given(moves)).group_by(Member.area)):
+        area = " ".join((raw or "").split())
         key = area.casefold()
-        minutes[key] += move.minutes
+        minutes[key] += int(total)
         spelling[key] = min(spelling.get(key, area), area)
     rows: list[tuple[object, ...]] = [
         (spelling[key] or UNKNOWN_AREA, _hours(total))
@@ -433,35 +496,32 @@ def _hours_by_organisation(session: Session, bank_id: int, period: Period) -> Re
         .where(Account.bank_id == bank_id, Account.kind.in_(("fund", "organisation")))
         .order_by(Account.kind, Account.name, Account.id)
     ).all()
-    minutes: dict[int, int] = defaultdict(int)
-    credited: dict[int, set[int]] = defaultdict(set)
-    for move in _moves(session, bank_id, period):
-        if move.kind in ("record", "activity") and move.giver is not None:
-            minutes[move.payer_id] += move.minutes
-            credited[move.payer_id].add(move.giver)
+    moves = _moves(session, bank_id, period)
+    paid = {payer: (int(total), int(people)) for payer, total, people in session.execute(
+        select(moves.c.payer_id, func.sum(moves.c.minutes),
+               func.count(distinct(moves.c.payee_member)))
+        .where(moves.c.kind.in_(("record", "activity")), moves.c.payee_member.is_not(None))
+        .group_by(moves.c.payer_id))}
     return Report(
         "hours-by-organisation", "Hours paid by the fund and each organisation",
         "Hours credited to members by the community fund and by each partner organisation, "
         "for help recorded by brokers and for group activities.",
         ("Paid by", "Hours", "Members credited"),
-        [(p.name, _hours(minutes[p.id]), len(credited[p.id])) for p in payers], "bar",
+        [(p.name, _hours(paid.get(p.id, (0, 0))[0]), paid.get(p.id, (0, 0))[1])
+         for p in payers], "bar",
     )
 
 
 def _network_growth(session: Session, bank_id: int, period: Period) -> Report:
-    meetings = _meetings(_moves(session, bank_id, period, since_start=False))
-    new: dict[date, int] = defaultdict(int)
-    before = 0
-    for meeting in meetings.values():
-        if meeting.at < period.start_at:
-            before += 1
-        else:
-            new[date(meeting.at.year, meeting.at.month, 1)] += 1
+    pairs = _meetings(session, bank_id, period)
+    start = literal(period.start_at, UTCDateTime)
+    new = _count_by(session, case((pairs.c.at < start, "before"),
+                                  else_=_month(session, pairs.c.at)))
     rows: list[tuple[object, ...]] = []
-    total = before
-    for month in period.months():
-        total += new[month]
-        rows.append((_label(month), new[month], total))
+    total = new.get("before", 0)
+    for m in period.months():
+        total += new.get(_label(m), 0)
+        rows.append((_label(m), new.get(_label(m), 0), total))
     return Report(
         "network-growth", "New connections between members",
         "Pairs of members who helped each other, gave each other hours or came to the same "
@@ -490,14 +550,25 @@ def _period(start: date, end: date) -> Period:
     return Period(start, end)
 
 
+def _tune(session: Session) -> None:
+    """On PostgreSQL, for this transaction: no JIT compiling (it costs a report more time
+    than it saves), and memory enough to group months and pairs in a hash, not on disk."""
+    if not _sqlite(session):
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def build(session: Session, bank_id: int, name: str, start: date, end: date) -> Report:
     """One report by name (``KeyError`` for a name not in ``REPORTS``)."""
     builder = _BUILDERS[name]
+    _tune(session)
     return builder(session, bank_id, _period(start, end))
 
 
 def all_reports(session: Session, bank_id: int, start: date, end: date) -> list[Report]:
-    return [build(session, bank_id, name, start, end) for name in REPORTS]
+    period = _period(start, end)
+    _tune(session)
+    return [_BUILDERS[name](session, bank_id, period) for name in REPORTS]
 
 
 def to_csv(report: Report) -> str:
@@ -514,32 +585,35 @@ def coproduction(session: Session, bank_id: int, start: date, end: date) -> list
     """The four values of co-production (assets, redefining work, reciprocity, social
     networks), measured over the period."""
     period = _period(start, end)
+    _tune(session)
     moves = _moves(session, bank_id, period)
+    roles = _roles(session, moves)
     return [
-        *_assets(session, bank_id, period, moves),
-        *_work(moves),
-        *_reciprocity_indicators(moves),
+        *_assets(session, bank_id, period, roles),
+        *_work(session, moves),
+        *_reciprocity_indicators(session, moves, roles),
         *_networks(session, bank_id, period),
     ]
 
 
-def _assets(session: Session, bank_id: int, period: Period, moves: list[Move]
+def _assets(session: Session, bank_id: int, period: Period, roles: Roles
             ) -> Iterator[Indicator]:
     yield Indicator(
         "Assets", "Skills offered", len(_skills_offered(session, bank_id, period)), "skills",
         "Different skills that members list in their profiles or have offered by text.",
     )
     yield Indicator(
-        "Assets", "Members who gave help", len(_roles(moves).gave), "members",
+        "Assets", "Members who gave help", roles.gave, "members",
         "Members whose time and skills helped someone in the period.",
     )
 
 
-def _work(moves: list[Move]) -> Iterator[Indicator]:
+def _work(session: Session, moves: Subquery) -> Iterator[Indicator]:
     minutes: dict[str, int] = defaultdict(int)
-    for move in moves:
-        if move.giver is not None:
-            minutes[move.kind] += move.minutes
+    for kind, total in session.execute(
+            select(moves.c.kind, func.sum(moves.c.minutes)).where(_given(moves))
+            .group_by(moves.c.kind)):
+        minutes[kind] = int(total)
     yield Indicator(
         "Redefining work", "Hours given", _hours(sum(minutes.values())), "hours",
         "Hours of help that members gave, valued the same whoever gave them.",
@@ -558,36 +632,33 @@ def _work(moves: list[Move]) -> Iterator[Indicator]:
     )
 
 
-def _reciprocity_indicators(moves: list[Move]) -> Iterator[Indicator]:
-    roles = _roles(moves)
-    both = roles.gave & roles.received
+def _reciprocity_indicators(session: Session, moves: Subquery, roles: Roles
+                            ) -> Iterator[Indicator]:
     yield Indicator(
         "Reciprocity", "Members who gave and received",
-        _percent(len(both), len(roles.active)), "%",
+        _percent(roles.both, roles.active), "%",
         "The share of active members who both gave help and were helped in the period.",
     )
     yield Indicator(
-        "Reciprocity", "Helped, then helped others", len(_received_then_gave(moves)),
+        "Reciprocity", "Helped, then helped others", _received_then_gave(session, moves),
         "members",
         "Members who were helped and later in the period helped someone else.",
     )
 
 
 def _networks(session: Session, bank_id: int, period: Period) -> Iterator[Indicator]:
-    new = _new_pairs(session, bank_id, period)
-    areas = _areas(session, bank_id)
+    count, at_activity, by_areas = _new_pairs(session, bank_id, period)
     yield Indicator(
-        "Social networks", "New connections", len(new), "pairs",
+        "Social networks", "New connections", count, "pairs",
         "Pairs of members who helped each other or met at a group activity for the first "
         "time.",
     )
     yield Indicator(
-        "Social networks", "Connections across areas", _across_areas(new, areas), "pairs",
+        "Social networks", "Connections across areas", _across_areas(by_areas), "pairs",
         "New connections between members who live in different areas.",
     )
     yield Indicator(
-        "Social networks", "Connections made at group activities",
-        sum(1 for m in new.values() if m.at_activity), "pairs",
+        "Social networks", "Connections made at group activities", at_activity, "pairs",
         "New connections between members who first met at a group activity.",
     )
 
