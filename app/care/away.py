@@ -30,6 +30,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app import caps, delivery, outbound
+from app.care import duty
 from app.services import Services
 from conversations.gsm import segments
 from conversations.machine import AskLeave, ComeBack, GoAway, Leave, ShowAway
@@ -427,9 +428,9 @@ def _entry(bank: Bank, concern: Concern, language: str) -> str:
 
 
 def summary_brokers(session: Session, bank: Bank) -> list[Member]:
-    """Who gets the daily summary: the bank's active brokers who are not away themselves.
-    (``app.care.duty.brokers_on_duty`` takes over when the bank names who is on duty.)"""
-    return [b for b in members.brokers(session, bank.id) if b.away_since is None]
+    """Who gets the daily summary: the brokers on duty (``app.care.duty``; every active
+    broker who is not away, unless the bank names who is on duty then)."""
+    return duty.brokers_on_duty(session, bank)
 
 
 def summary_due(bank: Bank, now: datetime, quiet_hours: str) -> bool:

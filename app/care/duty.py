@@ -122,8 +122,10 @@ def _zone(bank: Bank) -> ZoneInfo:
 
 def brokers_on_duty(session: Session, bank: Bank, at: datetime | None = None) -> list[Member]:
     """The active brokers of ``bank`` on duty at ``at`` (now): those the rota names for that
-    time, else (no rota, or nobody on duty then) every active broker."""
-    everyone = members.brokers(session, bank.id)
+    time, else (no rota, or nobody on duty then) every active broker. A broker who is away
+    (``AWAY``) is left out, unless every broker is."""
+    active = members.brokers(session, bank.id)
+    everyone = [broker for broker in active if broker.away_since is None] or active
     rota = list(session.scalars(select(BrokerDuty).where(BrokerDuty.bank_id == bank.id)))
     if not rota:
         return everyone

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
 from app import caps, outbound
+from app.care import duty
 from conversations.machine import for_others, shorten
 from ledger import audit, members, own_hours, posts
 from ledger.errors import LedgerError, OwnHours
@@ -46,9 +47,8 @@ def through_broker(bank: Bank, requester: Member, helper: Member) -> bool:
 
 
 def brokers_on_duty(session: Session, bank: Bank) -> list[Member]:
-    """The brokers told that an introduction waits: every active broker of the bank.
-    (The care concept's rota, ``app.care.duty.brokers_on_duty``, takes over at merge.)"""
-    return members.brokers(session, bank.id)
+    """The brokers told that an introduction waits: those on duty (``app.care.duty``)."""
+    return duty.brokers_on_duty(session, bank)
 
 
 # --- on the helper's YES --------------------------------------------------------------------
