@@ -106,6 +106,10 @@ class Bank(Base):
     # records; the sweep deletes older ones. The ledger is kept.
     retention_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moved on (in the same transaction) whenever something matching reads changes: a
+    # member's status, profile or opt-out, an offer. A worker's cached match index is good
+    # only while this is the number it was built at (ledger.match_cache).
+    match_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"

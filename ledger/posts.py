@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -91,6 +91,20 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
     """Who could be asked: active, opted-in members, with what they offer, how often they
     were asked lately and whether they were asked enough today (brokers may set a member's
     status back to pending to hold them)."""
+    bank = session.get(Bank, bank_id)
+    assert bank is not None
+    recent, today = ask_counts(session, bank)
+    return [
+        replace(helper, recent_asks=recent.get(helper.member_id, 0),
+                asked_enough_today=today.get(helper.member_id, 0)
+                >= bank.asks_per_helper_per_day)
+        for helper in helper_profiles(session, bank_id)
+    ]
+
+
+def helper_profiles(session: Session, bank_id: int) -> list[Helper]:
+    """Who could be asked (active, opted-in members who offer something), with what they
+    offer, where and when: what a match index keeps (``ledger.match_cache``), without asks."""
     offers: dict[int, list[str]] = {}
     for member_id, text in session.execute(
         select(Post.member_id, Post.text).where(
@@ -98,32 +112,31 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
         )
     ):
         offers.setdefault(member_id, []).append(text)
-    since = utcnow() - timedelta(days=FAIRNESS_DAYS)
-    asked = dict(session.execute(
-        select(Ask.member_id, func.count(Ask.id))
-        .join(Post, Post.id == Ask.post_id)
-        .where(Post.bank_id == bank_id, Ask.created_at >= since)
-        .group_by(Ask.member_id)
-    ).all())
-    bank = session.get(Bank, bank_id)
-    assert bank is not None
-    today = asked_today(session, bank)
     opted_out = select(OptOut.phone).where(OptOut.bank_id == bank_id)
     found = []
-    for member in session.scalars(
-        select(Member).where(
+    for member_id, name, skills, area, availability in session.execute(
+        select(Member.id, Member.name, Member.skills, Member.area, Member.availability).where(
             Member.bank_id == bank_id, Member.status == "active",
             Member.phone.not_in(opted_out),
         )
     ):
-        words = ", ".join(filter(None, [member.skills, *offers.get(member.id, [])]))
+        words = ", ".join(filter(None, [skills, *offers.get(member_id, [])]))
         if words:
-            found.append(Helper(
-                member.id, member.name, words, member.area, member.availability,
-                int(asked.get(member.id, 0)),
-                today.get(member.id, 0) >= bank.asks_per_helper_per_day,
-            ))
+            found.append(Helper(member_id, name, words, area, availability))
     return found
+
+
+def ask_counts(session: Session, bank: Bank) -> tuple[dict[int, int], dict[int, int]]:
+    """How many needs each member was asked about lately (fairness) and today (the bank's
+    daily limit): they change with every wave, so they are read fresh each time."""
+    since = utcnow() - timedelta(days=FAIRNESS_DAYS)
+    recent = {member_id: int(count) for member_id, count in session.execute(
+        select(Ask.member_id, func.count(Ask.id))
+        .join(Post, Post.id == Ask.post_id)
+        .where(Post.bank_id == bank.id, Ask.created_at >= since)
+        .group_by(Ask.member_id)
+    )}
+    return recent, asked_today(session, bank)
 
 
 def asked_today(session: Session, bank: Bank, member_ids: Iterable[int] | None = None
