@@ -239,43 +239,66 @@ class MatchIndex:
         wanted = self.vocabulary.terms(need.text)
         if not wanted or limit <= 0:
             return []
-        asks = recent if recent is not None else {
-            m: h.recent_asks for m, h in self.helpers.items() if h.recent_asks}
+        helpers = self.helpers
+        asked_lately = (recent.get if recent is not None
+                        else lambda m, _default=0: helpers[m].recent_asks)
         skip = {need.member_id, *exclude}
-        # Worth of the shared terms, per helper: 2 a word, 1.5 a category (counted in C).
+        # How many of the need's words each helper shares (counted in C); categories are
+        # many helpers each, so they are counted only for those who need it.
         shared_words: Counter[int] = Counter()
-        shared_categories: Counter[int] = Counter()
+        category_sets: list[set[int]] = []
         for term in wanted:
             found = self.by_term.get(term)
-            if found:
-                (shared_categories if term[0] == "#" else shared_words).update(found)
-        tiers: dict[float, list[int]] = defaultdict(list)
-        for member_id in shared_words.keys() | shared_categories.keys():
-            if member_id not in skip:
-                worth = 2.0 * shared_words[member_id] + 1.5 * shared_categories[member_id]
-                tiers[worth].append(member_id)
+            if found and term[0] == "#":
+                category_sets.append(found)
+            elif found:
+                shared_words.update(found)
         days = frozenset(stem(w) for w in words(need.text) if stem(w) in _DAY_STEMS)
         area = _place(need.area)
         bonus = (2.0 if area else 0.0) + (1.0 if days else 0.0)
         best: list[tuple[float, int, int]] = []  # (score, -recent, -member_id): a min-heap
         places, free, focus = self.places, self.free, self.focus
-        for worth in sorted(tiers, reverse=True):
-            if len(best) == limit and worth + bonus < best[0][0] - 1e-9:
-                break  # nobody here or below can pass the last of the best
-            for member_id in tiers[worth]:
-                score = worth
-                if area and places[member_id] == area:
-                    score += 2.0
-                if days and days & free[member_id]:
-                    score += 1.0
-                score *= focus[member_id]
-                asked = asks.get(member_id, 0)
-                score -= 0.75 * asked
-                entry = (score, -asked, -member_id)
-                if len(best) < limit:
-                    heapq.heappush(best, entry)
-                elif entry > best[0]:
-                    heapq.heapreplace(best, entry)
+
+        def cannot_pass(worth: float) -> bool:
+            return len(best) == limit and worth + bonus < best[0][0] - 1e-9
+
+        def score_tiers(tiers: dict[float, list[int]]) -> None:
+            for worth in sorted(tiers, reverse=True):
+                if cannot_pass(worth):
+                    return  # nobody here or below can pass the last of the best
+                for member_id in tiers[worth]:
+                    score = worth
+                    if area and places[member_id] == area:
+                        score += 2.0
+                    if days and days & free[member_id]:
+                        score += 1.0
+                    score *= focus[member_id]
+                    asked = asked_lately(member_id, 0)
+                    score -= 0.75 * asked
+                    entry = (score, -asked, -member_id)
+                    if len(best) < limit:
+                        heapq.heappush(best, entry)
+                    elif entry > best[0]:
+                        heapq.heapreplace(best, entry)
+
+        # Helpers who share a word come first (few: a word is rarer than a category); a
+        # helper who shares only categories is worth 1.5 a category, and is looked at only
+        # if that much could still pass the best so far.
+        tiers: dict[float, list[int]] = defaultdict(list)
+        for member_id, count in shared_words.items():
+            if member_id not in skip:
+                categories = sum(1 for found in category_sets if member_id in found)
+                tiers[2.0 * count + 1.5 * categories].append(member_id)
+        score_tiers(tiers)
+        if category_sets and not cannot_pass(1.5 * len(category_sets)):
+            shared_categories: Counter[int] = Counter()
+            for found in category_sets:
+                shared_categories.update(found)
+            tiers = defaultdict(list)
+            for member_id, count in shared_categories.items():
+                if member_id not in shared_words and member_id not in skip:
+                    tiers[1.5 * count].append(member_id)
+            score_tiers(tiers)
         return [
             self._explain(-negative_id, score, wanted, days, area, -negative_asked)
             for score, negative_asked, negative_id in sorted(best, reverse=True)
