@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from xml.sax.saxutils import escape
 
 from sqlalchemy import Connection
@@ -33,7 +34,6 @@ from conversations import Facts, MemberFacts, State, step
 from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, parse
 from conversations.texts import render
 from ledger import banks, members
-from ledger.models import Bank
 from ledger.phones import Address, InvalidNumber, parse_address
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         services.redis.set(key, twiml([]).encode(), ex=config.inbound_memory_seconds)
         return twiml([])
     try:
-        answer, new_state = _process(services, message, loaded, State.from_json(raw_state))
+        answer, new_state, work = _process(services, message, loaded, State.from_json(raw_state))
         if not answered:
             answer = twiml([])
     except BaseException:
@@ -146,8 +146,13 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         raise
     # Everything below happens after the commit: a failure here must not tell the member to
     # text again (a resend would be a new message), so it is logged and the answer stands.
+    # One round trip: the texts and jobs for the worker, the answer and the dialog state.
     try:
         pipe = services.redis.pipeline(transaction=False)
+        try:
+            _enqueue(services, message.sid, work, pipe)
+        except Exception:  # committed: the sweep hands these to the worker later
+            log.exception("inbound %s: texts or jobs recorded but not enqueued", message.sid)
         # Sealed: an answer may carry another member's number (an introduction).
         pipe.set(key, services.seal(answer.encode()), ex=config.inbound_memory_seconds)
         if not new_state.empty:
@@ -158,8 +163,25 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
             pipe.delete(doubt_key)
         pipe.execute()
     except Exception:
-        log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
+        log.exception("inbound %s handled, but its answer and dialog could not be saved (nor "
+                      "its texts and jobs enqueued: the sweep will)", sid)
     return answer
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a committed step hands to the worker: texts (message ids) and jobs."""
+
+    queued: list[int]
+    jobs: list[tuple[str, int]]
+
+
+def _enqueue(services: Services, sid: str, work: _Work, pipe: Any) -> None:
+    """Add ``work`` to ``pipe``, to reach Redis with the answer in one round trip."""
+    outbound.enqueue(services, work.queued, pipeline=pipe)
+    for path, item_id in work.jobs:
+        name = path.rsplit(".", 1)[-1]
+        services.queue.enqueue(path, item_id, job_id=f"{name}-{item_id}-{sid}", pipeline=pipe)
 
 
 def _opting(body: str) -> bool:
@@ -230,34 +252,30 @@ class _Loaded:
 
 def _process(
     services: Services, message: Inbound, loaded: _Loaded, state: State
-) -> tuple[str, State]:
-    """Step the conversation and carry out its effects; return the TwiML and the new state."""
+) -> tuple[str, State, _Work]:
+    """Step the conversation and carry out its effects; return the TwiML, the new state and
+    the committed work to hand to the worker."""
     config = services.config
     outcome = step(state, loaded.facts, message.body)
     replies = list(outcome.replies)
     language = loaded.language
+    work = _Work([], [])
     if outcome.effects or loaded.contact_stale:
         with services.db.writing() as session:
-            bank = session.get(Bank, loaded.bank_id)
-            assert bank is not None
+            # The bank and the member in one statement.
+            bank, member = members.bank_and_member(session, loaded.bank_id,
+                                                   message.sender.phone)
             ctx = effects.Context(
                 session=session, bank=bank, sender=message.sender, sid=message.sid,
-                region=config.default_region,
-                member=members.find_member(session, bank.id, message.sender.phone),
+                region=config.default_region, member=member,
             )
             effects.carry_out(ctx, outcome.effects)
             replies += ctx.replies
             if ctx.member is not None:
                 language = ctx.member.language
-        try:
-            outbound.enqueue(services, ctx.queued)
-            for path, item_id in ctx.jobs:
-                name = path.rsplit(".", 1)[-1]
-                services.queue.enqueue(path, item_id, job_id=f"{name}-{item_id}-{message.sid}")
-        except Exception:  # committed: the sweep hands these to the worker later
-            log.exception("inbound %s: texts or jobs recorded but not enqueued", message.sid)
+        work = _Work(ctx.queued, ctx.jobs)
     answer = twiml([render(reply.key, language, **reply.params) for reply in replies])
-    return answer, outcome.state
+    return answer, outcome.state, work
 
 
 def _load(

@@ -26,6 +26,17 @@ def find_member(session: Session, bank_id: int, phone: str) -> Member | None:
     ).one_or_none()
 
 
+def bank_and_member(session: Session, bank_id: int, phone: str) -> tuple[Bank, Member | None]:
+    """The bank and the member at ``phone`` in it (None for a stranger), in one statement:
+    the webhook's write path reads both."""
+    bank, member = session.execute(
+        select(Bank, Member)
+        .outerjoin(Member, (Member.bank_id == Bank.id) & (Member.phone == phone))
+        .where(Bank.id == bank_id)
+    ).one()
+    return bank, member
+
+
 def member_number(who: str) -> int | None:
     """The member id in ``#12`` (how brokers name a member everywhere), or None."""
     who = who.strip()

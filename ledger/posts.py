@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ledger import banks, members
@@ -21,27 +22,29 @@ FAIRNESS_DAYS = 30
 
 def post(session: Session, *, bank_id: int, member: Member, kind: str, text: str,
          request_key: str) -> tuple[Post, bool]:
-    """Post an offer or a need once per request key; needs expire after 14 days."""
-    existing = session.scalars(
-        select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
+    """Post an offer or a need once per request key; needs expire after 14 days.
+
+    Two statements in the usual case (the reference, then ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING``), on the webhook's write path; a request key already used (a text handled
+    again) finds the first post, and its reference number is left unused."""
+    values = {
+        "bank_id": bank_id, "member_id": member.id, "kind": kind, "text": text[:300],
+        "ref": next_ref(session, bank_id), "request_key": request_key,
+        "expires_at": utcnow() + timedelta(days=NEED_DAYS) if kind == "need" else None,
+    }
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Post)
+    item = session.scalars(
+        statement.values(**values)
+        .on_conflict_do_nothing(index_elements=["bank_id", "request_key"])
+        .returning(Post)
     ).one_or_none()
-    if existing is not None:
-        return existing, False
-    try:
-        with session.begin_nested():
-            item = Post(
-                bank_id=bank_id, member_id=member.id, kind=kind, text=text[:300],
-                ref=next_ref(session, bank_id), request_key=request_key,
-                expires_at=utcnow() + timedelta(days=NEED_DAYS) if kind == "need" else None,
-            )
-            session.add(item)
-            session.flush()
-    except IntegrityError:
-        again = session.scalars(
-            select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
-        ).one()
-        return again, False
-    return item, True
+    if item is not None:
+        return item, True
+    again = session.scalars(
+        select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
+    ).one()
+    return again, False
 
 
 def by_ref(session: Session, bank_id: int, ref: int) -> Post | None:
