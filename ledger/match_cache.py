@@ -78,13 +78,24 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             _mark(session, obj.bank_id)
 
 
+# Execution option for an INSERT into those tables run as a statement: the bank it changes
+# for matching, or NOTHING (a need). Without it, every bank's version moves on.
+OPTION = "match_change"
+NOTHING = -1
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _bulk(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete):
+    if not (state.is_update or state.is_delete or state.is_insert):
         return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
     if name not in _TABLES:
+        return
+    if state.is_insert:
+        said = state.execution_options.get(OPTION)
+        if said != NOTHING:
+            _mark(state.session, said if isinstance(said, int) and said > 0 else None)
         return
     where = getattr(state.statement, "whereclause", None)
     if name == Post.__tablename__ and _equals(where, "kind") == "need":

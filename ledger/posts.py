@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ledger import banks, members
+from ledger import banks, match_cache, members
 from ledger.confirmations import next_ref
 from ledger.matching import Candidate, Helper
 from ledger.models import Ask, Bank, Member, OptOut, Post, utcnow
@@ -38,6 +38,9 @@ def post(session: Session, *, bank_id: int, member: Member, kind: str, text: str
         statement.values(**values)
         .on_conflict_do_nothing(index_elements=["bank_id", "request_key"])
         .returning(Post)
+        # Statements are not flushed objects: say what matching must know (an offer).
+        .execution_options(**{match_cache.OPTION: bank_id if kind == "offer"
+                              else match_cache.NOTHING})
     ).one_or_none()
     if item is not None:
         return item, True

@@ -141,3 +141,13 @@ def test_a_change_rolled_back_does_not_move_the_version(drivers, services):
         session.flush()
         raise RuntimeError("the transaction fails")
     assert _version(services) == version
+
+
+def test_an_offer_posted_after_the_index_was_built_is_seen(drivers, make_phone, outbox):
+    dee = join(make_phone("+447700900906"), "Dee", "gardening", "Lambeth")
+    drivers["bob"].text("NEED a lift to the fair")  # the index, again, with Dee the gardener
+    outbox.run_jobs()
+    assert not any("needs:" in text for text in outbox.to(dee.number))
+    assert "Your offer is posted" in dee.reply("OFFER lifts to the hospital")
+    _need_again(make_phone, outbox)
+    assert outbox.to(dee.number)[-1].startswith("Cy needs: a lift to the shops")
