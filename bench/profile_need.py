@@ -40,6 +40,48 @@ from bench.counting import Counts, counting  # noqa: E402
 
 COMMAND = ".venv/bin/python bench/profile_need.py"
 
+FINDINGS = """\
+### Where the milliseconds of one NEED went, and the fix
+
+Before this work (commit 72f0bb8) one NEED through the webhook cost **10 SQL statements and
+4 Redis round trips**; a BALANCE costs 1 and 2. Counted with `bench/counting.py`
+(SQLAlchemy's `before_cursor_execute`/`begin`/`commit` events, and redis-py's
+`send_packed_command`, one call per round trip, a pipeline being one):
+
+| # | before | after |
+|---:|---|---|
+| 1 | `SELECT` facts, balance, opt-out (no transaction; as BALANCE) | same |
+| 2 | `BEGIN` | same |
+| 3 | `SELECT` the bank (`session.get`) | `SELECT` bank and member together |
+| 4 | `SELECT` the member (`find_member`) | — |
+| 5 | `SELECT` a post with this request key (idempotency) | — |
+| 6 | `SAVEPOINT` | — |
+| 7 | `UPDATE banks SET next_ref … RETURNING` (the reference) | same |
+| 8 | `INSERT` the post | `INSERT … ON CONFLICT (bank_id, request_key) DO NOTHING RETURNING` |
+| 9 | `RELEASE SAVEPOINT` | — |
+| 10 | `COMMIT` | same |
+| Redis | claim; enqueue `ask_helpers` (2); answer, dialog | claim; answer, dialog, job |
+
+- **Matching was not done in the request**: the NEED only enqueues `ask_helpers`. The job,
+  though, rebuilt the bank's whole match index on every wave (seconds at 100,000 members);
+  it now keeps it (see the matching section).
+- On PostgreSQL every statement is a network round trip, and on a 2-CPU machine shared with
+  the database each costs context switches: cProfile of 150 NEEDs puts over two thirds of
+  the wall time in psycopg's `wait()` (waiting for the server), not in Python.
+- The fix: one statement for bank and member; the idempotency check folded into the
+  `INSERT` (a text handled again finds the first post, its reference number left unused;
+  `tests/test_query_counts.py::test_the_same_need_handled_again_posts_once`); the texts and
+  jobs a step makes go to Redis in the answer's pipeline (RQ's `pipeline=`), after the
+  commit as before. **Now 6 statements, 1 transaction, 2 round trips** (an OFFER 7: it also
+  moves the bank's match version on), pinned by `tests/test_query_counts.py`.
+- What remains: `BEGIN`/`COMMIT`, the reference (`UPDATE` of the bank's row, which all
+  posts and confirmations of a bank queue on) and the `INSERT`. On SQLite every write is
+  `BEGIN IMMEDIATE`, so writers queue on the one database lock whatever the number of
+  workers: the embedded backend is for a bank on one machine, not for storms.
+- RQ asks Redis `INFO` once per process, on its first enqueue; not counted above.
+
+"""
+
 
 @contextlib.contextmanager
 def bank_app(backend: str, pg_url: str, redis_url: str) -> Iterator[Flask]:
@@ -54,12 +96,13 @@ def bank_app(backend: str, pg_url: str, redis_url: str) -> Iterator[Flask]:
                                        "bank_name": "Lambeth Time Bank"}
         admin = None
         redis_server = None
-        name = f"timebank_profile_{os.getpid()}"
+        name = f"{os.environ.get('BENCH_PG_DATABASE', 'timebank_bench')}_profile"
         if backend == "servers":
             import psycopg
 
             admin_url = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", pg_url) + "/postgres"
             admin = psycopg.connect(admin_url, autocommit=True)
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{name}"')
             settings.update(database_url=f"{pg_url}/{name}", redis_url=redis_url)
         else:
@@ -172,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write a markdown section here")
     parser.add_argument("-v", "--verbose", action="store_true", help="print cProfile output")
     args = parser.parse_args(argv)
-    lines = ["### One NEED and one BALANCE, counted", "",
+    lines = ["## The write path: one NEED, counted", "", FINDINGS,
+             "### One NEED and one BALANCE, counted now", "",
              f"Reproduce: `{COMMAND} --backend embedded --backend servers -v`", ""]
     for backend in args.backend or ["embedded"]:
         lines += report(backend, args)

@@ -21,7 +21,8 @@ Parts (``--only`` runs some; the others' sections in docs/PERFORMANCE.md are kep
 
 - every other part is a script of its own, run as ``python bench/X.py --markdown OUT``,
   which writes its section to OUT (``PARTS`` below; a script not there yet is noted and
-  skipped). ``$BENCH_PG_URL`` and ``$BENCH_REDIS_URL`` are passed on to them.
+  skipped). ``$BENCH_PG_URL``, ``$BENCH_REDIS_URL`` and ``$BENCH_PG_DATABASE`` (a name they
+  may create databases under, with a suffix) are passed on to them.
 
 Every server it starts is stopped and every temporary directory removed, also on errors and
 Ctrl-C. See bench/README.md.
@@ -659,7 +660,8 @@ def run_part(name: str, script: str, extra: list[str], args: argparse.Namespace,
     log(f"[{name}] {command} --markdown …")
     with tempfile.TemporaryDirectory(prefix="timebank-part-") as tmp:
         out = Path(tmp) / "section.md"
-        env = {**os.environ, "BENCH_PG_URL": args.pg_url, "BENCH_REDIS_URL": args.redis_url}
+        env = {**os.environ, "BENCH_PG_URL": args.pg_url, "BENCH_REDIS_URL": args.redis_url,
+               "BENCH_PG_DATABASE": args.pg_database}
         try:
             done = subprocess.run([sys.executable, script, *extra, "--markdown", str(out)],
                                   cwd=ROOT, env=env, capture_output=True, text=True,
