@@ -78,10 +78,12 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             _mark(session, obj.bank_id)
 
 
-# Execution option for an INSERT into those tables run as a statement: the bank it changes
-# for matching, or NOTHING (a need). Without it, every bank's version moves on.
+# Execution option for an INSERT into those tables run as a statement: NOTHING (a need:
+# nothing matching reads), FROM_PARAMETERS (the bank is the ``bank_id`` parameter). Without
+# it, every bank's version moves on.
 OPTION = "match_change"
-NOTHING = -1
+NOTHING = "nothing"
+FROM_PARAMETERS = "bank_id"
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -94,8 +96,11 @@ def _bulk(state: ORMExecuteState) -> None:
         return
     if state.is_insert:
         said = state.execution_options.get(OPTION)
-        if said != NOTHING:
-            _mark(state.session, said if isinstance(said, int) and said > 0 else None)
+        if said == NOTHING:
+            return
+        parameters = state.parameters if isinstance(state.parameters, dict) else {}
+        bank_id = parameters.get("bank_id") if said == FROM_PARAMETERS else None
+        _mark(state.session, bank_id if isinstance(bank_id, int) else None)
         return
     where = getattr(state.statement, "whereclause", None)
     if name == Post.__tablename__ and _equals(where, "kind") == "need":

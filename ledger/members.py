@@ -29,12 +29,15 @@ def find_member(session: Session, bank_id: int, phone: str) -> Member | None:
 def bank_and_member(session: Session, bank_id: int, phone: str) -> tuple[Bank, Member | None]:
     """The bank and the member at ``phone`` in it (None for a stranger), in one statement:
     the webhook's write path reads both."""
-    bank, member = session.execute(
-        select(Bank, Member)
-        .outerjoin(Member, (Member.bank_id == Bank.id) & (Member.phone == phone))
-        .where(Bank.id == bank_id)
-    ).one()
+    bank, member = session.execute(_BANK_AND_MEMBER, {"bank_id": bank_id, "phone": phone}).one()
     return bank, member
+
+
+_BANK_AND_MEMBER = (
+    select(Bank, Member)
+    .outerjoin(Member, (Member.bank_id == Bank.id) & (Member.phone == bindparam("phone")))
+    .where(Bank.id == bindparam("bank_id"))
+)
 
 
 def member_number(who: str) -> int | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -32,22 +33,36 @@ def post(session: Session, *, bank_id: int, member: Member, kind: str, text: str
         "ref": next_ref(session, bank_id), "request_key": request_key,
         "expires_at": utcnow() + timedelta(days=NEED_DAYS) if kind == "need" else None,
     }
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Post)
-    item = session.scalars(
-        statement.values(**values)
-        .on_conflict_do_nothing(index_elements=["bank_id", "request_key"])
-        .returning(Post)
-        # Statements are not flushed objects: say what matching must know (an offer).
-        .execution_options(**{match_cache.OPTION: bank_id if kind == "offer"
-                              else match_cache.NOTHING})
-    ).one_or_none()
+    statement = _insert_post(session.get_bind().dialect.name, kind == "offer")
+    item = session.scalars(statement, values).one_or_none()
     if item is not None:
         return item, True
     again = session.scalars(
         select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
     ).one()
     return again, False
+
+
+_INSERT_POST: dict[tuple[str, bool], Any] = {}
+_POST_FIELDS = ("bank_id", "member_id", "kind", "text", "ref", "request_key", "expires_at")
+
+
+def _insert_post(dialect: str, offer: bool) -> Any:
+    """``INSERT … ON CONFLICT (bank_id, request_key) DO NOTHING RETURNING`` the post, built
+    once per dialect and kind (building a statement costs more than running it)."""
+    key = (dialect, offer)
+    if key not in _INSERT_POST:
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        _INSERT_POST[key] = (
+            insert(Post).values({name: bindparam(name) for name in _POST_FIELDS})
+            .on_conflict_do_nothing(index_elements=["bank_id", "request_key"])
+            .returning(Post)
+            # A statement is not a flushed object: it says what matching must know (an
+            # offer changes what helpers offer, with the bank_id among its parameters).
+            .execution_options(**{match_cache.OPTION: match_cache.FROM_PARAMETERS if offer
+                                  else match_cache.NOTHING})
+        )
+    return _INSERT_POST[key]
 
 
 def by_ref(session: Session, bank_id: int, ref: int) -> Post | None:
