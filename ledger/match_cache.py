@@ -3,14 +3,16 @@
 Building the index reads every helper's offers (stems, synonyms, typos mended): at 100,000
 members that is seconds, too slow to do on every wave. So each process keeps the index it
 built, with the bank's ``match_version`` it was built at. That number lives on the bank's row
-and moves on **in the same transaction** as any change matching reads:
+and is replaced by a new random one **in the same transaction** as any change matching reads
+(random, so that a database restored from a backup, or wiped and filled again, cannot bring
+back a number a worker has seen with other contents):
 
 - a member joining with skills, leaving, going on hold or back, changing name, skills, area
   or availability, or being forgotten (their row changed or deleted);
 - an offer posted, closed or changed; an opt-out made or withdrawn.
 
-The session hooks below see those changes (ORM objects flushed, and bulk ``UPDATE``/``DELETE``
-statements run through a session) and move the number on just before the commit. A reader
+The session hooks below see those changes (ORM objects flushed, and ``INSERT``/``UPDATE``/
+``DELETE`` statements run through a session) and replace the number just before the commit. A reader
 reads the number *first*, then the helpers: what it loads is at least as new as the number it
 files the index under, so a worker never keeps an index older than its version, and every
 process compares its copy with the database before each use. Asks (who was asked lately,
@@ -21,6 +23,7 @@ A change made with raw SQL text, not through a session, would not be seen: there
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -129,7 +132,7 @@ def _before_commit(session: Session) -> None:
     changed = session.info.pop(_CHANGED, None)
     if not changed:
         return
-    statement = update(Bank).values(match_version=Bank.match_version + 1)
+    statement = update(Bank).values(match_version=secrets.randbits(62) + 1)
     if ALL_BANKS not in changed:
         statement = statement.where(Bank.id.in_(sorted(changed)))
     session.execute(statement.execution_options(synchronize_session=False))

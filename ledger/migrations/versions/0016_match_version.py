@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("banks") as batch_op:
         batch_op.add_column(sa.Column(
-            "match_version", sa.Integer(), server_default="0", nullable=False
+            "match_version", sa.BigInteger(), server_default="0", nullable=False
         ))
 
 
