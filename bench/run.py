@@ -555,7 +555,8 @@ def render(results: list[BackendResult], args: argparse.Namespace, elapsed: floa
         f"Reproduce: `{command}` (one case: `--scenarios need`; one backend: "
         "`--backends servers`)",
         "",
-        f"- bench took {elapsed:.0f} s; Python {platform.python_version()}, "
+        f"- Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, commit "
+        f"{_git_commit()}; bench took {elapsed:.0f} s; Python {platform.python_version()}, "
         f"{_version('gunicorn')}, {_version('flask')}, {_wrk_version(args.wrk)}",
         f"- gunicorn flags, bare and bank alike: `{' '.join(gunicorn_flags(args))}`",
         f"- wrk: `-t{args.threads} -c{args.connections} -d{args.duration:g}s --latency`, "
