@@ -35,7 +35,6 @@ from conversations import Facts, MemberFacts, State, step
 from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, clean, parse
 from conversations.texts import render
 from ledger import banks, members
-from ledger.models import Bank, Member
 from ledger.phones import Address, InvalidNumber, parse_address
 
 log = logging.getLogger(__name__)
@@ -145,7 +144,7 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         metrics.inbound("silenced")
         return twiml([])
     try:
-        answer, new_state = _process(services, message, loaded, state)
+        answer, new_state, work = _process(services, message, loaded, state)
         if not answered:
             answer = twiml([])
     except BaseException:
@@ -153,8 +152,13 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         raise
     # Everything below happens after the commit: a failure here must not tell the member to
     # text again (a resend would be a new message), so it is logged and the answer stands.
+    # One round trip: the texts and jobs for the worker, the answer and the dialog state.
     try:
         pipe = services.redis.pipeline(transaction=False)
+        try:
+            _enqueue(services, message.sid, work, pipe)
+        except Exception:  # committed: the sweep hands these to the worker later
+            log.exception("inbound %s: texts or jobs recorded but not enqueued", message.sid)
         # Sealed: an answer may carry another member's number (an introduction).
         pipe.set(key, services.seal(answer.encode()), ex=config.inbound_memory_seconds)
         if not new_state.empty:
@@ -166,7 +170,8 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
             pipe.delete(doubt_key)
         pipe.execute()
     except Exception:
-        log.exception("inbound %s handled, but its answer and dialog could not be saved", sid)
+        log.exception("inbound %s handled, but its answer and dialog could not be saved (nor "
+                      "its texts and jobs enqueued: the sweep will)", sid)
     metrics.inbound("answered" if answered else "silenced")
     return answer
 
@@ -184,6 +189,22 @@ def _unsealed(services: Services, state: State) -> State:
         return state
     opened = services.unseal(state.waiting_text.encode())
     return dataclasses.replace(state, waiting_text=opened.decode() if opened else None)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a committed step hands to the worker: texts (message ids) and jobs."""
+
+    queued: list[int]
+    jobs: list[tuple[str, int]]
+
+
+def _enqueue(services: Services, sid: str, work: _Work, pipe: Any) -> None:
+    """Add ``work`` to ``pipe``, to reach Redis with the answer in one round trip."""
+    outbound.enqueue(services, work.queued, pipeline=pipe)
+    for path, item_id in work.jobs:
+        name = path.rsplit(".", 1)[-1]
+        services.queue.enqueue(path, item_id, job_id=f"{name}-{item_id}-{sid}", pipeline=pipe)
 
 
 def _opting(body: str) -> bool:
@@ -256,8 +277,9 @@ class _Loaded:
 
 def _process(
     services: Services, message: Inbound, loaded: _Loaded, state: State
-) -> tuple[str, State]:
-    """Step the conversation and carry out its effects; return the TwiML and the new state."""
+) -> tuple[str, State, _Work]:
+    """Step the conversation and carry out its effects; return the TwiML, the new state and
+    the committed work to hand to the worker."""
     config = services.config
     outcome = step(state, loaded.facts, message.body)
     replies = list(outcome.replies)
@@ -266,15 +288,14 @@ def _process(
     member_id = loaded.member_id
     if outcome.state.speaker in loaded.sharing:  # chosen from a shared phone
         member_id = outcome.state.speaker
+    work = _Work([], [])
     if outcome.effects or loaded.contact_stale:
         with services.db.writing() as session:
-            bank = session.get(Bank, loaded.bank_id)
-            assert bank is not None
+            # The bank and the member in one statement.
+            bank, member = members.bank_and_member(session, loaded.bank_id, member_id)
             ctx = effects.Context(
                 session=session, bank=bank, sender=message.sender, sid=message.sid,
-                region=config.default_region,
-                member=session.get(Member, member_id) if member_id is not None else None,
-                words=body,
+                region=config.default_region, member=member, words=body,
             )
             effects.carry_out(ctx, outcome.effects)
             replies += ctx.replies
@@ -284,20 +305,14 @@ def _process(
             # Kept in the same transaction as its effects (app.care.inbox).
             session.add(inbox.kept(bank.id, ctx.member.id if ctx.member else None,
                                    message.sender.phone, body, texts, outcome.route))
-        try:
-            outbound.enqueue(services, ctx.queued)
-            for path, item_id in ctx.jobs:
-                name = path.rsplit(".", 1)[-1]
-                services.queue.enqueue(path, item_id, job_id=f"{name}-{item_id}-{message.sid}")
-        except Exception:  # committed: the sweep hands these to the worker later
-            log.exception("inbound %s: texts or jobs recorded but not enqueued", message.sid)
+        work = _Work(ctx.queued, ctx.jobs)
     else:
         texts = [render(reply.key, language, **reply.params) for reply in replies]
         # Kept with one INSERT and no transaction: the hot path stays one read and one write.
         with services.db.peek() as connection:
             inbox.keep(connection, loaded.bank_id, member_id, message.sender.phone,
                        body, texts, outcome.route)
-    return twiml(texts), outcome.state
+    return twiml(texts), outcome.state, work
 
 
 def _load(

@@ -27,8 +27,7 @@ from app.transports import (
 )
 from conversations.machine import for_others, shorten
 from conversations.texts import DEFAULT_LANGUAGE, Hours
-from ledger import banks, confirmations, members, messages, posts
-from ledger.matching import MatchIndex
+from ledger import banks, confirmations, match_cache, members, messages, posts
 from ledger.matching import Need as MatchNeed
 from ledger.models import (
     Account,
@@ -413,12 +412,16 @@ def ask_helpers(post_id: int) -> str:
         requester = members.get_member(session, need.member_id)
         if requester.status != "active" or not members.can_be_texted(session, requester):
             return "owner-gone"
-        helpers = posts.helpers(session, need.bank_id)
-        resting = {helper.member_id for helper in helpers if helper.asked_enough_today}
+        # Kept between waves, refreshed when a member or an offer changes; asks are fresh.
+        index = match_cache.index_for(session, need.bank_id)
+        bank = session.get(Bank, need.bank_id)
+        assert bank is not None
+        recent, today = posts.ask_counts(session, bank)
+        resting = {m for m, n in today.items() if n >= bank.asks_per_helper_per_day}
         already = posts.asked_ids(session, post_id)
-        candidates = MatchIndex.build(helpers).rank(
+        candidates = index.rank(
             MatchNeed(requester.id, need.text, requester.area), limit=ASK_PER_WAVE,
-            exclude=already | resting,
+            exclude=already | resting, recent=recent,
         )
         bank_id = need.bank_id
     with services.db.writing() as session:
@@ -578,8 +581,8 @@ def sweep() -> dict[str, int]:
     counts["needs_warned"], counts["done_reminded"] = _post_reminders(services, now)
     if expired:
         with services.db.writing() as session:
-            session.execute(update(Post).where(Post.id.in_(expired), Post.status == "open",
-                                               Post.expires_at < now)
+            session.execute(update(Post).where(Post.id.in_(expired), Post.kind == "need",
+                                               Post.status == "open", Post.expires_at < now)
                             .values(status="expired", closed_at=now))
     for post_id in set(waves) - set(expired):
         services.queue.enqueue("app.jobs.ask_helpers", post_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from rq import Retry
 from sqlalchemy.orm import Session
@@ -108,12 +109,14 @@ def tell_brokers(
 
 
 def enqueue(services: Services, message_ids: Iterable[int], at: datetime | None = None,
-            job_id: str | None = None) -> None:
-    """Hand committed messages to the worker (at a time, if given). Arguments are ids only."""
+            job_id: str | None = None, pipeline: Any = None) -> None:
+    """Hand committed messages to the worker (at a time, if given). Arguments are ids only.
+    With a Redis ``pipeline``, they go when the caller executes it."""
     for message_id in message_ids:
         options = {"job_id": job_id or f"message-{message_id}", "retry": SEND_RETRY,
                    "description": f"send message {message_id}"}
         if at is None:
-            services.queue.enqueue("app.jobs.send_message", message_id, **options)
+            services.queue.enqueue("app.jobs.send_message", message_id, **options,
+                                   pipeline=pipeline)
         else:
             services.queue.enqueue_at(at, "app.jobs.send_message", message_id, **options)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,13 +22,16 @@ from ledger import accounts
 from ledger.errors import LedgerError, LimitReached
 from ledger.models import Account, Bank, Confirmation, Member, Transfer, utcnow
 
+# Built once: on the webhook's write path, building a statement costs more than running it.
+_NEXT_REF = (
+    update(Bank).where(Bank.id == bindparam("bank_id")).values(next_ref=Bank.next_ref + 1)
+    .returning(Bank.next_ref).execution_options(synchronize_session=False)
+)
+
 
 def next_ref(session: Session, bank_id: int) -> int:
     """The bank's next reference number (row-locked, so never handed out twice)."""
-    ref = session.scalar(
-        update(Bank).where(Bank.id == bank_id).values(next_ref=Bank.next_ref + 1)
-        .returning(Bank.next_ref)
-    )
+    ref = session.scalar(_NEXT_REF, {"bank_id": bank_id})
     assert ref is not None
     return int(ref) - 1
 

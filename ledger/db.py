@@ -78,6 +78,8 @@ class Database:
     """The ledger database: an engine and the two kinds of transaction."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        # Its session hooks move a bank's match version on with what matching reads.
+        import ledger.match_cache  # noqa: F401
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -167,7 +167,11 @@ class Spread:
 @dataclass
 class MatchIndex:
     """Helpers' terms, places and free times, computed once, and an inverted index from term
-    to helpers, so that ranking a need touches only the helpers who could fit it."""
+    to helpers, so that ranking a need touches only the helpers who could fit it.
+
+    Built from helpers' profiles, it can be kept between needs (``ledger.match_cache``): how
+    often each was asked lately changes with every wave, so :meth:`rank` takes that as
+    ``recent`` rather than from the profiles."""
 
     vocabulary: Vocabulary
     helpers: dict[int, Helper] = field(default_factory=dict)
@@ -175,6 +179,7 @@ class MatchIndex:
     places: dict[int, str] = field(default_factory=dict)
     free: dict[int, frozenset[str]] = field(default_factory=dict)
     spread: dict[int, Spread] = field(default_factory=dict)
+    focus: dict[int, float] = field(default_factory=dict)
     by_term: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     @classmethod
@@ -185,8 +190,29 @@ class MatchIndex:
             index.add(helper)
         return index
 
+    def refreshed(self, helpers: Iterable[Helper]) -> MatchIndex:
+        """A new index of ``helpers``, reusing what this one worked out for every helper whose
+        offers are unchanged (reading offers, typos mended, is the costly part)."""
+        index = MatchIndex(self.vocabulary)
+        for helper in helpers:
+            member_id = helper.member_id
+            old = self.helpers.get(member_id)
+            if old is not None and old.offers == helper.offers:
+                index._put(helper, self.terms[member_id], self.spread[member_id])
+            else:
+                index.add(helper)
+        return index
+
     def add(self, helper: Helper) -> None:
         terms = frozenset(self.vocabulary.terms(helper.offers))
+        spread = Spread(
+            words=sum(1 for t in terms if t[0] != "#"),
+            categories=sum(1 for t in terms if t[0] == "#"),
+            loose=sum(1 for t in terms if t[0] != "#" and t not in self.vocabulary.categories),
+        )
+        self._put(helper, terms, spread)
+
+    def _put(self, helper: Helper, terms: frozenset[str], spread: Spread) -> None:
         member_id = helper.member_id
         self.helpers[member_id] = helper
         self.terms[member_id] = terms
@@ -194,47 +220,92 @@ class MatchIndex:
         self.free[member_id] = frozenset(
             stem(w) for w in words(helper.availability) if stem(w) in _DAY_STEMS
         )
-        self.spread[member_id] = Spread(
-            words=sum(1 for t in terms if t[0] != "#"),
-            categories=sum(1 for t in terms if t[0] == "#"),
-            loose=sum(1 for t in terms if t[0] != "#" and t not in self.vocabulary.categories),
-        )
+        self.spread[member_id] = spread
+        self.focus[member_id] = spread.focus
         for term in terms:
             self.by_term[term].add(member_id)
 
-    def rank(self, need: Need, *, limit: int = 3, exclude: Iterable[int] = ()) -> list[Candidate]:
+    def rank(self, need: Need, *, limit: int = 3, exclude: Iterable[int] = (),
+             recent: Mapping[int, int] | None = None) -> list[Candidate]:
         """The best ``limit`` helpers for ``need``: only those whose offers fit it at all,
         then by how well (less for a long list of unrelated offers), same area first, free
-        when asked, and fewest recent asks."""
+        when asked, and fewest recent asks (``recent``: asks lately by member, when the
+        index's profiles do not carry them).
+
+        A helper's score is at most what the terms they share with the need are worth, plus
+        the area and free-time bonuses; helpers are scored in tiers by that worth, best
+        first, and the tiers that cannot reach the ``limit``-th best score so far are never
+        scored: the answer is the same as scoring everyone."""
         wanted = self.vocabulary.terms(need.text)
-        if not wanted:
+        if not wanted or limit <= 0:
             return []
+        helpers = self.helpers
+        asked_lately = (recent.get if recent is not None
+                        else lambda m, _default=0: helpers[m].recent_asks)
         skip = {need.member_id, *exclude}
-        pool: set[int] = set()
+        # How many of the need's words each helper shares (counted in C); categories are
+        # many helpers each, so they are counted only for those who need it.
+        shared_words: Counter[int] = Counter()
+        category_sets: list[set[int]] = []
         for term in wanted:
-            pool |= self.by_term.get(term, set())
+            found = self.by_term.get(term)
+            if found and term[0] == "#":
+                category_sets.append(found)
+            elif found:
+                shared_words.update(found)
         days = frozenset(stem(w) for w in words(need.text) if stem(w) in _DAY_STEMS)
         area = _place(need.area)
-        scored = []
-        for member_id in pool - skip:
-            shared = wanted & self.terms[member_id]
-            categories = sum(1 for t in shared if t[0] == "#")
-            score = 2.0 * (len(shared) - categories) + 1.5 * categories
-            if area and self.places[member_id] == area:
-                score += 2.0
-            if days and days & self.free[member_id]:
-                score += 1.0
-            score *= self.spread[member_id].focus
-            recent = self.helpers[member_id].recent_asks
-            score -= 0.75 * recent
-            scored.append((-score, recent, member_id))
+        bonus = (2.0 if area else 0.0) + (1.0 if days else 0.0)
+        best: list[tuple[float, int, int]] = []  # (score, -recent, -member_id): a min-heap
+        places, free, focus = self.places, self.free, self.focus
+
+        def cannot_pass(worth: float) -> bool:
+            return len(best) == limit and worth + bonus < best[0][0] - 1e-9
+
+        def score_tiers(tiers: dict[float, list[int]]) -> None:
+            for worth in sorted(tiers, reverse=True):
+                if cannot_pass(worth):
+                    return  # nobody here or below can pass the last of the best
+                for member_id in tiers[worth]:
+                    score = worth
+                    if area and places[member_id] == area:
+                        score += 2.0
+                    if days and days & free[member_id]:
+                        score += 1.0
+                    score *= focus[member_id]
+                    asked = asked_lately(member_id, 0)
+                    score -= 0.75 * asked
+                    entry = (score, -asked, -member_id)
+                    if len(best) < limit:
+                        heapq.heappush(best, entry)
+                    elif entry > best[0]:
+                        heapq.heapreplace(best, entry)
+
+        # Helpers who share a word come first (few: a word is rarer than a category); a
+        # helper who shares only categories is worth 1.5 a category, and is looked at only
+        # if that much could still pass the best so far.
+        tiers: dict[float, list[int]] = defaultdict(list)
+        for member_id, count in shared_words.items():
+            if member_id not in skip:
+                categories = sum(1 for found in category_sets if member_id in found)
+                tiers[2.0 * count + 1.5 * categories].append(member_id)
+        score_tiers(tiers)
+        if category_sets and not cannot_pass(1.5 * len(category_sets)):
+            shared_categories: Counter[int] = Counter()
+            for found in category_sets:
+                shared_categories.update(found)
+            tiers = defaultdict(list)
+            for member_id, count in shared_categories.items():
+                if member_id not in shared_words and member_id not in skip:
+                    tiers[1.5 * count].append(member_id)
+            score_tiers(tiers)
         return [
-            self._explain(member_id, -negative, wanted, days, area)
-            for negative, _, member_id in heapq.nsmallest(limit, scored)
+            self._explain(-negative_id, score, wanted, days, area, -negative_asked)
+            for score, negative_asked, negative_id in sorted(best, reverse=True)
         ]
 
     def _explain(self, member_id: int, score: float, wanted: set[str],
-                 days: frozenset[str], area: str) -> Candidate:
+                 days: frozenset[str], area: str, recent: int) -> Candidate:
         """Why a helper was chosen, in words a broker can read."""
         helper = self.helpers[member_id]
         offers = helper.offers if len(helper.offers) <= 40 else helper.offers[:37] + "..."
@@ -251,8 +322,8 @@ class MatchIndex:
         if spread.focus < 1:
             reasons.append(f"long list: {spread.words} words in {spread.categories} categories "
                            f"(score x{spread.focus:.2f})")
-        if helper.recent_asks:
-            reasons.append(f"asked {helper.recent_asks} times lately")
+        if recent:
+            reasons.append(f"asked {recent} times lately")
         if helper.asked_enough_today:
             reasons.append("asked enough today")
         return Candidate(member_id, round(score, 2), tuple(reasons))

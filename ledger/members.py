@@ -46,6 +46,23 @@ class SharedPhone(LedgerError):
         super().__init__(f"that number is shared by {names}: name one as #<number>")
 
 
+def bank_and_member(session: Session, bank_id: int, member_id: int | None
+                    ) -> tuple[Bank, Member | None]:
+    """The bank and its member ``member_id`` (None for a stranger), in one statement: the
+    webhook's write path reads both. By id, not by number: a shared phone's member is the
+    one chosen in the dialog."""
+    bank, member = session.execute(
+        _BANK_AND_MEMBER, {"bank_id": bank_id, "member_id": member_id}).one()
+    return bank, member
+
+
+_BANK_AND_MEMBER = (
+    select(Bank, Member)
+    .outerjoin(Member, (Member.bank_id == Bank.id) & (Member.id == bindparam("member_id")))
+    .where(Bank.id == bindparam("bank_id"))
+)
+
+
 def member_number(who: str) -> int | None:
     """The member id in ``#12`` (how brokers name a member everywhere), or None."""
     who = who.strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -125,6 +126,12 @@ class Bank(Base):
     crisis_text: Mapped[str] = mapped_column(
         String(80), default=DEFAULT_CRISIS_TEXT, server_default=DEFAULT_CRISIS_TEXT
     )
+    # A new random number (in the same transaction) whenever something matching reads
+    # changes: a member's status, profile or opt-out, an offer. A worker's cached match index
+    # is good only while this is the number it was built at (ledger.match_cache). Random, not
+    # counted up: a database restored or wiped and filled again cannot repeat a number with
+    # other contents.
+    match_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ledger import banks, members
+from ledger import banks, match_cache, members
 from ledger.confirmations import next_ref
 from ledger.matching import Candidate, Helper
 from ledger.models import Ask, Bank, Member, OptOut, Post, utcnow
@@ -21,27 +23,46 @@ FAIRNESS_DAYS = 30
 
 def post(session: Session, *, bank_id: int, member: Member, kind: str, text: str,
          request_key: str) -> tuple[Post, bool]:
-    """Post an offer or a need once per request key; needs expire after 14 days."""
-    existing = session.scalars(
+    """Post an offer or a need once per request key; needs expire after 14 days.
+
+    Two statements in the usual case (the reference, then ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING``), on the webhook's write path; a request key already used (a text handled
+    again) finds the first post, and its reference number is left unused."""
+    values = {
+        "bank_id": bank_id, "member_id": member.id, "kind": kind, "text": text[:300],
+        "ref": next_ref(session, bank_id), "request_key": request_key,
+        "expires_at": utcnow() + timedelta(days=NEED_DAYS) if kind == "need" else None,
+    }
+    statement = _insert_post(session.get_bind().dialect.name, kind == "offer")
+    item = session.scalars(statement, values).one_or_none()
+    if item is not None:
+        return item, True
+    again = session.scalars(
         select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
-    ).one_or_none()
-    if existing is not None:
-        return existing, False
-    try:
-        with session.begin_nested():
-            item = Post(
-                bank_id=bank_id, member_id=member.id, kind=kind, text=text[:300],
-                ref=next_ref(session, bank_id), request_key=request_key,
-                expires_at=utcnow() + timedelta(days=NEED_DAYS) if kind == "need" else None,
-            )
-            session.add(item)
-            session.flush()
-    except IntegrityError:
-        again = session.scalars(
-            select(Post).where(Post.bank_id == bank_id, Post.request_key == request_key)
-        ).one()
-        return again, False
-    return item, True
+    ).one()
+    return again, False
+
+
+_INSERT_POST: dict[tuple[str, bool], Any] = {}
+_POST_FIELDS = ("bank_id", "member_id", "kind", "text", "ref", "request_key", "expires_at")
+
+
+def _insert_post(dialect: str, offer: bool) -> Any:
+    """``INSERT … ON CONFLICT (bank_id, request_key) DO NOTHING RETURNING`` the post, built
+    once per dialect and kind (building a statement costs more than running it)."""
+    key = (dialect, offer)
+    if key not in _INSERT_POST:
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        _INSERT_POST[key] = (
+            insert(Post).values({name: bindparam(name) for name in _POST_FIELDS})
+            .on_conflict_do_nothing(index_elements=["bank_id", "request_key"])
+            .returning(Post)
+            # A statement is not a flushed object: it says what matching must know (an
+            # offer changes what helpers offer, with the bank_id among its parameters).
+            .execution_options(**{match_cache.OPTION: match_cache.FROM_PARAMETERS if offer
+                                  else match_cache.NOTHING})
+        )
+    return _INSERT_POST[key]
 
 
 def by_ref(session: Session, bank_id: int, ref: int) -> Post | None:
@@ -91,6 +112,20 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
     """Who could be asked: active, opted-in members, with what they offer, how often they
     were asked lately and whether they were asked enough today (brokers may set a member's
     status back to pending to hold them)."""
+    bank = session.get(Bank, bank_id)
+    assert bank is not None
+    recent, today = ask_counts(session, bank)
+    return [
+        replace(helper, recent_asks=recent.get(helper.member_id, 0),
+                asked_enough_today=today.get(helper.member_id, 0)
+                >= bank.asks_per_helper_per_day)
+        for helper in helper_profiles(session, bank_id)
+    ]
+
+
+def helper_profiles(session: Session, bank_id: int) -> list[Helper]:
+    """Who could be asked (active, opted-in members who offer something), with what they
+    offer, where and when: what a match index keeps (``ledger.match_cache``), without asks."""
     offers: dict[int, list[str]] = {}
     for member_id, text in session.execute(
         select(Post.member_id, Post.text).where(
@@ -98,34 +133,33 @@ def helpers(session: Session, bank_id: int) -> list[Helper]:
         )
     ):
         offers.setdefault(member_id, []).append(text)
-    since = utcnow() - timedelta(days=FAIRNESS_DAYS)
-    asked = dict(session.execute(
-        select(Ask.member_id, func.count(Ask.id))
-        .join(Post, Post.id == Ask.post_id)
-        .where(Post.bank_id == bank_id, Ask.created_at >= since)
-        .group_by(Ask.member_id)
-    ).all())
-    bank = session.get(Bank, bank_id)
-    assert bank is not None
-    today = asked_today(session, bank)
     opted_out = select(OptOut.phone).where(OptOut.bank_id == bank_id)
     found = []
-    for member in session.scalars(
-        select(Member).where(
+    for member_id, name, skills, area, availability in session.execute(
+        select(Member.id, Member.name, Member.skills, Member.area, Member.availability).where(
             Member.bank_id == bank_id, Member.status == "active",
             # A member without a phone can't be texted: a broker accepts for them.
             Member.phone.is_not(None), Member.phone.not_in(opted_out),
             Member.away_since.is_(None),  # paused (AWAY): not asked
         )
     ):
-        words = ", ".join(filter(None, [member.skills, *offers.get(member.id, [])]))
+        words = ", ".join(filter(None, [skills, *offers.get(member_id, [])]))
         if words:
-            found.append(Helper(
-                member.id, member.name, words, member.area, member.availability,
-                int(asked.get(member.id, 0)),
-                today.get(member.id, 0) >= bank.asks_per_helper_per_day,
-            ))
+            found.append(Helper(member_id, name, words, area, availability))
     return found
+
+
+def ask_counts(session: Session, bank: Bank) -> tuple[dict[int, int], dict[int, int]]:
+    """How many needs each member was asked about lately (fairness) and today (the bank's
+    daily limit): they change with every wave, so they are read fresh each time."""
+    since = utcnow() - timedelta(days=FAIRNESS_DAYS)
+    recent = {member_id: int(count) for member_id, count in session.execute(
+        select(Ask.member_id, func.count(Ask.id))
+        .join(Post, Post.id == Ask.post_id)
+        .where(Post.bank_id == bank.id, Ask.created_at >= since)
+        .group_by(Ask.member_id)
+    )}
+    return recent, asked_today(session, bank)
 
 
 def asked_today(session: Session, bank: Bank, member_ids: Iterable[int] | None = None

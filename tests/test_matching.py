@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.matching import VOCABULARY, Helper, MatchIndex, Need, Vocabulary
+from ledger.matching import (
+    DAYS,
+    VOCABULARY,
+    Helper,
+    MatchIndex,
+    Need,
+    Vocabulary,
+    stem,
+    words,
+)
 
 HELPERS = [
     Helper(1, "Ana", "driving, gardening", "Lambeth", "Tuesday afternoons"),
@@ -144,3 +155,55 @@ def test_a_helper_asked_enough_today_says_so_in_the_reasons():
     helpers = [Helper(1, "Dee", "driving", asked_enough_today=True)]
     [dee] = MatchIndex.build(helpers).rank(Need(99, "a lift"))
     assert dee.reasons[-1] == "asked enough today"
+
+
+def _every_helper_scored(index: MatchIndex, need: Need, limit: int, recent: dict[int, int]
+                         ) -> list[tuple[int, float]]:
+    """The ranking by scoring every helper who shares a term with the need (no tiers)."""
+    wanted = index.vocabulary.terms(need.text)
+    days = {stem(w) for w in words(need.text) if stem(w) in DAYS_STEMS}
+    area = " ".join(words(need.area)) if need.area else ""
+    scored = []
+    for member_id, terms in index.terms.items():
+        shared = wanted & terms
+        if not shared or member_id == need.member_id:
+            continue
+        categories = sum(1 for t in shared if t[0] == "#")
+        score = 2.0 * (len(shared) - categories) + 1.5 * categories
+        score += 2.0 if area and index.places[member_id] == area else 0.0
+        score += 1.0 if days & index.free[member_id] else 0.0
+        score = score * index.spread[member_id].focus - 0.75 * recent.get(member_id, 0)
+        scored.append((-score, recent.get(member_id, 0), member_id))
+    return [(m, round(-s, 2)) for s, _, m in sorted(scored)[:limit]]
+
+
+DAYS_STEMS = {stem(d) for d in DAYS}
+
+
+def test_ranking_in_tiers_finds_exactly_who_scoring_everyone_finds():
+    rng = random.Random(3)
+    vocabulary = [w for ws in VOCABULARY.values() for w in ws][:60]
+    areas = ["Lambeth", "Brixton", "Oval", None]
+    times = ["weekends", "Tuesday evenings", "mornings", None]
+    helpers = [Helper(i, f"M{i}", ", ".join(rng.sample(vocabulary, rng.randint(1, 12))),
+                      rng.choice(areas), rng.choice(times)) for i in range(1, 400)]
+    index = MatchIndex.build(helpers)
+    for _ in range(60):
+        recent = {rng.randrange(1, 400): rng.randrange(1, 4) for _ in range(80)}
+        need = Need(rng.randrange(1, 400),
+                    f"{rng.choice(vocabulary)} {rng.choice(vocabulary)} on weekends",
+                    rng.choice(areas))
+        limit = rng.choice((1, 3, 10))
+        ranked = [(c.member_id, c.score) for c in index.rank(need, limit=limit, recent=recent)]
+        assert ranked == _every_helper_scored(index, need, limit, recent)
+
+
+def test_a_refreshed_index_reuses_unchanged_helpers_and_reads_changed_ones():
+    index = MatchIndex.build(HELPERS)
+    changed = [h if h.member_id != 1 else Helper(1, h.name, "knitting", h.area)
+               for h in HELPERS]
+    fresh = index.refreshed(changed)
+    assert 1 not in {c.member_id for c in fresh.rank(Need(99, "a lift"), limit=10)}
+    assert [c.member_id for c in fresh.rank(Need(99, "knitting"))] == [1]
+    unchanged = next(h.member_id for h in HELPERS if h.member_id != 1)
+    assert fresh.terms[unchanged] is index.terms[unchanged]

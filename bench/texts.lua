@@ -1,15 +1,21 @@
--- wrk script for bench/run.py: a member texts BALANCE to POST /twilio/messages.
+-- wrk script for bench/run.py: members text the bank at POST /twilio/messages.
+--
+-- Arguments (after "--"): run nonce, body, expected text, first number (digits, no "+"), how
+-- many numbers, wrk threads.
 --
 -- Every request carries a fresh MessageSid ("SM" + 32 hex digits), because the bank answers
 -- a repeated MessageSid from its Redis cache without doing the work:
 --
 --   SM <run nonce: 8 hex> <thread: 4 hex> <per-thread counter: 12 hex> <random: 8 hex>
 --
--- The run nonce is wrk's first script argument (after "--"); bench/run.py gives every wrk
--- invocation its own, so warm-up, measured runs and reruns against the same Redis never share
--- a MessageSid. The phone number is the second argument (default +447700900123).
+-- bench/run.py gives every wrk invocation its own nonce, so warm-up, measured runs and reruns
+-- against the same Redis never share a MessageSid.
 --
--- Each response is checked: non-2xx statuses and bodies without "Balance: 0 hours" are
+-- The sender: with one number (BALANCE), every request comes from it. With many (NEED from
+-- members the bench created, JOIN from new numbers), each thread walks its own share of the
+-- numbers from an offset bench/run.py moves on between runs, so each number texts once.
+--
+-- Each response is checked: non-2xx statuses and bodies without the expected text are
 -- counted, and done() prints one line, BENCH_JSON {...}, that bench/run.py parses.
 
 local threads = {}
@@ -29,8 +35,13 @@ bad_status = 0
 bad_body = 0
 
 local nonce = "00000000"
-local fixed = ""
+local body = "BALANCE"
+local expected = "Balance: 0 hours"
+local first = 447700900123
+local count = 1
+local share = 1
 local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+local fixed = ""
 
 local function urlencode(s)
   return (string.gsub(s, "[^%w%-%._~]", function(c)
@@ -40,8 +51,12 @@ end
 
 function init(args)
   nonce = args[1] or nonce
-  local phone = args[2] or "+447700900123"
-  fixed = "&From=" .. urlencode(phone) .. "&To=&Body=BALANCE&NumMedia=0"
+  body = args[2] or body
+  expected = args[3] or expected
+  first = tonumber(args[4] or first)
+  count = tonumber(args[5] or count)
+  share = math.max(1, math.floor(count / tonumber(args[6] or 1)))
+  fixed = "&To=&Body=" .. urlencode(body) .. "&NumMedia=0"
   math.randomseed(os.time() * 1000 + thread_id * 7919)
 end
 
@@ -49,14 +64,19 @@ function request()
   counter = counter + 1
   local sid = string.format("SM%s%04x%012x%08x", nonce, thread_id, counter,
                             math.random(0, 0x7fffffff))
-  return wrk.format("POST", "/twilio/messages", headers, "MessageSid=" .. sid .. fixed)
+  local n = first
+  if count > 1 then
+    n = first + ((thread_id - 1) * share + (counter - 1)) % count
+  end
+  return wrk.format("POST", "/twilio/messages", headers,
+                    "MessageSid=" .. sid .. "&From=%2B" .. string.format("%.0f", n) .. fixed)
 end
 
 function response(status, headers, body)
   responses = responses + 1
   if status < 200 or status > 299 then
     bad_status = bad_status + 1
-  elseif not string.find(body or "", "Balance: 0 hours", 1, true) then
+  elseif not string.find(body or "", expected, 1, true) then
     bad_body = bad_body + 1
   end
 end
