@@ -7,8 +7,9 @@ and is replaced by a new random one **in the same transaction** as any change ma
 (random, so that a database restored from a backup, or wiped and filled again, cannot bring
 back a number a worker has seen with other contents):
 
-- a member joining with skills, leaving, going on hold or back, changing name, skills, area
-  or availability, or being forgotten (their row changed or deleted);
+- a member joining with skills, leaving, going on hold or back, going away (``AWAY``) or
+  coming back, changing name, skills, area or availability, or being forgotten (their row
+  changed or deleted);
 - an offer posted, closed or changed; an opt-out made or withdrawn.
 
 The session hooks below see those changes (ORM objects flushed, and ``INSERT``/``UPDATE``/
@@ -37,8 +38,10 @@ from sqlalchemy.sql.visitors import iterate
 from ledger.matching import MatchIndex
 from ledger.models import Bank, Member, OptOut, Post
 
-# Fields of a member that matching reads (status: only active members are asked).
-MEMBER_FIELDS = ("bank_id", "phone", "name", "area", "skills", "availability", "status")
+# Fields of a member that matching reads (status: only active members are asked; away_since:
+# a paused member is not asked, app.care.away).
+MEMBER_FIELDS = ("bank_id", "phone", "name", "area", "skills", "availability", "status",
+                 "away_since")
 OFFER_FIELDS = ("bank_id", "member_id", "kind", "text", "status")
 _CHANGED = "tb_match_changed"  # session.info: bank ids whose version must move on
 ALL_BANKS = 0  # in that set: a change whose bank could not be told; every bank moves on

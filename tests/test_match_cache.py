@@ -56,7 +56,7 @@ def _hold(services, make_phone, number: str) -> None:  # type: ignore[no-untyped
     assert "is on hold" in make_phone(BROKER).reply(f"HOLD {number}")
 
 
-@pytest.mark.parametrize("change", ["skills", "leave", "stop", "hold", "other process"])
+@pytest.mark.parametrize("change", ["skills", "leave", "stop", "hold", "away", "other process"])
 def test_a_helper_who_changed_is_not_asked_from_the_kept_index(change, drivers, make_phone,
                                                                outbox, services, backend):
     ana = drivers["ana"]
@@ -67,6 +67,8 @@ def test_a_helper_who_changed_is_not_asked_from_the_kept_index(change, drivers, 
         ana.text("LEAVE NOW")
     elif change == "stop":
         ana.text("STOP")
+    elif change == "away":
+        ana.text("AWAY")
     elif change == "hold":
         _hold(services, make_phone, ana.number)
     else:  # a broker's tool in another process puts Ana on hold, through the ORM
