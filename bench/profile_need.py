@@ -72,8 +72,10 @@ Before this work (commit 72f0bb8) one NEED through the webhook cost **10 SQL sta
   `INSERT` (a text handled again finds the first post, its reference number left unused;
   `tests/test_query_counts.py::test_the_same_need_handled_again_posts_once`); the texts and
   jobs a step makes go to Redis in the answer's pipeline (RQ's `pipeline=`), after the
-  commit as before. **Now 6 statements, 1 transaction, 2 round trips** (an OFFER 7: it also
-  moves the bank's match version on), pinned by `tests/test_query_counts.py`.
+  commit as before. **Then 6 statements, 1 transaction, 2 round trips** (an OFFER 7: it also
+  moves the bank's match version on). Since the care work keeps every inbound text (one
+  more INSERT: in the transaction for a NEED, alone for a BALANCE), **now 7, and a BALANCE
+  2**, pinned by `tests/test_query_counts.py`.
 - What remains: `BEGIN`/`COMMIT`, the reference (`UPDATE` of the bank's row, which all
   posts and confirmations of a bank queue on) and the `INSERT`. On SQLite every write is
   `BEGIN IMMEDIATE`, so writers queue on the one database lock whatever the number of
