@@ -390,6 +390,17 @@ def test_the_rota_at_the_command_line_and_alerts_go_only_to_who_is_on_duty(
     assert actions == ["duty.added", "duty.cleared"]
 
 
+def test_a_broker_who_is_away_is_not_alerted_unless_every_broker_is(
+        sam, brokers, make_phone, outbox):
+    bea, bob = make_phone(BROKER), make_phone(BROKER_TWO)
+    bea.text("AWAY 2 weeks")
+    sam.text("TALK")
+    assert outbox.to(BROKER) == [] and len(outbox.to(BROKER_TWO)) == 1
+    bob.text("AWAY")  # nobody left on duty: an alert never goes to no one
+    sam.text("I want to die")
+    assert len(outbox.to(BROKER)) == 1 and len(outbox.to(BROKER_TWO)) == 2
+
+
 # --- Retention -------------------------------------------------------------------------------
 
 
