@@ -600,7 +600,7 @@ def random_ledger(session: Session, rng, transfers: list[Transfer],  # type: ign
     reversals fall on few days (so that meetings tie) from November 2023 to May 2024, or
     (``live``) at the moments they are written."""
     w = Live(session) if live else World(session)
-    for n, name in enumerate("Ana Ben Cy Dee Eve Fay Gus Hal".split()):
+    for n, name in enumerate(["Ana", "Ben", "Cy", "Dee", "Eve", "Fay", "Gus", "Hal"]):
         w.join(name, area=(None, "Brixton", "brixton ", "Stockwell")[n % 4])
     names = list(w.members)
     days = [date(2023, 11, 20), date(2023, 12, 5), JAN, date(2024, 1, 20), FEB,
