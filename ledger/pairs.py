@@ -64,8 +64,12 @@ def _upsert(session: Session, rows: Any) -> None:
 
 
 def _members(session: Session, account_ids: set[int]) -> dict[int, int | None]:
-    return dict(session.execute(
-        select(Account.id, Account.member_id).where(Account.id.in_(account_ids))).all())
+    """Whose each account is (the accounts a transfer just locked are in the session)."""
+    found = {}
+    for account_id in account_ids:
+        account = session.get(Account, account_id)
+        found[account_id] = account.member_id if account is not None else None
+    return found
 
 
 def _activity(key: str | None) -> str | None:
@@ -139,7 +143,8 @@ def refresh(session: Session, bank_id: int, pairs: set[tuple[int, int]]) -> None
     if not pairs:
         return
     people = {member for pair in pairs for member in pair}
-    accounts = select(Account.id).where(Account.member_id.in_(people)).scalar_subquery()
+    # The ids themselves, not a subquery: PostgreSQL then reads each side's index.
+    accounts = list(session.scalars(select(Account.id).where(Account.member_id.in_(people))))
     moves = reports.counted_moves(session, bank_id, or_(Transfer.from_account_id.in_(accounts),
                                                         Transfer.to_account_id.in_(accounts)))
     found = reports.meetings(session, moves).subquery()
