@@ -924,14 +924,17 @@ def ledger_verify(bank_name: str | None) -> None:
     """Check every invariant of the ledger; exit non-zero and name each breach."""
     from sqlalchemy import func, select
 
-    from ledger import accounts
-    from ledger.models import Transfer
+    from ledger import accounts, pairs
+    from ledger.models import Bank, Transfer
 
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.reading() as session:
             bank_id = banks.bank_by_name(session, bank_name).id if bank_name else None
             breaches = accounts.verify(session, bank_id)
+            # Who first met whom (member_pairs) is derived from the transfers: it must agree.
+            for checked in ([bank_id] if bank_id else session.scalars(select(Bank.id)).all()):
+                breaches += pairs.breaches(session, checked)
             count = session.scalar(select(func.count(Transfer.id))) or 0
     if breaches:
         for breach in breaches:
@@ -939,6 +942,21 @@ def ledger_verify(bank_name: str | None) -> None:
         raise SystemExit(1)
     click.echo(f"Ledger OK: {count} transfers; every balance equals its transfers and each "
                "bank sums to zero.")
+
+
+@ledger_group.command("rebuild-pairs")
+@click.option("--bank", "bank_name", default=None, help="One bank (default: all).")
+def ledger_rebuild_pairs(bank_name: str | None) -> None:
+    """Work out again who first met whom (the reports' connections) from every transfer:
+    after loading transfers round the application, or when ledger verify says they differ."""
+    from ledger import pairs
+
+    with _app() as (_, shared):
+        prepare(shared)
+        with shared.db.writing() as session:
+            bank_id = banks.bank_by_name(session, bank_name).id if bank_name else None
+            pairs.rebuild(session, bank_id)
+    click.echo("Who first met whom worked out again from the transfers.")
 
 
 @ledger_group.command("export")

@@ -78,8 +78,10 @@ class Database:
     """The ledger database: an engine and the two kinds of transaction."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
-        # Its session hooks move a bank's match version on with what matching reads.
-        import ledger.match_cache  # noqa: F401
+        # Their session hooks move a bank's match version on with what matching reads, and
+        # keep who first met whom (member_pairs) in step with the transfers.
+        import ledger.match_cache
+        import ledger.pairs  # noqa: F401
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"

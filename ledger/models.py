@@ -294,6 +294,11 @@ class Transfer(Base):
         Index("ix_transfers_to_id", "to_account_id", "id"),
         Index("ix_transfers_bank_id", "bank_id", "id"),
         Index("ix_transfers_reverses", "reverses_id"),
+        # An activity's credits by key prefix (``activity:<id>:``), for ledger.pairs.
+        Index("ix_transfers_activity_key", "bank_id", "idempotency_key",
+              postgresql_ops={"idempotency_key": "text_pattern_ops"},
+              postgresql_where=text("kind = 'activity'"),
+              sqlite_where=text("kind = 'activity'")),
     )
 
 
@@ -595,4 +600,26 @@ class BrokerDuty(Base):
         CheckConstraint("days > 0 and days < 128", name="ck_broker_duty_days"),
         CheckConstraint("start_minute >= 0 and start_minute < 1440 and end_minute >= 0 "
                         "and end_minute <= 1440", name="ck_broker_duty_minutes"),
+    )
+
+
+class MemberPair(Base):
+    """Derived from the transfers (``ledger.pairs`` keeps it in step, in the same
+    transaction): when two members of a bank first met, by an exchange or gift between them
+    (``exchange_at``) or by being credited for the same group activity (``activity_at``,
+    once both were); ``met_at`` is the earlier. Transfers that were reversed, and
+    reversals, count as nothing. ``member_a_id < member_b_id``."""
+
+    __tablename__ = "member_pairs"
+
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), primary_key=True)
+    member_a_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    member_b_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    met_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exchange_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("member_a_id < member_b_id", name="ck_member_pairs_order"),
+        Index("ix_member_pairs_bank_met", "bank_id", "met_at"),
     )

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.exports import SafeWriter
 from ledger.matching import DAYS, Vocabulary, stem, words
-from ledger.models import Account, Member, Post, Transfer, UTCDateTime
+from ledger.models import Account, Member, MemberPair, Post, Transfer, UTCDateTime
 
 HELP_KINDS = ("exchange", "record", "activity")
 PAIR_KINDS = ("exchange", "gift")
@@ -151,6 +151,15 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
     """The transfers that count (neither reversed nor a reversal), created in the period (or,
     if not ``since_start``, up to its end), with both sides' accounts: a subquery the
     reports aggregate in SQL, so no report reads the transfers one by one."""
+    where = [Transfer.created_at < period.end_at]
+    if since_start:
+        where.append(Transfer.created_at >= period.start_at)
+    return counted_moves(session, bank_id, *where)
+
+
+def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
+    """The transfers of a bank that count (neither reversed nor a reversal) and meet
+    ``where`` (conditions on ``Transfer``), with both sides' accounts."""
     payer, payee, undo = aliased(Account), aliased(Account), aliased(Transfer)
     # Only reversals can reverse: the anti-join then looks through those alone.
     reversed_ = select(undo.id).where(undo.reverses_id.is_not(None),
@@ -172,11 +181,9 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
         .outerjoin(payee, payee.id == Transfer.to_account_id)
         .where(
             Transfer.bank_id == bank_id, Transfer.kind != "reversal",
-            Transfer.reverses_id.is_(None), ~reversed_, Transfer.created_at < period.end_at,
+            Transfer.reverses_id.is_(None), ~reversed_, *where,
         )
     )
-    if since_start:
-        stmt = stmt.where(Transfer.created_at >= period.start_at)
     return stmt.subquery("moves")
 
 
@@ -267,12 +274,12 @@ def _received_then_gave(session: Session, moves: Subquery) -> int:
 
 # Connections between members --------------------------------------------------------------
 
-def _meetings(session: Session, bank_id: int, period: Period) -> Subquery:
-    """When each pair of members first met, up to the period's end: an exchange or gift
-    between them, or being credited for the same group activity (met once both were
-    credited). Columns ``a < b``, ``at`` and ``at_activity`` (an exchange or gift at the
-    same moment counts first)."""
-    moves = _moves(session, bank_id, period, since_start=False)
+def meetings(session: Session, moves: Subquery) -> Any:
+    """When each pair of members first met among ``moves`` (from ``counted_moves``): an
+    exchange or gift between them, or being credited for the same group activity (met once
+    both were credited). Columns ``a < b``, ``exchange_at`` and ``activity_at`` (either may
+    be NULL), a select grouped by pair. ``ledger.pairs`` keeps this in the table
+    ``member_pairs``; this is how that table is built and checked."""
     a, b = moves.c.payer_member, moves.c.payee_member
     between = (
         select(_least(session, a, b).label("a"), _greatest(session, a, b).label("b"),
@@ -295,33 +302,41 @@ def _meetings(session: Session, bank_id: int, period: Period) -> Subquery:
         .join(other, and_(other.c.activity == one.c.activity, one.c.member < other.c.member))
     )
     both = union_all(between, together).subquery("meetings")
-    by_exchange = func.min(case((both.c.activity == 0, both.c.at)))
-    by_activity = func.min(case((both.c.activity == 1, both.c.at)))
     return (
-        select(both.c.a, both.c.b, func.min(both.c.at).label("at"),
-               case((by_exchange.is_(None), 1), (by_activity < by_exchange, 1), else_=0)
-               .label("at_activity"))
+        select(both.c.a, both.c.b,
+               func.min(case((both.c.activity == 0, both.c.at))).label("exchange_at"),
+               func.min(case((both.c.activity == 1, both.c.at))).label("activity_at"))
         .group_by(both.c.a, both.c.b)
-        .subquery("pairs")
     )
+
+
+def _met_before(period: Period) -> Any:
+    """The pairs (``member_pairs``) that had met by the period's end. A pair first met at
+    an activity if it met there before any exchange or gift between them (one at the same
+    moment counts first): a fact about all time that holds for any period the first
+    meeting falls in."""
+    return and_(MemberPair.met_at < literal(period.end_at, UTCDateTime))
 
 
 def _new_pairs(session: Session, bank_id: int, period: Period
                ) -> tuple[int, int, list[tuple[str | None, str | None, int]]]:
     """Pairs whose first meeting ever falls in the period: how many, how many of them met at
     an activity, and how many per pair of areas (as the members wrote them)."""
-    pairs = _meetings(session, bank_id, period)
-    start = literal(period.start_at, UTCDateTime)
     first, second = aliased(Member), aliased(Member)
+    at_activity = case(
+        (MemberPair.exchange_at.is_(None), 1),
+        (MemberPair.activity_at < MemberPair.exchange_at, 1), else_=0)
     rows = session.execute(
-        select(first.area, second.area, func.count(), func.sum(pairs.c.at_activity))
-        .select_from(pairs)
-        .join(first, first.id == pairs.c.a).join(second, second.id == pairs.c.b)
-        .where(pairs.c.at >= start)
+        select(first.area, second.area, func.count(), func.sum(at_activity))
+        .select_from(MemberPair)
+        .join(first, first.id == MemberPair.member_a_id)
+        .join(second, second.id == MemberPair.member_b_id)
+        .where(MemberPair.bank_id == bank_id, _met_before(period),
+               MemberPair.met_at >= literal(period.start_at, UTCDateTime))
         .group_by(first.area, second.area)).all()
     count = sum(int(row[2]) for row in rows)
-    at_activity = sum(int(row[3] or 0) for row in rows)
-    return count, at_activity, [(row[0], row[1], int(row[2])) for row in rows]
+    at_activity_count = sum(int(row[3] or 0) for row in rows)
+    return count, at_activity_count, [(row[0], row[1], int(row[2])) for row in rows]
 
 
 def _across_areas(by_areas: Iterable[tuple[str | None, str | None, int]]) -> int:
@@ -361,16 +376,18 @@ def _skill_words(texts: Iterable[str | None]) -> set[str]:
 
 
 def _skills_offered(session: Session, bank_id: int, period: Period) -> set[str]:
+    # Each different text once: many members write the same few skills, and the words are
+    # a set, so a text read twice adds nothing (at 100,000 members, most of the time).
     profiles = session.scalars(
         select(Member.skills).where(
             Member.bank_id == bank_id, Member.status == "active",
             Member.joined_at < period.end_at,
-        )
+        ).distinct()
     )
     offers = session.scalars(
         select(Post.text).where(
             Post.bank_id == bank_id, Post.kind == "offer", Post.created_at < period.end_at,
-        )
+        ).distinct()
     )
     return _skill_words(profiles) | _skill_words(offers)
 
@@ -513,10 +530,14 @@ def _hours_by_organisation(session: Session, bank_id: int, period: Period) -> Re
 
 
 def _network_growth(session: Session, bank_id: int, period: Period) -> Report:
-    pairs = _meetings(session, bank_id, period)
     start = literal(period.start_at, UTCDateTime)
-    new = _count_by(session, case((pairs.c.at < start, "before"),
-                                  else_=_month(session, pairs.c.at)))
+    before = int(session.scalar(
+        select(func.count()).select_from(MemberPair)
+        .where(MemberPair.bank_id == bank_id, MemberPair.met_at < start)) or 0)
+    new = _count_by(session, _month(session, MemberPair.met_at),
+                    MemberPair.bank_id == bank_id, MemberPair.met_at >= start,
+                    _met_before(period))
+    new["before"] = before
     rows: list[tuple[object, ...]] = []
     total = new.get("before", 0)
     for m in period.months():

@@ -13,7 +13,7 @@ import os
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -474,3 +474,289 @@ def test_long_labels_lie_on_their_side_written_in_full():
 def test_a_chart_refuses_mismatched_data():
     with pytest.raises(ValueError):
         bar_chart(["a"], [1, 2], title="T", unit="hours")
+
+
+# Who first met whom, kept in member_pairs ------------------------------------------------
+#
+# The network-growth report and the index's connections read member_pairs, which the flush
+# that writes a transfer keeps in step (ledger.pairs). Below, the way they were counted
+# before, straight from the transfers on every request, kept here as the reference.
+
+def old_meetings(session: Session, bank_id: int, period: reports.Period):  # type: ignore[no-untyped-def]
+    from sqlalchemy import and_, case, func, literal, select, union_all
+    from sqlalchemy.orm import aliased
+
+    moves = reports._moves(session, bank_id, period, since_start=False)
+    a, b = moves.c.payer_member, moves.c.payee_member
+    between = (
+        select(reports._least(session, a, b).label("a"),
+               reports._greatest(session, a, b).label("b"),
+               moves.c.at.label("at"), literal(0).label("activity"))
+        .where(moves.c.kind.in_(reports.PAIR_KINDS), a.is_not(None), b.is_not(None), a != b)
+    )
+    credits = (
+        select(moves.c.activity, moves.c.payee_member.label("member"),
+               func.min(moves.c.at).label("at"))
+        .where(moves.c.kind == "activity", moves.c.key.like("activity:%:%"),
+               moves.c.payee_member.is_not(None))
+        .group_by(moves.c.activity, moves.c.payee_member)
+        .cte("credits")
+    )
+    one, other = aliased(credits), aliased(credits)
+    together = (
+        select(one.c.member.label("a"), other.c.member.label("b"),
+               reports._greatest(session, one.c.at, other.c.at).label("at"),
+               literal(1).label("activity"))
+        .join(other, and_(other.c.activity == one.c.activity, one.c.member < other.c.member))
+    )
+    both = union_all(between, together).subquery("meetings")
+    by_exchange = func.min(case((both.c.activity == 0, both.c.at)))
+    by_activity = func.min(case((both.c.activity == 1, both.c.at)))
+    return (
+        select(both.c.a, both.c.b, func.min(both.c.at).label("at"),
+               case((by_exchange.is_(None), 1), (by_activity < by_exchange, 1), else_=0)
+               .label("at_activity"))
+        .group_by(both.c.a, both.c.b)
+        .subquery("pairs")
+    )
+
+
+def old_network_growth(session: Session, bank_id: int, period: reports.Period
+                       ) -> list[tuple[object, ...]]:
+    from sqlalchemy import case, literal
+
+    from ledger.models import UTCDateTime
+
+    pairs = old_meetings(session, bank_id, period)
+    start = literal(period.start_at, UTCDateTime)
+    new = reports._count_by(session, case((pairs.c.at < start, "before"),
+                                          else_=reports._month(session, pairs.c.at)))
+    rows: list[tuple[object, ...]] = []
+    total = new.get("before", 0)
+    for m in period.months():
+        total += new.get(reports._label(m), 0)
+        rows.append((reports._label(m), new.get(reports._label(m), 0), total))
+    return rows
+
+
+def old_networks(session: Session, bank_id: int, period: reports.Period) -> tuple[int, int, int]:
+    from sqlalchemy import func, literal, select
+    from sqlalchemy.orm import aliased
+
+    from ledger.models import UTCDateTime
+
+    pairs = old_meetings(session, bank_id, period)
+    start = literal(period.start_at, UTCDateTime)
+    first, second = aliased(Member), aliased(Member)
+    rows = session.execute(
+        select(first.area, second.area, func.count(), func.sum(pairs.c.at_activity))
+        .select_from(pairs)
+        .join(first, first.id == pairs.c.a).join(second, second.id == pairs.c.b)
+        .where(pairs.c.at >= start)
+        .group_by(first.area, second.area)).all()
+    count = sum(int(row[2]) for row in rows)
+    at_activity = sum(int(row[3] or 0) for row in rows)
+    across = reports._across_areas([(row[0], row[1], int(row[2])) for row in rows])
+    return count, across, at_activity
+
+
+PERIODS = [(JAN, APR), (FEB, MAR), (date(2023, 12, 1), date(2024, 6, 1)),
+           (date(2024, 3, 15), date(2024, 4, 10)), (date(2024, 5, 1), date(2024, 6, 1))]
+
+
+def assert_pairs_as_before(db: Database, periods: list[tuple[date, date]] = PERIODS) -> None:
+    from ledger import pairs
+
+    with db.reading() as session:
+        bank_id = banks.bank_by_name(session, None).id
+        assert pairs.breaches(session, bank_id) == []
+        for start, end in periods:
+            period = reports.Period(start, end)
+            growth = reports.build(session, bank_id, "network-growth", start, end)
+            assert growth.rows == old_network_growth(session, bank_id, period), (start, end)
+            found = {i.name: i.amount for i in reports.coproduction(session, bank_id,
+                                                                     start, end)}
+            assert (found["New connections"], found["Connections across areas"],
+                    found["Connections made at group activities"]) == \
+                old_networks(session, bank_id, period), (start, end)
+
+
+class Live(World):
+    """Transfers at the moment they are written, as the services write them (not redated)."""
+
+    def _move(self, source: int, target: int, hours: float, kind: str, when: date,
+              what: str = "", key: str | None = None) -> Transfer:
+        self.keys += 1
+        return accounts.transfer(
+            self.session, bank_id=self.bank.id, from_account_id=source, to_account_id=target,
+            minutes=round(hours * 60), kind=kind, idempotency_key=key or f"test:{self.keys}",
+            entered_by="system", description=what, enforce_limit=False,
+        ).transfer
+
+
+def random_ledger(session: Session, rng, transfers: list[Transfer],  # type: ignore[no-untyped-def]
+                  live: bool = False) -> World:
+    """A bank of eight members whose exchanges, gifts, recorded hours, activity credits and
+    reversals fall on few days (so that meetings tie) from November 2023 to May 2024, or
+    (``live``) at the moments they are written."""
+    w = Live(session) if live else World(session)
+    for n, name in enumerate(["Ana", "Ben", "Cy", "Dee", "Eve", "Fay", "Gus", "Hal"]):
+        w.join(name, area=(None, "Brixton", "brixton ", "Stockwell")[n % 4])
+    names = list(w.members)
+    days = [date(2023, 11, 20), date(2023, 12, 5), JAN, date(2024, 1, 20), FEB,
+            date(2024, 3, 14), date(2024, 3, 15), APR, date(2024, 4, 9), date(2024, 5, 2)]
+    credited: set[tuple[int, str]] = set()
+    for _ in range(rng.randint(20, 45)):
+        roll, day = rng.random(), rng.choice(days)
+        one, other = rng.sample(names, 2)
+        if roll < 0.35:
+            transfers.append(w.helped(one, other, rng.choice((0.5, 1, 2)), day))
+        elif roll < 0.5:
+            transfers.append(w.gift(one, other, 1, day))
+        elif roll < 0.6:
+            transfers.append(w.record(one, 1, day))
+        elif roll < 0.85:
+            activity = rng.randint(1, 4)
+            fresh = [n for n in rng.sample(names, rng.randint(1, 4))
+                     if (activity, n) not in credited]
+            credited.update((activity, n) for n in fresh)
+            transfers.extend(w.activity(activity, fresh, 2, day))
+        else:
+            open_ = [t for t in transfers if t.kind != "reversal"
+                     and not any(u.reverses_id == t.id for u in transfers)]
+            if open_:
+                undo = accounts.reverse(session, rng.choice(open_).id, reason="mistake")
+                if not live:
+                    undo.transfer.created_at = at(rng.choice(days))
+                transfers.append(undo.transfer)
+    return w
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_connections_from_member_pairs_are_what_the_transfers_always_gave(db, seed):
+    import random
+
+    rng = random.Random(seed)
+    transfers: list[Transfer] = []
+    with db.writing() as session:
+        random_ledger(session, rng, transfers)
+    assert_pairs_as_before(db)
+    # Later corrections: some entries redated after the fact, and more reversed.
+    with db.writing() as session:
+        for transfer in rng.sample(transfers, min(4, len(transfers))):
+            session.get(Transfer, transfer.id).created_at = at(  # type: ignore[union-attr]
+                rng.choice((JAN, FEB, date(2024, 3, 20))), rng.choice((9, 12)))
+        reversed_ids = {t.reverses_id for t in session.query(Transfer) if t.reverses_id}
+        open_ = [t.id for t in session.query(Transfer)
+                 if t.kind != "reversal" and t.id not in reversed_ids]
+        for transfer_id in rng.sample(open_, min(3, len(open_))):
+            accounts.reverse(session, transfer_id, reason="late correction")
+    assert_pairs_as_before(db)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_connections_written_as_they_happen_are_what_the_transfers_always_gave(db, seed):
+    """Not redated, each transfer takes the quick way into member_pairs (one upsert; one per
+    other attendee of an activity); only reversals work pairs out again."""
+    import random
+
+    from ledger.models import utcnow
+
+    rng = random.Random(100 + seed)
+    today = utcnow().date()
+    periods = [(today - timedelta(days=40), today + timedelta(days=1)),
+               (today, today + timedelta(days=1)),
+               (today + timedelta(days=1), today + timedelta(days=2))]
+    transfers: list[Transfer] = []
+    for _ in range(3):  # in three transactions, each adding to what the last one made
+        with db.writing() as session:
+            if transfers:
+                _more_live(session, rng, transfers)
+            else:
+                random_ledger(session, rng, transfers, live=True)
+        assert_pairs_as_before(db, periods)
+
+
+def _more_live(session: Session, rng, transfers: list[Transfer]) -> None:  # type: ignore[no-untyped-def]
+    """More exchanges, credits and reversals in a later transaction, among the same eight."""
+    w = Live.__new__(Live)
+    w.session, w.keys = session, 1000 * len(transfers)
+    w.bank = banks.bank_by_name(session, None)
+    w.members = {m.name: m for m in session.query(Member).filter(Member.bank_id == w.bank.id)}
+    w.accounts = {name: members.member_account(session, m).id for name, m in w.members.items()}
+    w.fund = banks.ensure_fund(session, w.bank)
+    names = list(w.members)
+    for _ in range(15):
+        one, other = rng.sample(names, 2)
+        roll = rng.random()
+        if roll < 0.4:
+            transfers.append(w.helped(one, other, 1, JAN))
+        elif roll < 0.7:
+            activity = rng.randint(1, 6)
+            taken = {t.idempotency_key for t in session.query(Transfer)}
+            fresh = [n for n in rng.sample(names, 3)
+                     if f"activity:{activity}:{w.members[n].id}" not in taken]
+            transfers.extend(w.activity(activity, fresh, 1, JAN))
+        else:
+            reversed_ids = {t.reverses_id for t in session.query(Transfer) if t.reverses_id}
+            open_ = [t.id for t in session.query(Transfer)
+                     if t.kind != "reversal" and t.id not in reversed_ids]
+            if open_:
+                transfers.append(accounts.reverse(session, rng.choice(open_),
+                                                  reason="mistake").transfer)
+
+
+def test_a_pair_that_met_only_through_a_reversed_exchange_has_not_met(db):
+    with db.writing() as session:
+        w = World(session)
+        for name in ("Ana", "Ben", "Cy"):
+            w.join(name)
+        mistake = w.helped("Ana", "Ben", 1, JAN)
+        first = w.gift("Ana", "Cy", 1, JAN)
+        w.helped("Cy", "Ana", 1, MAR)  # Ana and Cy meet again in March
+        w.reverse(mistake, FEB)
+        w.reverse(first, FEB)
+    # Ana and Ben never met; Ana and Cy first met in March, once January's gift was undone.
+    assert report(db, "network-growth").rows == [
+        ("2024-01", 0, 0), ("2024-02", 0, 0), ("2024-03", 1, 1)]
+    assert_pairs_as_before(db)
+
+
+def test_an_activity_credit_reversed_unpairs_its_attendee(db):
+    with db.writing() as session:
+        w = World(session)
+        for name in ("Ana", "Ben", "Cy"):
+            w.join(name)
+        w.activity(1, ["Ana", "Ben"], 2, JAN)
+        wrong = w.activity(1, ["Cy"], 2, FEB)[0]  # Cy was not there after all
+        w.reverse(wrong, MAR)
+    assert report(db, "network-growth").rows == [
+        ("2024-01", 1, 1), ("2024-02", 0, 1), ("2024-03", 0, 1)]
+    assert index(db)["Connections made at group activities"].amount == 1
+    assert_pairs_as_before(db)
+
+
+def test_ledger_verify_names_connections_that_disagree_with_the_transfers(cli, services):
+    from sqlalchemy import update
+
+    from ledger.models import MemberPair
+
+    with services.db.writing() as session:
+        w = World(session)
+        w.join("Ana")
+        w.join("Ben")
+        w.helped("Ana", "Ben", 1, JAN)
+    assert "Ledger OK" in cli("ledger", "verify").output
+    # Someone moves a first meeting by hand (to make a funder's report look better).
+    with services.db.writing() as session:
+        session.execute(update(MemberPair).values(met_at=at(MAR), exchange_at=at(MAR)))
+    broken = cli("ledger", "verify")
+    assert broken.exit_code == 1
+    assert "1 pairs of members met in the transfers are missing or differ" in broken.output
+    fixed = cli("ledger", "rebuild-pairs")
+    assert fixed.exit_code == 0, fixed.output
+    assert "Ledger OK" in cli("ledger", "verify").output
+    with services.db.reading() as session:
+        bank_id = banks.bank_by_name(session, None).id
+        assert reports.build(session, bank_id, "network-growth", JAN, FEB).rows == [
+            ("2024-01", 1, 1)]
