@@ -35,7 +35,7 @@ from ledger import audit, banks, members
 from ledger.errors import LedgerError
 from ledger.migrate import upgrade
 from ledger.models import DEFAULT_CRISIS_TEXT
-from ledger.phones import InvalidNumber, normalise
+from ledger.phones import InvalidNumber, member_number, normalise
 
 
 @contextmanager
@@ -221,7 +221,7 @@ def chat(phone: str, to_number: str | None, whatsapp: bool) -> None:
     with _app() as (app, shared):
         config = shared.config
         prepare(shared)
-        if members.member_number(phone) is not None:  # chat #12: as that member's phone
+        if member_number(phone) is not None:  # chat #12: as that member's phone
             with shared.db.reading() as session:
                 found = members.resolve_who(session, banks.bank_for_address(session, None).id,
                                             phone, config.default_region)
@@ -596,7 +596,7 @@ def broker_group() -> None:
 def broker_add(phone: str, name: str, bank_name: str | None) -> None:
     """Make PHONE (or member #12) a broker of the bank, registering them as NAME if new."""
     with _app() as (_, shared):
-        by_number = members.member_number(phone) is not None
+        by_number = member_number(phone) is not None
         number = "" if by_number else _phone(phone, shared.config)
         prepare(shared)
         try:
@@ -630,7 +630,7 @@ def broker_password(phone: str, bank_name: str | None, password: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     with _app() as (_, shared):
-        if members.member_number(phone) is None:
+        if member_number(phone) is None:
             _phone(phone, shared.config)
         prepare(shared)
         with shared.db.writing() as session:
@@ -662,7 +662,7 @@ def _member_by(session: Any, bank_name: str | None, who: str, config: Config) ->
     named bank, or the default one)."""
     from ledger.models import Bank
 
-    number = members.member_number(who)
+    number = member_number(who)
     if number is not None or (who.isdigit() and len(who) < 9):
         try:
             member = members.get_member(session, number or int(who))
@@ -825,16 +825,14 @@ BY_HELP = ("The broker acting (PHONE or #member id): needed for a broker's own h
 
 def _acting_broker(session: Any, bank: Any, by: str | None, config: Config) -> Any:
     """The broker named by ``--by`` (a phone number or ``#id``), or None when none is."""
-    from ledger.models import Member
-
     if by is None:
         return None
-    if members.member_number(by) is not None:
-        found = session.get(Member, members.member_number(by))
-        broker = found if found is not None and found.bank_id == bank.id else None
-    else:
-        # A broker's phone is never shared (app.care.offline), so the first is the one.
-        broker = members.find_member(session, bank.id, _phone(by, config))
+    if member_number(by) is None:
+        _phone(by, config)  # not a number at all: say so
+    try:
+        broker = members.resolve_who(session, bank.id, by, config.default_region)
+    except LedgerError:  # a phone two members share is never a broker's (app.care.offline)
+        broker = None
     if broker is None or broker.role != "broker" or broker.status != "active":
         raise click.ClickException(f"--by {by}: no active broker of {bank.name} is that")
     return broker
@@ -860,7 +858,7 @@ def ledger_record(phone: str, hours: str, what: tuple[str, ...], source: str | N
 
     minutes = _parse_hours(hours)
     with _app() as (_, shared):
-        if members.member_number(phone) is None:
+        if member_number(phone) is None:
             _phone(phone, shared.config)  # a clear answer for what is not a number at all
         prepare(shared)
         try:

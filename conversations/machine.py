@@ -24,7 +24,7 @@ from conversations.texts import render
 from ledger.errors import InvalidHours
 from ledger.hours import format_hours, parse_hours
 from ledger.links import without_links
-from ledger.phones import InvalidNumber, normalise
+from ledger.phones import InvalidNumber, member_number, normalise
 
 # The questions asked after JOIN, in order, with the profile field each answer fills.
 QUESTIONS: tuple[tuple[str, str, str], ...] = (
@@ -668,15 +668,6 @@ def _broker(cmd: Command, region: str) -> Outcome:
     except InvalidNumber:
         return Outcome(State(), [usage])
     return Outcome(State(), [], [SetMemberStatus(phone, cmd.name == "APPROVE")])
-
-
-def member_number(word: str) -> int | None:
-    """``#12`` → 12 (a member number, as brokers name members), else None; as
-    ``ledger.members.member_number``, without importing the ledger into the pure step."""
-    word = word.strip()
-    if word.startswith("#") and word[1:].isdigit() and len(word) < 11:
-        return int(word[1:])
-    return None
 
 
 def _number_part(args: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import LedgerError, NotFound
 from ledger.models import Account, Bank, Member, OptOut, utcnow
-from ledger.phones import WHATSAPP, Address, InvalidNumber, normalise
+from ledger.phones import WHATSAPP, Address, InvalidNumber, member_number, normalise
 
 PROFILE_FIELDS = ("name", "area", "skills", "availability")
 # Last-contact times are written at most this often: stale by less than this, and never late.
@@ -61,14 +61,6 @@ _BANK_AND_MEMBER = (
     .outerjoin(Member, (Member.bank_id == Bank.id) & (Member.id == bindparam("member_id")))
     .where(Bank.id == bindparam("bank_id"))
 )
-
-
-def member_number(who: str) -> int | None:
-    """The member id in ``#12`` (how brokers name a member everywhere), or None."""
-    who = who.strip()
-    if who.startswith("#") and who[1:].isdigit() and len(who) < 11:
-        return int(who[1:])
-    return None
 
 
 def resolve_who(session: Session, bank_id: int, who: str, region: str) -> Member | None:

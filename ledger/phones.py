@@ -108,3 +108,12 @@ class MaskNumbers(logging.Filter):
         if record.stack_info:
             record.stack_info = mask_all(record.stack_info)
         return True
+
+
+def member_number(who: str) -> int | None:
+    """The member id in ``#12`` (how brokers name a member wherever a phone number is
+    accepted), or None."""
+    who = who.strip()
+    if who.startswith("#") and who[1:].isdigit() and len(who) < 11:
+        return int(who[1:])
+    return None
