@@ -18,9 +18,8 @@ from app.care import offline
 from app.services import Services
 from conversations.gsm import segments
 from conversations.machine import for_others
-from conversations.texts import Hours, render
+from conversations.texts import Hours, hours_text, render
 from ledger import members, messages
-from ledger.hours import format_hours
 from ledger.links import without_links
 from ledger.models import Bank, Member, Post
 from ledger.phones import SMS, WHATSAPP
@@ -71,8 +70,7 @@ def queue_text(
 def _plain(value: object, language: str) -> object:
     """A value as the text showed it (hours with their unit), for template variables."""
     if isinstance(value, Hours):
-        return render("hours_one" if abs(value.minutes) == 60 else "hours_other", language,
-                      n=format_hours(value.minutes))
+        return hours_text(value.minutes, language)
     return value if isinstance(value, int | float) else str(value)
 
 

@@ -20,9 +20,9 @@ from conversations.commands import (
     clean,
     parse,
 )
-from conversations.texts import render
+from conversations.texts import Hours, render
 from ledger.errors import InvalidHours
-from ledger.hours import format_hours, parse_hours
+from ledger.hours import parse_hours
 from ledger.links import without_links
 from ledger.phones import InvalidNumber, member_number, normalise
 
@@ -863,8 +863,7 @@ def _profile(facts: Facts, member: MemberFacts) -> Reply:
 
 
 def balance_reply(minutes: int) -> Reply:
-    key = "balance_one" if abs(minutes) == 60 else "balance"
-    return Reply(key, {"hours": format_hours(minutes)})
+    return Reply("balance", {"hours": Hours(minutes)})
 
 
 def valid_name(text: str) -> str | None:
