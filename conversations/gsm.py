@@ -6,6 +6,8 @@ characters a segment instead of 160. ``to_gsm`` swaps the usual offenders for pl
 
 from __future__ import annotations
 
+import unicodedata
+
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -43,3 +45,36 @@ def segments(text: str) -> int:
     if length <= single:
         return 1
     return -(-length // multi)
+
+
+# Letters GSM-7 lacks whose nearest plain form Unicode decomposition does not give.
+_NEAREST = {
+    "ı": "i", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
+    "Þ": "Th", "œ": "oe", "Œ": "OE", "ŧ": "t", "ħ": "h", "ĸ": "k", "ŋ": "ng",
+}
+
+
+def nearest_gsm(text: str) -> str:
+    """Letters outside GSM-7 in their nearest GSM-7 form, as carriers' smart encoding does:
+    ``"Zoë Ayşe Yılmaz, Siân, Łucja"`` → ``"Zoe Ayse Yilmaz, Sian, Lucja"``. Characters with no
+    such form (Bengali, emoji) stay as they are."""
+    out = []
+    for ch in to_gsm(text):
+        if ch in _BASIC or ch in _EXTENDED:
+            out.append(ch)
+            continue
+        plain = _NEAREST.get(ch)
+        if plain is None:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch)
+                           if not unicodedata.combining(c))
+            plain = base if base and is_gsm7(base) else ch
+        out.append(plain)
+    return "".join(out)
+
+
+def cheapest(text: str) -> str:
+    """The text as sent: exactly as written when that costs no more segments, else with
+    letters outside GSM-7 in their nearest GSM-7 form (docs/TRANSLATING.md, "Spelling and
+    cost"). A Bengali text stays Bengali: writing it plainly would not make it cheaper."""
+    plain = nearest_gsm(text)
+    return plain if segments(plain) < segments(text) else text
