@@ -88,3 +88,80 @@ def test_polish_small_talk(text, kind):
 ])
 def test_polish_texts_that_are_more_than_small_talk(text):
     assert care.small_talk(text, "pl") is None
+
+
+# --- Welsh (cy) --------------------------------------------------------------------------------
+
+
+def test_welsh_phrases_are_read_from_their_own_file():
+    welsh = care.phrases("cy")
+    assert welsh is not care.phrases("en")
+    assert "eisiau marw" in welsh.distress
+    assert "dod ar cyfan i ben" in welsh.distress  # "dod â'r cyfan i ben" typed plainly
+
+
+@pytest.mark.parametrize("text", [
+    "Dwi eisiau marw",
+    "dwi isio marw",  # the north
+    "Dwi'n moyn marw",  # the south
+    "Dw i am ladd fy hun",  # soft mutation after "am"
+    "Rwy'n meddwl lladd fy hun",
+    "Dwi ddim eisiau byw rhagor",
+    "Dwi'n methu mynd ymlaen",
+    "Dwi’n teimlo’n isel iawn",
+    "Dwi'n methu ymdopi â'r cyfan",
+    "Dwi ddim yn saff adre",
+    "Dw i wedi cymryd gormod o dabledi",
+    "Mae'n well heb fi",
+])
+def test_distress_in_welsh_is_recognised(text):
+    assert care.is_distress(text, "cy"), text
+
+
+@pytest.mark.parametrize("text", [
+    "Dwi'n methu mynd ymlaen ddydd Mawrth, sori",  # can't go on Tuesday
+    "Methu mynd ymlaen i'r dref heddiw",
+    "Mae'r blodau wedi marw yn yr ardd",  # a single word is never enough
+    "Dwi'n gallu helpu gyda siopa",
+    "Diolch yn fawr!",
+    "Mae'r tîm argyfwng wedi ffonio",  # the crisis team, not a person in crisis
+    "Cwrs hyfforddiant gorddos ymwybyddiaeth",
+])
+def test_everyday_welsh_is_not_distress(text):
+    assert not care.is_distress(text, "cy"), text
+
+
+def test_welsh_wish_to_talk_and_the_other_way():
+    assert care.wants_a_person("Ffoniwch fi plis", "cy")
+    assert care.wants_a_person("Ga i siarad â rhywun?", "cy")
+    assert care.wants_a_person("Dwi'n teimlo'n unig", "cy")
+    assert not care.wants_a_person("Dim angen siarad, diolch", "cy")
+    assert not care.wants_a_person("Peidiwch ffoniwch fi", "cy")
+    assert not care.wants_a_person("Galla i helpu ddydd Sadwrn", "cy")
+
+
+def test_welsh_words_for_a_broker():
+    assert care.for_a_broker("Gadewch lonydd i mi!", "cy")
+    assert care.for_a_broker("dim mwy o negeseuon plis", "cy")
+    assert not care.for_a_broker("Mae gen i neges am y clwb cinio", "cy")
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("Diolch yn fawr!", care.THANKS),
+    ("diolch o galon xx", care.THANKS),
+    ("iawn diolch", care.THANKS),
+    ("Grêt 👍", care.ACKNOWLEDGEMENT),
+    ("gret", care.ACKNOWLEDGEMENT),  # without the circumflex
+    ("nos da", care.ACKNOWLEDGEMENT),
+])
+def test_welsh_small_talk(text, kind):
+    assert care.small_talk(text, "cy") == kind
+
+
+@pytest.mark.parametrize("text", [
+    "diolch, ond dwi ddim yn gallu dod",
+    "unwaith eto",  # fillers alone are not small talk
+    "iawn 😢",
+])
+def test_welsh_texts_that_are_more_than_small_talk(text):
+    assert care.small_talk(text, "cy") is None

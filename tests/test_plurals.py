@@ -49,7 +49,44 @@ def test_polish_weeks_and_open_needs_take_the_right_form():
 
 
 # --- Welsh: zero, one, two, few (3), many (6), other --------------------------------------------
-# ---------------------------------------------------------------------------------------------
+# After a numeral Welsh keeps the noun singular; "awr" begins with a vowel, so no mutation
+# shows after the digits, and zero is "dim awr".
+
+@pytest.mark.parametrize(("hours", "shown"), [
+    (0, "dim awr"), (1, "1 awr"), (2, "2 awr"), (3, "3 awr"), (6, "6 awr"), (5, "5 awr"),
+    (8, "8 awr"),
+    (4, "4 awr"), (7, "7 awr"), (10, "10 awr"), (11, "11 awr"), (20, "20 awr"),
+])
+def test_welsh_hours_take_the_right_form(hours, shown):
+    assert render("hours", "cy", n=hours) == shown
+    assert hours_text(hours * 60, "cy") == shown
+    assert _hours_in_balance("cy", hours).startswith(f"Balans: {shown}.")
+
+
+def test_welsh_has_six_forms_chosen_by_the_rule():
+    welsh = catalogue.languages()["cy"]
+    assert [welsh.plural(n) for n in (0, 1, 2, 3, 6, 5, 8)] == [0, 1, 2, 3, 4, 5, 5]
+    assert len(catalogue.usable("cy", "hours").forms) == 6
+
+
+@pytest.mark.parametrize(("minutes", "shown"), [
+    (90, "1.5 awr"), (15, "0.25 awr"), (-765, "-12.75 awr"), (-120, "-2 awr"), (-60, "-1 awr"),
+])
+def test_welsh_hours_after_a_fraction_or_below_zero(minutes, shown):
+    assert hours_text(minutes, "cy") == shown
+
+
+def test_welsh_weeks_and_open_needs_take_the_right_form():
+    for count in (1, 2, 3, 6, 12):
+        text = render("care_entry_quiet", "cy", name="Siân", member_id=7, count=count)
+        assert text.endswith(f"yn dawel ers {count} wythnos"), text
+    one = render("away_needs_open", "cy", count=1, ref=42)
+    assert one.startswith("Mae eich angen agored") and "{count}" not in one
+    assert render("away_needs_open", "cy", count=3, ref=42).startswith("Mae eich 3 angen agored")
+
+
+def test_welsh_catalogue_is_whole_and_usable():
+    _assert_whole_and_usable("cy", nplurals=6)
 
 
 def test_polish_catalogue_is_whole_and_usable():
@@ -122,3 +159,7 @@ def _assert_command_words(code: str) -> None:
 
 def test_polish_command_words_are_distinct_never_carrier_words_and_used_in_texts():
     _assert_command_words("pl")
+
+
+def test_welsh_command_words_are_distinct_never_carrier_words_and_used_in_texts():
+    _assert_command_words("cy")
