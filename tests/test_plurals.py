@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conversations import catalogue
+from conversations.gsm import cheapest, is_gsm7, segments
 from conversations.texts import Hours, hours_text, render
+from tests.test_texts import MEMBER_VALUES, NAMES, values_for
 
 
 def _hours_in_balance(language: str, hours: int) -> str:
@@ -163,3 +165,28 @@ def test_polish_command_words_are_distinct_never_carrier_words_and_used_in_texts
 
 def test_welsh_command_words_are_distinct_never_carrier_words_and_used_in_texts():
     _assert_command_words("cy")
+
+
+# --- What a text costs in each language (docs: TRANSLATORS budgets) ----------------------------
+
+def _assert_budget(code: str) -> None:
+    """Every text with realistic values, as the bank sends it: GSM-7 once written plainly, one
+    segment for all but the texts with members' own words (two at most for those)."""
+    for key in catalogue.english().entries:
+        if key.startswith("command_"):
+            continue
+        for name in NAMES:
+            values = values_for(key, name=name, other=name)
+            values.setdefault("count", 3)
+            text = cheapest(render(key, code, **values))
+            assert is_gsm7(text), (code, key, text)
+            most = 2 if key in MEMBER_VALUES else 1
+            assert segments(text) <= most, (code, key, len(text), text)
+
+
+def test_polish_texts_fit_their_segments():
+    _assert_budget("pl")
+
+
+def test_welsh_texts_fit_their_segments():
+    _assert_budget("cy")
