@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conversations import catalogue
-from conversations.gsm import cheapest, is_gsm7, segments
+from conversations.gsm import cheapest, segments
 from conversations.texts import Hours, hours_text, render
 from tests.test_texts import MEMBER_VALUES, NAMES, values_for
 
@@ -170,8 +170,9 @@ def test_welsh_command_words_are_distinct_never_carrier_words_and_used_in_texts(
 # --- What a text costs in each language (docs: TRANSLATORS budgets) ----------------------------
 
 def _assert_budget(code: str) -> None:
-    """Every text with realistic values, as the bank sends it: GSM-7 once written plainly, one
-    segment for all but the texts with members' own words (two at most for those)."""
+    """Every text with realistic values, as the bank sends it (``cheapest``: Polish and Welsh
+    letters kept when that costs no more): one segment for all but the texts with members' own
+    words, two at most for those."""
     for key in catalogue.english().entries:
         if key.startswith("command_"):
             continue
@@ -179,7 +180,6 @@ def _assert_budget(code: str) -> None:
             values = values_for(key, name=name, other=name)
             values.setdefault("count", 3)
             text = cheapest(render(key, code, **values))
-            assert is_gsm7(text), (code, key, text)
             most = 2 if key in MEMBER_VALUES else 1
             assert segments(text) <= most, (code, key, len(text), text)
 
