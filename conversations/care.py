@@ -47,10 +47,17 @@ class Phrases:
     longest: int  # the most words in one small-talk phrase
 
 
+# Turkish has two i's: "İ"/"i" and "I"/"ı". A member may type either, or the plain one on a
+# phone without Turkish letters ("ISTEMIYORUM", "yalnizim"), and Python's lower() turns "İ"
+# into "i" and a combining dot, which would split the word. All four read as "i".
+_TURKISH_I = str.maketrans({"İ": "i", "I": "i", "ı": "i"})
+
+
 def words_of(text: str) -> str:
     """``"I can’t go on!!"`` → ``"i cant go on"``: lower case, apostrophes dropped, every
-    other character that is not a letter or a digit a space."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    other character that is not a letter or a digit a space; the Turkish dotted and dotless
+    i both read as "i" (``"YAŞAMAK İSTEMİYORUM"`` → ``"yaşamak istemiyorum"``)."""
+    text = unicodedata.normalize("NFKC", text).translate(_TURKISH_I).lower()
     kept = []
     for ch in text:
         if ch in "'’‘`´":
@@ -113,16 +120,19 @@ def _found(words: str, phrase: str) -> list[int]:
 
 
 def is_distress(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
-    """Whether the text says something of distress or crisis on the reviewed list."""
+    """Whether the text says something of distress or crisis on the reviewed list: the
+    member's language's, and the English one too (members often write in both, and a miss
+    costs more than a false alarm)."""
     words = words_of(text)
     if not words:
         return False
-    lists = phrases(language)
-    for phrase in lists.distress:
-        for start in _found(words, phrase):
-            after = f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
-            if after not in lists.unless_followed_by.get(phrase, frozenset()):
-                return True
+    for code in dict.fromkeys((language, DEFAULT_LANGUAGE)):
+        lists = phrases(code)
+        for phrase in lists.distress:
+            for start in _found(words, phrase):
+                after = f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
+                if after not in lists.unless_followed_by.get(phrase, frozenset()):
+                    return True
     return False
 
 

@@ -20,7 +20,9 @@ lists it).
 
 from __future__ import annotations
 
+import ast
 import gettext
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -88,7 +90,8 @@ def _read(name: str, text: str) -> tuple[Language, Catalog]:
     import io
 
     catalog = read_po(io.StringIO(text), abort_invalid=True)
-    meta = dict(catalog.mime_headers)
+    # Babel keeps only the standard header fields: the X- ones are read from the file.
+    meta = {**dict(catalog.mime_headers), **_header_fields(text)}
     code = SOURCE if name == TEMPLATE else name.removesuffix(".po")
     plural_forms = meta.get("Plural-Forms", "nplurals=2; plural=(n != 1);")
     nplurals, rule = _plural_rule(plural_forms)
@@ -113,6 +116,17 @@ def _read(name: str, text: str) -> tuple[Language, Catalog]:
             reviewed=reviewed, comments=tuple(message.auto_comments),
         )
     return language, catalog
+
+
+def _header_fields(text: str) -> dict[str, str]:
+    """The fields of a file's header entry (``msgid ""``) as written: ``{"X-Language-Name":
+    "Türkçe", …}``."""
+    found = re.search(r'^msgid ""\nmsgstr ""\n((?:".*"\n)+)', text, re.MULTILINE)
+    if found is None:
+        return {}
+    header = "".join(ast.literal_eval(line) for line in found.group(1).splitlines())
+    return {name.strip(): value.strip() for name, sep, value in
+            (line.partition(":") for line in header.splitlines()) if sep}
 
 
 def _source_of(msgid: str | tuple[str, ...] | list[str]) -> str:
