@@ -21,6 +21,7 @@ lists it).
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -89,6 +90,8 @@ def _read(name: str, text: str) -> tuple[Language, Catalog]:
 
     catalog = read_po(io.StringIO(text), abort_invalid=True)
     meta = dict(catalog.mime_headers)
+    # Babel keeps only the header fields it knows: ours (X-Language-Name, …) are read here.
+    meta.update(_own_fields(text))
     code = SOURCE if name == TEMPLATE else name.removesuffix(".po")
     plural_forms = meta.get("Plural-Forms", "nplurals=2; plural=(n != 1);")
     nplurals, rule = _plural_rule(plural_forms)
@@ -113,6 +116,19 @@ def _read(name: str, text: str) -> tuple[Language, Catalog]:
             reviewed=reviewed, comments=tuple(message.auto_comments),
         )
     return language, catalog
+
+
+_FIELD = re.compile(r'^"(X-[A-Za-z-]+):[ \t]*(.*?)(?:\\n)?"[ \t]*$', re.MULTILINE)
+
+
+def _own_fields(text: str) -> dict[str, str]:
+    """The ``X-`` fields of a file's header entry (the first ``msgid ""``, to a blank line)."""
+    start = text.find('msgid ""')
+    if start < 0:
+        return {}
+    end = text.find("\n\n", start)
+    header = text[start:] if end < 0 else text[start:end]
+    return {name: value.strip() for name, value in _FIELD.findall(header)}
 
 
 def _source_of(msgid: str | tuple[str, ...] | list[str]) -> str:
