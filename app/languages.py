@@ -75,7 +75,8 @@ def set_bank_languages(session: Session, bank: Bank, codes: str | None, default:
 def set_member_language(session: Session, bank: Bank, member: Member, code: str, *,
                         broker: Member | None, via: str) -> bool:
     """``member`` reads the bank's texts in ``code`` from now on; whether it changed. A
-    broker's change is audited; the language must be one the bank offers."""
+    change made for them (the command line, a broker on the dashboard) is audited; the
+    language must be one the bank offers."""
     if member.bank_id != bank.id:
         raise NotOffered("that member is in another bank")
     offered = banks.offered_languages(bank)
@@ -84,8 +85,9 @@ def set_member_language(session: Session, bank: Bank, member: Member, code: str,
     if member.language == code:
         return False
     member.language = code
-    if broker is not None:
-        audit.record(session, bank.id, "member.language", broker_id=broker.id,
+    if via != "sms":
+        audit.record(session, bank.id, "member.language",
+                     broker_id=broker.id if broker is not None else None,
                      subject=f"member {member.id}", detail=code, via=via)
     return True
 
