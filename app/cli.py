@@ -19,7 +19,7 @@ import click
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from app import create_app
+from app import create_app, languages
 from app.backup import backup_command, claim_instance, restore_command
 from app.care import introductions
 from app.care.away_cli import away_command, back_command
@@ -28,9 +28,11 @@ from app.care.offline_cli import COMMANDS as offline_commands
 from app.config import Config, keep_secret_key
 from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
+from app.languages_cli import member_language
 from app.privacy import member_export, member_forget
 from app.services import Services
 from app.twilio_setup import twilio_group
+from conversations.languages import UnknownLanguage
 from ledger import audit, banks, members
 from ledger.errors import LedgerError
 from ledger.migrate import upgrade
@@ -438,6 +440,10 @@ def bank_add(name: str, sms: str | None, whatsapp: str | None, timezone: str | N
                    "for a person, e.g. \"weekdays 10am to 4pm\" ('' for none).")
 @click.option("--support-line", default=None,
               help="The bank's own phone line, given to members in distress ('' for none).")
+@click.option("--languages", "language_codes", default=None, metavar="CODES",
+              help="The languages the bank texts in, e.g. en,bn,so (or all).")
+@click.option("--default-language", default=None, metavar="CODE",
+              help="The language strangers and new members read until they choose.")
 @click.option("--crisis-text", default=None,
               help="The crisis line given to anyone in distress "
                    "(default: \"Samaritans 116 123, free, day or night\").")
@@ -450,6 +456,7 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
              stranger_answers_per_hour: int | None, retention_days: int | None,
              introductions: str | None, quiet_after_weeks: int | None,
              check_in: bool | None, contact_hours: str | None, support_line: str | None,
+             language_codes: str | None, default_language: str | None,
              crisis_text: str | None) -> None:
     """Change a bank's settings (the default bank if NAME is not given)."""
     from zoneinfo import ZoneInfo
@@ -510,6 +517,12 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 bank.support_line = care_words["support_line"]
             if crisis_text is not None:
                 bank.crisis_text = care_words["crisis_text"] or DEFAULT_CRISIS_TEXT
+            if language_codes is not None or default_language is not None:
+                try:
+                    languages.set_bank_languages(session, bank, language_codes,
+                                                 default_language, via="cli")
+                except UnknownLanguage as exc:
+                    raise click.BadParameter(str(exc), param_hint="--languages") from None
             summary = (
                 f"{bank.name}: approval {'on' if bank.require_approval else 'off'}, lowest "
                 f"balance {format_hours(bank.min_balance_minutes)} h, at most "
@@ -527,7 +540,8 @@ def bank_set(name: str | None, require_approval: bool | None, min_balance: str |
                 f"Quiet after {bank.quiet_after_weeks} weeks; check-in texts "
                 f"{'on' if bank.check_in else 'off'}. "
                 f"Brokers in touch: {bank.contact_hours or 'soon (no hours given)'}; "
-                f"support line: {bank.support_line or 'none'}; crisis line: {bank.crisis_text}."
+                f"support line: {bank.support_line or 'none'}; crisis line: {bank.crisis_text}. "
+                f"Languages: {languages.describe(bank)}."
             )
     click.echo(summary)
 
@@ -581,7 +595,9 @@ def bank_list() -> None:
             for bank in session.scalars(select(Bank).order_by(Bank.id)):
                 numbers = ", ".join(n.address for n in bank.numbers) or "no numbers"
                 default = " (default)" if bank.is_default else ""
-                click.echo(f"{bank.id}  {bank.name}{default}: {numbers}")
+                click.echo(f"{bank.id}  {bank.name}{default}: {numbers}; languages "
+                           f"{', '.join(banks.offered_languages(bank))} (default "
+                           f"{banks.default_language(bank)})")
 
 
 @main.group("broker")
@@ -1143,6 +1159,7 @@ member_group.add_command(member_forget)
 for _command in offline_commands:  # member add, phone, post, accept, confirm, give, statement
     member_group.add_command(_command)
 broker_group.add_command(duty_command)
+member_group.add_command(member_language)
 
 
 if __name__ == "__main__":

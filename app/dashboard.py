@@ -1089,7 +1089,9 @@ def audit_log() -> str:
 
 
 # Routes on this blueprint kept in their own modules: away and back, people to check on
-# (app.care.away); members who cannot text, and shared phones (app.care.offline).
+# (app.care.away); members who cannot text, and shared phones (app.care.offline); the
+# language a member reads (app.languages).
+from app import languages_web  # noqa: E402, F401
 from app.care import away_web, offline_views  # noqa: E402, F401
 
 # --- the inbox: members' words for a person (app.care.inbox) ---------------------------------

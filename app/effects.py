@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import broadcasts, caps, outbound
+from app import broadcasts, caps, languages, outbound
 from app.care import away, inbox, introductions, offline
 from conversations.machine import (
     Answer,
@@ -38,6 +38,7 @@ from conversations.machine import (
     Reply,
     ReportHours,
     ReportOnRef,
+    SetLanguage,
     SetMemberStatus,
     SetProfile,
     ShowMine,
@@ -46,7 +47,7 @@ from conversations.machine import (
     for_others,
     shorten,
 )
-from conversations.texts import DEFAULT_LANGUAGE, Hours, render
+from conversations.texts import Hours, Term, render
 from ledger import (
     accounts,
     activities,
@@ -108,6 +109,10 @@ def _join(ctx: Context, effect: Join) -> None:
             {"bank": ctx.bank.name, "name": member.name, "member_id": member.id},
         )
     log.info("inbound %s: member %s joined bank %s", ctx.sid, member.id, ctx.bank.id)
+
+
+def _set_language(ctx: Context, effect: SetLanguage) -> None:
+    languages.carry_out(ctx.session, ctx.bank, ctx.member, effect)
 
 
 def _set_profile(ctx: Context, effect: SetProfile) -> None:
@@ -206,7 +211,7 @@ def _report_hours(ctx: Context, effect: ReportHours) -> None:
     )
     held = created and _queue(ctx, helped, "confirm_ask", f"confirm-ask:{request.id}",
                               caused=True, other=helper.name, hours=Hours(request.minutes),
-                              what=for_others(what, helped.language), ref=request.ref)
+                              what=for_others(what), ref=request.ref)
     if created and offline.has_no_phone(helped):
         ctx.queued += offline.tell_brokers_confirm(ctx.session, ctx.bank, request, helped,
                                                    helper)
@@ -230,7 +235,7 @@ def _report_on_ref(ctx: Context, effect: ReportOnRef) -> None:
     requester = members.get_member(ctx.session, need.member_id)
     helper = members.get_member(ctx.session, need.helper_member_id)
     other = helper if member.id == requester.id else requester
-    what = for_others(need.text, member.language)
+    what = for_others(need.text)
     request, created = confirmations.request(
         ctx.session, bank_id=ctx.bank.id, kind="exchange",
         payer=members.member_account(ctx.session, requester),
@@ -325,7 +330,7 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
         if offline.has_no_phone(requester):
             # A broker posted it for someone without a phone: the brokers arrange it.
             ctx.reply("match_helper_offline", name=requester.name, bank=ctx.bank.name,
-                      what=for_others(need.text, member.language), ref=need.ref)
+                      what=for_others(need.text), ref=need.ref)
             ctx.queued += offline.tell_brokers_match(ctx.session, ctx.bank, need, requester,
                                                      member)
             return True
@@ -337,12 +342,12 @@ def _answer_need(ctx: Context, member: Member, ref: int, yes: bool) -> bool:
             started = introductions.start(ctx.session, ctx.bank, need, requester, member)
             ctx.queued += started.queued
             ctx.reply("intro_helper_waiting", name=requester.name,
-                      what=for_others(need.text, member.language), ref=need.ref,
+                      what=for_others(need.text), ref=need.ref,
                       bank=ctx.bank.name)
             return True
         # Introductions with consent: the requester agreed by posting the need, the helper
         # by this YES; both texts say so, and only now does each see the other's number.
-        ctx.reply("match_helper", name=requester.name, what=for_others(need.text, member.language),
+        ctx.reply("match_helper", name=requester.name, what=for_others(need.text),
                   phone=requester.phone or "-", ref=need.ref)
         _queue(ctx, requester, "match_requester", f"match:{need.id}", name=member.name,
                what=shorten(need.text), phone=member.phone or "-", ref=need.ref)
@@ -450,7 +455,7 @@ def _answer(ctx: Context, effect: Answer) -> None:
     payer_name, payee_name = _account_label(ctx, payer), _account_label(ctx, payee)
     hours = Hours(request.minutes)
     balance = Hours(members.member_account(ctx.session, member).balance_minutes)
-    what = for_others(request.description, member.language)
+    what = for_others(request.description)
     if result.outcome == "confirmed":
         payee_member = _account_member(ctx, payee)
         if request.kind == "gift":
@@ -591,10 +596,10 @@ def _who(ctx: Context, effect: ShowWho) -> None:
 WHO_NAMES = 4
 
 
-def _names(people: list[Member]) -> str:
+def _names(people: list[Member]) -> str | Term:
     names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
     if len(people) > WHO_NAMES:
-        names = render("more_names", names=names, more=len(people) - WHO_NAMES)
+        return Term("more_names", {"names": names, "more": len(people) - WHO_NAMES})
     return names
 
 
@@ -635,7 +640,7 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
     source = result.source
     ctx.reply("credit_done", ref=activity.ref, paid=len(result.paid),
               hours=Hours(effect.minutes), already=len(result.already),
-              source=account_label(ctx.session, source) if source is not None else "-")
+              source=account_name(ctx.session, source) if source is not None else "-")
 
 
 def credit_activity(session: Session, bank: Bank, activity: Activity, people: list[Member],
@@ -748,7 +753,7 @@ def _statement(ctx: Context, effect: ShowStatement) -> None:
             "statement_in" if incoming else "statement_out", member.language,
             date=created.astimezone(zone).strftime("%d %b").lstrip("0"),
             hours=Hours(transfer.minutes), other=_account_label(ctx, other),
-            what=for_others(transfer.description or "", member.language),
+            what=for_others(transfer.description or ""),
         ))
     key = "statement_more" if len(rows) > STATEMENT_PAGE else "statement_last"
     ctx.reply(key, entries="\n".join(lines), balance=balance)
@@ -872,7 +877,7 @@ def settle(session: Session, bank: Bank, confirmation_id: int, *, confirm: bool,
         queued = _tell_both(session, bank, request.payer_account_id, request.payee_account_id,
                             key, f"{key}:{request.id}", ref=request.ref,
                             hours=Hours(request.minutes),
-                            what=for_others(request.description, DEFAULT_LANGUAGE))
+                            what=for_others(request.description))
     return result, queued
 
 
@@ -901,7 +906,7 @@ def reverse(session: Session, bank: Bank, transfer_id: int, reason: str, *,
         queued = _tell_both(session, bank, original.from_account_id, original.to_account_id,
                             "reversal_notice", f"reversal:{recorded.transfer.id}",
                             hours=Hours(original.minutes),
-                            what=for_others(original.description or "", DEFAULT_LANGUAGE))
+                            what=for_others(original.description or ""))
     return recorded, queued
 
 
@@ -910,7 +915,7 @@ def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: 
     """Text the members on both sides of an entry, each with their own balance."""
     queued: list[int] = []
     accounts_ = [session.get(Account, payer_id), session.get(Account, payee_id)]
-    names = {a.id: account_label(session, a) for a in accounts_ if a is not None}
+    names = {a.id: account_name(session, a) for a in accounts_ if a is not None}
     for account in accounts_:
         if account is None or account.member_id is None:
             continue
@@ -929,11 +934,18 @@ def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: 
 
 
 def account_label(session: Session, account: Account) -> str:
+    """What an account is called on a page or in an export (in English)."""
+    return str(account_name(session, account))
+
+
+def account_name(session: Session, account: Account) -> str | Term:
+    """What an account is called in a text: a member's or organisation's own name, or the
+    bank's words ("the community fund") in the language of each text it goes into."""
     if account.kind == "fund":
-        return render("community_fund")
+        return Term("community_fund")
     member = session.get(Member, account.member_id) if account.member_id else None
     if member is not None and member.forgotten_at is not None:
-        return render("former_member")
+        return Term("former_member")
     return member.name if member is not None else account.name
 
 
@@ -966,8 +978,8 @@ def _account_member(ctx: Context, account: Account) -> Member | None:
     return ctx.session.get(Member, account.member_id) if account.member_id else None
 
 
-def _account_label(ctx: Context, account: Account) -> str:
-    return account_label(ctx.session, account)
+def _account_label(ctx: Context, account: Account) -> str | Term:
+    return account_name(ctx.session, account)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -980,6 +992,7 @@ def _zone(name: str) -> ZoneInfo:
 _HANDLERS: dict[type, Callable[[Context, Any], None]] = {
     Join: _join,
     SetProfile: _set_profile,
+    SetLanguage: _set_language,
     # LEAVE (confirmed), AWAY, BACK: app.care.away
     **away.HANDLERS,
     OptOut: _opt_out,

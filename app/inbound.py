@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 from app import caps, effects, metrics, outbound
 from app.care import inbox
 from app.services import Services
-from conversations import Facts, MemberFacts, State, step
+from conversations import Facts, MemberFacts, State, languages, step
 from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, clean, parse
 from conversations.texts import render
 from ledger import banks, members
@@ -300,7 +300,8 @@ def _process(
             effects.carry_out(ctx, outcome.effects)
             replies += ctx.replies
             if ctx.member is not None:
-                language = ctx.member.language
+                language = languages.effective(ctx.member.language, loaded.facts.languages,
+                                               loaded.facts.default_language)
             texts = [render(reply.key, language, **reply.params) for reply in replies]
             # Kept in the same transaction as its effects (app.care.inbox).
             session.add(inbox.kept(bank.id, ctx.member.id if ctx.member else None,
@@ -328,7 +329,7 @@ def _load(
     current = [r for r in rows if r.status != "left"]
     sharing: tuple[MemberFacts, ...] = ()
     if len(current) > 1:
-        sharing = tuple(_member_facts(r) for r in current)
+        sharing = tuple(_member_facts(r, bank) for r in current)
         row = next((r for r in current if r.id == state.speaker), None)
     else:
         row = current[0] if current else (rows[0] if rows else None)
@@ -338,7 +339,7 @@ def _load(
         opted_out = members.opted_out_by_connection(connection, bank.id, phone)
     facts = Facts(
         bank_name=bank.name,
-        member=_member_facts(row) if row is not None else None,
+        member=_member_facts(row, bank) if row is not None else None,
         opted_out=opted_out,
         has_media=message.has_media,
         require_approval=bank.require_approval,
@@ -346,12 +347,17 @@ def _load(
         carrier_answers_keywords=config.twilio_answers_keywords
         and message.sender.channel == "sms",
         sharing=sharing,
+        languages=bank.languages,
+        default_language=bank.default_language,
     )
     return _Loaded(
         bank_id=bank.id,
         member_id=row.id if row is not None else None,
         facts=facts,
-        language=row.language if row is not None else "en",
+        # A stranger reads the bank's default language; a member their own, while the bank
+        # offers it.
+        language=languages.effective(row.language if row is not None else None,
+                                     bank.languages, bank.default_language),
         contact_stale=row is not None and members.contact_is_stale(
             row.last_channel, row.whatsapp, row.last_inbound_at, message.sender
         ),
@@ -359,11 +365,12 @@ def _load(
     )
 
 
-def _member_facts(row: Any) -> MemberFacts:
+def _member_facts(row: Any, bank: banks.BankInfo) -> MemberFacts:
     return MemberFacts(
         id=row.id, name=row.name, status=row.status, role=row.role,
         balance_minutes=int(row.balance_minutes or 0), area=row.area, skills=row.skills,
-        availability=row.availability, language=row.language,
+        availability=row.availability,
+        language=languages.effective(row.language, bank.languages, bank.default_language),
         away=row.away_since is not None,
         check_in_pending=row.check_in_sent_at is not None and (
             row.last_inbound_at is None or row.last_inbound_at < row.check_in_sent_at),

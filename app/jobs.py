@@ -26,7 +26,7 @@ from app.transports import (
     TransientSendError,
 )
 from conversations.machine import for_others, shorten
-from conversations.texts import DEFAULT_LANGUAGE, Hours
+from conversations.texts import Hours
 from ledger import banks, confirmations, match_cache, members, messages, posts
 from ledger.matching import Need as MatchNeed
 from ledger.models import (
@@ -452,7 +452,7 @@ def ask_helpers(post_id: int) -> str:
                                      {"name": requester.name, "what": what, "bank": bank.name})
                 queued += outbound.tell_brokers(
                     session, bank, "broker_nobody", f"broker-nobody:{need.id}",
-                    {"ref": need.ref, "what": for_others(need.text, DEFAULT_LANGUAGE),
+                    {"ref": need.ref, "what": for_others(need.text),
                      "name": requester.name},
                 )
             outcome = "nobody"
@@ -520,7 +520,7 @@ def _post_reminders(services: Services, now: datetime) -> tuple[int, int]:
             owner = members.get_member(session, need.member_id)
             queued += _queue_one(session, helper, "done_reminder", f"done-reminder:{need.id}",
                                  {"name": owner.name,
-                                  "what": for_others(need.text, helper.language, 30),
+                                  "what": for_others(need.text, most=30),
                                   "ref": need.ref})
             reminded += 1
     outbound.enqueue(services, queued)
@@ -694,7 +694,7 @@ def _remind(session: Session, request: Confirmation) -> list[int]:
         session, bank, confirmer, requester, key="confirm_reminder",
         idempotency_key=f"confirm-reminder:{request.id}",
         values={"other": requester.name, "hours": Hours(request.minutes),
-                "what": for_others(request.description, confirmer.language),
+                "what": for_others(request.description),
                 "ref": request.ref},
     )
     return ([message_id] if message_id else []) + caps.notices(session, bank)
@@ -708,7 +708,7 @@ def _escalate(session: Session, request: Confirmation, key: str) -> list[int]:
         session, bank, key, f"{key}:{request.id}",
         {"ref": request.ref, "payer": payer.name if payer else "the fund",
          "payee": payee.name if payee else "the fund", "hours": Hours(request.minutes),
-         "what": for_others(request.description, DEFAULT_LANGUAGE)},
+         "what": for_others(request.description)},
     )
 
 
@@ -724,7 +724,7 @@ def _auto_receipts(session: Session, request: Confirmation) -> list[int]:
             session, member, kind=key, key=key,
             idempotency_key=f"auto-receipt:{request.id}:{member.id}",
             values={"other": other.name, "hours": Hours(request.minutes),
-                    "what": for_others(request.description, member.language),
+                    "what": for_others(request.description),
                     "balance": Hours(account.balance_minutes)},
         )
         if message_id:

@@ -18,7 +18,7 @@ from app.care import offline
 from app.services import Services
 from conversations.gsm import segments
 from conversations.machine import for_others
-from conversations.texts import Hours, hours_text, render
+from conversations.texts import in_language, render
 from ledger import members, messages
 from ledger.links import without_links
 from ledger.models import Bank, Member, Post
@@ -69,8 +69,7 @@ def queue_text(
 
 def _plain(value: object, language: str) -> object:
     """A value as the text showed it (hours with their unit), for template variables."""
-    if isinstance(value, Hours):
-        return hours_text(value.minutes, language)
+    value = in_language(value, language)
     return value if isinstance(value, int | float) else str(value)
 
 
@@ -80,7 +79,7 @@ def ask_text(need: Post, requester: Member, helper: Member) -> tuple[str, dict[s
     area = without_links(requester.area)
     key = "ask_helper" if area else "ask_helper_no_area"
     return key, {"name": requester.name, "ref": need.ref, "area": area,
-                 "what": for_others(need.text, helper.language)}
+                 "what": for_others(need.text)}
 
 
 def queue_ask(session: Session, need: Post, requester: Member, helper: Member, ask_id: int

@@ -63,13 +63,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "SWITCH": ("SWAP",),
     # Care: a member asks for a person (app.care.inbox).
     "TALK": (),
+    # Languages (conversations.languages): LANG lists them, LANG 3 or LANG Somali chooses.
+    "LANG": ("LANGUAGE", "LANGUAGES"),
 }
 # Words that are not commands in their own right: an area or a skill might be "Next door".
 # Nor is anything that changes the record: "Weaving" or "Reading" must never mean LEAVE.
 _NOT_GUESSED = frozenset(
     {"SKIP", "NAME", "AREA", "SKILLS", "FREE", "MENU", "YES", "NO", "MORE", "DONE", "GIVE",
      "LEAVE", "RECORD", "CLOSE", "OFFER", "NEED", "RENEW", "BROADCAST", "WHO", "CREDIT",
-     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK", "SWITCH", "TALK"}
+     "APPROVE", "HOLD", "INTRO", "AWAY", "BACK", "OK", "SWITCH", "TALK", "LANG"}
 )
 # The words that confirm LEAVE; "Leave me alone", "Leave it" are not leaving.
 LEAVE_CONFIRM = "NOW"

@@ -11,7 +11,7 @@ import json
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
-from conversations import care
+from conversations import care, languages
 from conversations.commands import (
     HELP_WORDS,
     OPT_IN_WORDS,
@@ -20,7 +20,7 @@ from conversations.commands import (
     clean,
     parse,
 )
-from conversations.texts import Hours, render
+from conversations.texts import Hours, Term, render
 from ledger.errors import InvalidHours
 from ledger.hours import parse_hours
 from ledger.links import without_links
@@ -110,6 +110,10 @@ class Facts:
     # A phone two current members share: both (``member`` is the one chosen, or None until
     # the sender says who they are). Empty for an ordinary number.
     sharing: tuple[MemberFacts, ...] = ()
+    # The languages the bank offers (``conversations.languages``, in the choices' order) and
+    # the one strangers read: a new member is asked which they want when there are several.
+    languages: tuple[str, ...] = ("en",)
+    default_language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,14 @@ class Join:
 class SetProfile:
     field: str
     value: str | None
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """``LANG 3`` / ``LANG Somali``, or the answer to the language question after JOIN: the
+    member reads the bank's texts in ``code`` from now on (one the bank offers)."""
+
+    code: str
 
 
 @dataclass(frozen=True)
@@ -289,7 +301,8 @@ class ReachPerson:
 
 
 Effect = (
-    Join | SetProfile | AskLeave | Leave | GoAway | ComeBack | ShowAway | OptOut | OptIn
+    Join | SetProfile | SetLanguage | AskLeave | Leave | GoAway | ComeBack | ShowAway | OptOut
+    | OptIn
     | ReportHours | ReportOnRef | Answer | Give
     | ShowStatement | RecordHours | PostItem | ShowMine | ClosePost | RenewPost | Broadcast
     | ShowWho | CreditActivity | SetMemberStatus | Introduce | ReachPerson
@@ -308,7 +321,9 @@ class Outcome:
 _QUESTION_NAMES = {name for name, _, _ in QUESTIONS}
 # LEAVE waits for LEAVE NOW: any other text cancels it.
 LEAVE_QUESTION = "leave"
-_STATE_QUESTIONS = _QUESTION_NAMES | {LEAVE_QUESTION}
+# After JOIN, in a bank that offers several languages: which one the member reads.
+LANGUAGE_QUESTION = "language"
+_STATE_QUESTIONS = _QUESTION_NAMES | {LEAVE_QUESTION, LANGUAGE_QUESTION}
 # What a member may answer a check-in with, besides OK.
 _ALL_WELL = frozenset({"OK", "OKAY", "OK THANKS", "OK THANK YOU", "ALL GOOD", "ALL WELL",
                        "ALL IS WELL", "IM OK", "IM FINE", "FINE", "IM OKAY", "ALL FINE"})
@@ -458,6 +473,12 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
                                        {"bank": bank})])
     if former is not None:
         return Outcome(State(), [Reply("rejoined", {"bank": bank, "name": name})], [Join(name)])
+    if len(facts.languages) > 1:
+        # Which language first; then the profile questions, in it.
+        return Outcome(State(question=LANGUAGE_QUESTION),
+                       [Reply("join_language", {"name": name,
+                                                "choices": languages.choices(facts.languages)})],
+                       [Join(name)])
     first_question = QUESTIONS[0][0]
     key = "joined_pending" if facts.require_approval else "joined"
     return Outcome(
@@ -537,6 +558,11 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         state = State()  # anything else: the member stays, and the text is read as usual
     if member.check_in_pending and _all_well(cmd.text):
         return Outcome(State(), [Reply("check_in_thanks", {"name": member.name})])
+    if state.question == LANGUAGE_QUESTION:
+        answered = _language_answer(facts, member, cmd)
+        if answered is not None:
+            return answered
+        state = State()  # a command: the question is dropped, the default language kept
     if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
     language = member.language
@@ -563,6 +589,8 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         return Outcome(State(), [Reply("unknown_skip", {"bank": bank})])
     if cmd.name == "BALANCE":
         return Outcome(State(), [balance_reply(member.balance_minutes)])
+    if cmd.name == "LANG":
+        return _lang(facts, member, cmd.args)
     if cmd.name in ("YES", "NO"):
         ref = _ref(cmd.args)
         if ref is None and cmd.args:
@@ -626,6 +654,42 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
     return _not_understood(facts, member, cmd)
+
+
+def _lang(facts: Facts, member: MemberFacts, args: str) -> Outcome:
+    """``LANG`` lists the bank's languages, numbered, each by its own name; ``LANG 3``,
+    ``LANG Somali`` or ``LANG Soomaali`` chooses one."""
+    offered = facts.languages
+    values: dict[str, object] = {"choices": languages.choices(offered)}
+    if not args.strip():
+        return Outcome(State(), [Reply("language_choices", values)])
+    code = languages.chosen(args, offered)
+    if code is not None:
+        return Outcome(State(), [Reply("language_set", {"name": member.name,
+                                                         "lang": languages.own_name(code)})],
+                       [SetLanguage(code)] if code != member.language else [])
+    named = languages.named(args)
+    if named is not None:  # a language the bank does not offer
+        return Outcome(State(), [Reply("language_not_offered", {
+            **values, "lang": languages.own_name(named)})])
+    return Outcome(State(), [Reply("language_unknown", values)])
+
+
+def _language_answer(facts: Facts, member: MemberFacts, cmd: Command) -> Outcome | None:
+    """The answer to "which language?" after JOIN: a number, a name, or SKIP (the bank's
+    default stays); then the first profile question, in the language chosen. None for a
+    command, which is carried out instead."""
+    words = cmd.args if cmd.name == "LANG" and cmd.args else cmd.text
+    code = languages.chosen(words, facts.languages)
+    if code is None and cmd.name != "SKIP":
+        if cmd.name not in (None, "LANG") and interrupts_question(cmd):
+            return None
+        return Outcome(State(question=LANGUAGE_QUESTION), [Reply(
+            "join_language_again", {"choices": languages.choices(facts.languages)})])
+    effects: list[Effect] = [SetLanguage(code)] if code and code != member.language else []
+    key = "joined_pending" if member.status == "pending" else "joined"
+    return Outcome(State(question=QUESTIONS[0][0]),
+                   [Reply(key, {"bank": facts.bank_name, "name": member.name})], effects)
 
 
 def _all_well(text: str) -> bool:
@@ -842,10 +906,12 @@ def shorten(text: str, most: int = 40) -> str:
     return text if len(text) <= most else text[: most - 3].rstrip() + "..."
 
 
-def for_others(text: str, language: str, most: int = 40) -> str:
+def for_others(text: str, language: str | None = None, most: int = 40) -> str | Term:
     """A member's words in a text to someone else: without links (``ledger.links``), cut to
-    fit; "help" if a link was all there was."""
-    return shorten(without_links(text) or render("help_given", language), most)
+    fit, as they wrote them; "help" if a link was all there was, in the language of the text
+    it goes into (``language`` is not needed for that, and kept for older callers)."""
+    words = without_links(text)
+    return shorten(words, most) if words else Term("help_given")
 
 
 def _profile(facts: Facts, member: MemberFacts) -> Reply:

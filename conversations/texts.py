@@ -11,7 +11,7 @@ for anything else: carriers and Twilio act on those words themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import Formatter
 
 from babel.numbers import format_decimal
@@ -38,6 +38,19 @@ class Hours:
     minutes: int
 
 
+@dataclass(frozen=True)
+class Term:
+    """A catalogue text used as a value in another ("the community fund", "help"), written in
+    the language of the text it goes into: one value, told to two members in two languages,
+    reads in each one's own."""
+
+    key: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return render(self.key, DEFAULT_LANGUAGE, **self.values)
+
+
 class MissingText(KeyError):
     """A catalogue key or placeholder that does not exist."""
 
@@ -55,10 +68,7 @@ def render(key: str, language: str = DEFAULT_LANGUAGE, **params: object) -> str:
         if entry is None:
             raise MissingText(key)
     template = _form(entry, language, params) if entry.plural else entry.forms[0]
-    values = {
-        name: _hours(value, language) if isinstance(value, Hours) else value
-        for name, value in params.items()
-    }
+    values = {name: in_language(value, language) for name, value in params.items()}
     try:
         return to_gsm(template.format_map(_Strict(values)))
     except KeyError as exc:
@@ -103,6 +113,16 @@ def hours_number(minutes: int, language: str = DEFAULT_LANGUAGE) -> Number:
 
 def _babel_locale(language: str) -> str:
     return language if language in catalogue.languages() else DEFAULT_LANGUAGE
+
+
+def in_language(value: object, language: str) -> object:
+    """A value as a text in ``language`` shows it: hours with their unit, a ``Term`` in the
+    language's words; anything else as it is (a member's own words stay as they wrote them)."""
+    if isinstance(value, Hours):
+        return _hours(value, language)
+    if isinstance(value, Term):
+        return render(value.key, language, **value.values)
+    return value
 
 
 def _hours(value: Hours, language: str) -> str:

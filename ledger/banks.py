@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from conversations import languages
 from ledger.errors import LedgerError, NotFound
 from ledger.models import Account, Bank, BankNumber, utcnow
 from ledger.phones import parse_address
@@ -159,10 +160,13 @@ class BankInfo:
     require_approval: bool
     answers_per_hour: int
     stranger_answers_per_hour: int
+    # ``conversations.languages``: the codes offered, in the choices' order, and the default.
+    languages: tuple[str, ...] = ("en",)
+    default_language: str = "en"
 
 
 _BANK_COLUMNS = (Bank.id, Bank.name, Bank.require_approval, Bank.answers_per_hour,
-                 Bank.stranger_answers_per_hour)
+                 Bank.stranger_answers_per_hour, Bank.languages, Bank.default_language)
 _BY_NUMBER = (
     select(*_BANK_COLUMNS).join(BankNumber, BankNumber.bank_id == Bank.id)
     .where(BankNumber.address == bindparam("address"))
@@ -177,9 +181,24 @@ def lookup(connection: Connection, address: str | None) -> BankInfo:
         row = connection.execute(_DEFAULT).first()
     if row is None:
         raise NotFound("no default bank: run `timebank db upgrade` first")
+    offered = languages.offered(row.languages)
     return BankInfo(id=row.id, name=row.name, require_approval=bool(row.require_approval),
                     answers_per_hour=row.answers_per_hour,
-                    stranger_answers_per_hour=row.stranger_answers_per_hour)
+                    stranger_answers_per_hour=row.stranger_answers_per_hour,
+                    languages=offered,
+                    default_language=languages.effective(
+                        row.default_language, offered, offered[0]))
+
+
+def offered_languages(bank: Bank) -> tuple[str, ...]:
+    """The languages ``bank`` texts in (``conversations.languages``)."""
+    return languages.offered(bank.languages)
+
+
+def default_language(bank: Bank) -> str:
+    """The language strangers and new members of ``bank`` read until they choose."""
+    offered = offered_languages(bank)
+    return languages.effective(bank.default_language, offered, offered[0])
 
 
 def bank_by_name(session: Session, name: str | None) -> Bank:

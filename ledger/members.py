@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger import banks
 from ledger.errors import LedgerError, NotFound
 from ledger.models import Account, Bank, Member, OptOut, utcnow
 from ledger.phones import WHATSAPP, Address, InvalidNumber, member_number, normalise
@@ -107,6 +108,7 @@ def join(session: Session, bank: Bank, address: Address, name: str) -> tuple[Mem
             with session.begin_nested():
                 member = Member(
                     bank_id=bank.id, phone=address.phone, name=name, status=status,
+                    language=banks.default_language(bank),
                     last_channel=address.channel, last_inbound_at=utcnow(),
                     whatsapp=address.twilio if address.channel == WHATSAPP else None,
                 )

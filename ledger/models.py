@@ -132,6 +132,11 @@ class Bank(Base):
     # counted up: a database restored or wiped and filled again cannot repeat a number with
     # other contents.
     match_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The languages the bank texts in (``conversations.languages``): a comma list of codes,
+    # or NULL for every language with a catalogue file; and the one strangers and new
+    # members read until they choose (``LANG``).
+    languages: Mapped[str | None] = mapped_column(String(120))
+    default_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     numbers: Mapped[list[BankNumber]] = relationship(
         back_populates="bank", order_by="BankNumber.id"

@@ -124,8 +124,12 @@ def ref_in(text: str) -> str:
 
 
 def join(phone: Phone, name: str, skills: str = "SKIP", area: str = "SKIP") -> Phone:
-    """Join as ``name`` and answer the three questions (skills, area, free times)."""
-    assert phone.text(f"JOIN {name}")[0].startswith("Welcome to")
+    """Join as ``name`` and answer the three questions (skills, area, free times), keeping
+    the bank's default language where the bank offers several (``conversations.languages``)."""
+    first = phone.text(f"JOIN {name}")[0]
+    if "Which language?" in first:
+        first = phone.text("SKIP")[0]
+    assert first.startswith("Welcome to")
     phone.text(skills)
     phone.text(area)
     phone.text("SKIP")

@@ -75,7 +75,12 @@ REALISTIC: dict[str, object] = {
     "crisis": "Samaritans 116 123, free, day or night",
     "masked": "+44*******0123",
     "broker": "Bea",
+    # Languages (LANG): a bank's choices, each by its own name, and one chosen.
+    "choices": "1 English, 2 Soomaali, 3 Polski, 4 Cymraeg",
+    "lang": "Soomaali",
 }
+# Every language by its own name: Bengali script makes a text UCS-2 (70 a segment).
+ALL_CHOICES = "1 English, 2 বাংলা, 3 Soomaali, 4 Türkçe, 5 Polski, 6 Cymraeg"
 # Texts that show the member's own words (or several lines of them) may take two segments.
 MEMBER_VALUES = {"profile", "profile_pending", "statement_more", "statement_last", "mine_list",
                  "broadcast",
@@ -170,6 +175,14 @@ def test_every_language_has_the_same_texts_and_placeholders():
         assert set(texts) <= set(ENGLISH), language
         for key in texts:
             assert placeholders(key, language) == placeholders(key), (language, key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("key", sorted(k for k in ENGLISH if "choices" in placeholders(k)))
+def test_the_language_choices_fit_two_segments_in_every_script(key, name):
+    text = rendered(key, name=name, choices=ALL_CHOICES)
+    assert not is_gsm7(text)
+    assert segments(text) <= 2, (key, len(text), text)
 
 
 # --- Words used and not used -------------------------------------------------------------------

@@ -103,7 +103,7 @@ def reach_person(session: Session, bank: Bank, member: Member | None, phone: str
     ).limit(1)
     if session.scalar(recent) is not None:
         return Reached(reply, [])  # told within the hour; the inbox keeps this one too
-    values: dict[str, object] = {"bank": bank.name, "what": for_others(words, "en", 60)}
+    values: dict[str, object] = {"bank": bank.name, "what": for_others(words, most=60)}
     if member is not None:
         values |= {"name": member.name, "member_id": member.id,
                    "phone": member.phone or member.whatsapp or "-"}

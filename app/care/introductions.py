@@ -111,7 +111,7 @@ def start(session: Session, bank: Bank, need: Post, requester: Member, helper: M
             session, bank, broker, helper, key="intro_broker",
             idempotency_key=f"intro:{introduction.id}:to:{broker.id}",
             values={"bank": bank.name, "other": helper.name, "name": requester.name,
-                    "what": for_others(need.text, broker.language, 30), "ref": need.ref},
+                    "what": for_others(need.text, most=30), "ref": need.ref},
         )
         queued += [message_id] if message_id else []
     return Started(introduction, queued)
@@ -235,7 +235,7 @@ def _introduce(session: Session, introduction: Introduction, need: Post, request
     queued = []
     texts: tuple[tuple[Member, str, dict[str, object]], ...] = (
         (helper, "match_helper", {"name": requester.name,
-                                  "what": for_others(need.text, helper.language),
+                                  "what": for_others(need.text),
                                   "phone": requester.phone or "-", "ref": need.ref}),
         (requester, "match_requester", {"name": helper.name, "what": shorten(need.text),
                                         "phone": helper.phone or "-", "ref": need.ref}),
@@ -253,7 +253,7 @@ def _tell_declined(session: Session, bank: Bank, introduction: Introduction, nee
     queued = []
     told: tuple[tuple[Member, str, dict[str, object]], ...] = (
         (helper, "intro_declined_helper", {"name": requester.name,
-                                           "what": for_others(need.text, helper.language, 30)}),
+                                           "what": for_others(need.text, most=30)}),
         (requester, "intro_declined_requester", {"what": shorten(need.text, 30),
                                                  "ref": need.ref}),
     )

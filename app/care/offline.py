@@ -294,7 +294,7 @@ def _tell_other_side(session: Session, bank: Bank, request: Confirmation, member
     else:
         key, values = "receipt_payee", {
             "other": member.name, "hours": hours,
-            "what": for_others(request.description, other.language),
+            "what": for_others(request.description),
             "balance": Hours(payee.balance_minutes)}
     idem = f"gift-received:{request.id}" if request.kind == "gift" else f"receipt:{request.id}"
     message_id = outbound.queue_text(session, other, kind=key, key=key, idempotency_key=idem,
