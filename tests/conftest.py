@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from redis import Redis
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from app import create_app
 from app.cli import main, prepare
@@ -23,7 +23,7 @@ from app.config import Config
 from app.services import Services
 from ledger.db import Database
 from ledger.migrate import upgrade
-from ledger.models import Base
+from ledger.models import Bank, Base
 from tests.helpers import Outbox, Phone
 
 pytest_plugins = ["tests.recovery_times"]
@@ -138,6 +138,11 @@ def app(backend: Backend, settings: dict[str, object]) -> Iterator[Flask]:
     wipe(shared)
     with application.app_context():
         prepare(shared)
+        # A bank offers every language by default, and a new member is asked theirs after
+        # JOIN; tests of other things join in English (tests/test_languages.py sets its own).
+        with shared.db.writing() as session:
+            session.execute(update(Bank).values(languages="en"))
+        shared.bank_cache.clear()
         yield application
     shared.close()
 

@@ -52,6 +52,17 @@ def test_catalogues() -> list[tuple[str, str]]:
     return [(f"{code}.po", _test_po(code)) for code in OTHERS]
 
 
+@pytest.fixture(autouse=True)
+def every_language_by_default(request: pytest.FixtureRequest) -> None:
+    """tests/conftest.py makes the test bank English only; here a bank that has not chosen
+    offers every language, as a new bank does."""
+    if "services" in request.fixturenames:
+        services = request.getfixturevalue("services")
+        with services.db.writing() as session:
+            session.execute(update(Bank).values(languages=None))
+        services.bank_cache.clear()
+
+
 @pytest.fixture
 def six(monkeypatch: pytest.MonkeyPatch, test_catalogues: list[tuple[str, str]]
         ) -> Iterator[None]:
