@@ -1,9 +1,13 @@
 """Finding members who can help with a need: by what they offer, where they live, when they
 are free, and fairly (the same helpers are not asked again and again).
 
-Pure ranking over facts the caller loads; no I/O. Words are compared by simple stems, by a
-small vocabulary of the categories time banks use ("lift" finds "driving", "computer" finds
-"IT help"), extendable per bank, and with tolerance for typos. Links count as no words.
+Pure ranking over facts the caller loads; no I/O. Words are compared by stems, by the
+categories time banks use ("lift" finds "driving", "computer" finds "IT help"), and with
+tolerance for typos. The categories' words are data, one file per language the bank knows
+(``ledger/vocabulary/``: English, Bengali, Somali, Turkish, Polish, Welsh), extendable per
+bank; a word is tried against every language, so a Bengali need ("বাজার") finds an English
+helper ("shopping") through the category they share. Members' words are never translated.
+Links count as no words. Day words (availability) are English only for now.
 
 A helper whose offers are a long list of unrelated words (every skill there is, to be asked
 about every need) fits any one need less: their score is scaled down by how many unrelated
@@ -58,7 +62,7 @@ _STOP = frozenset().union(*(language.stop_words for language in vocabulary_langu
 def words(text: str | None) -> list[str]:
     """The words of ``text`` (NFC, lower case, whole Bengali words), stop words of every
     language left out."""
-    return [w for w in tokens(text) if fold(w) not in _STOP]
+    return [w for w in tokens(text) if (w if w.isascii() else fold(w)) not in _STOP]
 
 
 def _bengali(word: str) -> bool:
@@ -91,30 +95,36 @@ def _typo_of(word: str, known: list[str]) -> str | None:
     return None
 
 
-_Table = dict[str, frozenset[str]]
+# Key → the key of the word as written in the vocabulary (so that "zakupow", typed without
+# Polish letters, is the same word as "zakupów") and the categories it speaks of.
+_Table = dict[str, tuple[str, frozenset[str]]]
 
 
 @lru_cache(maxsize=32)
 def _tables(codes: tuple[str, ...], extras: tuple[tuple[str, tuple[str, ...]], ...]
-            ) -> tuple[tuple[Language, ...], tuple[tuple[Language, _Table], ...], _Table]:
-    """Each language's key → categories, and all of them together, with a bank's own words
-    (``extras``) in every language. Made once per set of words: stemming them all takes a
-    while."""
+            ) -> tuple[tuple[Language, ...], tuple[tuple[Language, _Table], ...],
+                       dict[str, frozenset[str]], dict[str, tuple[str, frozenset[str]]]]:
+    """Each language's words, and the categories of every key of every language, with a
+    bank's own words (``extras``) in every language. Made once per set of words: stemming
+    them all takes a while."""
     every: dict[str, set[str]] = defaultdict(set)
     tables: list[tuple[Language, _Table]] = []
     for language in map(load_language, codes):
-        table: dict[str, set[str]] = defaultdict(set)
+        canonical: dict[str, str] = {}
+        found: dict[str, set[str]] = defaultdict(set)
         entries: dict[str, list[str]] = {k: list(v) for k, v in language.categories.items()}
         for category, more in extras:
             entries.setdefault(category, []).extend(w for m in more for w in tokens(m))
         for category, vocabulary in entries.items():
             for word in vocabulary:
+                written = language.key(word.lower())
                 for key in language.keys(word.lower()):
-                    table[key].add(category)
+                    canonical.setdefault(key, written)
+                    found[key].add(category)
                     every[key].add(category)
-        tables.append((language, {k: frozenset(v) for k, v in table.items()}))
+        tables.append((language, {k: (canonical[k], frozenset(v)) for k, v in found.items()}))
     return (tuple(language for language, _ in tables), tuple(tables),
-            {k: frozenset(v) for k, v in every.items()})
+            {k: frozenset(v) for k, v in every.items()}, {})
 
 
 class Vocabulary:
@@ -132,7 +142,10 @@ class Vocabulary:
     def __init__(self, extra: Mapping[str, Iterable[str]] | None = None,
                  languages: Iterable[str] = LANGUAGES) -> None:
         extras = tuple(sorted((category, tuple(more)) for category, more in (extra or {}).items()))
-        self.languages, self._tables, categories = _tables(tuple(languages), extras)
+        # The words read so far are kept with the tables, for every vocabulary of the same
+        # words: an index built anew reads most words from there.
+        self.languages, self._tables, categories, self._read = _tables(tuple(languages),
+                                                                       extras)
         self.categories: Mapping[str, frozenset[str]] = categories
         self.known = list(categories)
         # A short word is mended only to a word of its own script's first language (English,
@@ -140,7 +153,6 @@ class Vocabulary:
         own = {code: [key for language, table in self._tables if language.code == code
                       for key in table] for code in ("en", "bn")}
         self._known_short = own
-        self._read: dict[str, tuple[str, frozenset[str]]] = {}
 
     def _mend(self, root: str) -> str:
         if len(root) <= 6:
@@ -158,11 +170,10 @@ class Vocabulary:
         categories: set[str] = set()
         for language, table in self._tables:
             for variant in language.variants(word):
-                root = language.key(variant)
-                found = table.get(root)
+                found = table.get(language.key(variant))
                 if found:
-                    key = key or root
-                    categories.update(found)
+                    key = key or found[0]
+                    categories.update(found[1])
                     break
         if key is None:
             key = _fallback_key(word)

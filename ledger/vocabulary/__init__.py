@@ -56,8 +56,9 @@ def tokens(text: str | None) -> list[str]:
     out)."""
     if not text:
         return []
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    text = text.replace("İ", "i")  # Turkish capital dotted I: "İngilizce" → "ingilizce"
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+        text = text.replace("İ", "i")  # Turkish capital dotted I: "İngilizce" → "ingilizce"
     return _word_pattern().findall(text.lower())
 
 
