@@ -119,8 +119,10 @@ class Language:
     mutations: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def key(self, word: str) -> str:
-        """What ``word`` is compared by in this language: its stem, folded."""
-        return fold(self._stem(word))
+        """What ``word`` is compared by in this language: its stem, folded; the word itself
+        if its stem would be under three letters (Turkish "okul" is not "ok")."""
+        stem = self._stem(word)
+        return fold(stem if len(stem) >= min(3, len(word)) else word)
 
     def keys(self, word: str) -> set[str]:
         """A vocabulary word's keys: stemmed as written and as written without accents."""
