@@ -8,6 +8,8 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.matching import Helper, MatchIndex, Need, Vocabulary, words
 from ledger.vocabulary import LANGUAGES, load, tokens
@@ -178,3 +180,12 @@ def test_a_bengali_need_by_text_reaches_an_english_helpers_ask_as_written(make_p
     [ask] = outbox.to(ana.number)
     assert need in ask and ask.startswith("Rumi needs: ")  # the need as Rumi wrote it
     assert outbox.to(sam.number) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x0985, max_codepoint=0x09D7,
+                                      categories=("Lo", "Mn", "Mc")), min_size=1, max_size=12))
+def test_a_word_of_bengali_letters_and_signs_is_never_cut(word):
+    if unicodedata.category(word[0]).startswith("M"):
+        word = "ক" + word  # a word starts with a letter
+    assert tokens(word) == [unicodedata.normalize("NFC", word)]
