@@ -5,8 +5,9 @@ rebuilding it for every wave (as before), side by side in one run.
     .venv/bin/python bench/matching.py
     .venv/bin/python bench/matching.py --sizes 100000 --markdown OUT
 
-Members get offers, areas and availability drawn from the built-in vocabulary (with some
-misspellings) and a few recent asks. For each size:
+Members get offers, areas and availability drawn from the English vocabulary (with some
+misspellings; ``--all-languages``: from the vocabularies of all six languages) and a few
+recent asks. For each size:
 
 - **kept**: the index is built once, then 300 needs are ranked one by one (the wave's work
   when the bank's ``match_version`` has not moved);
@@ -32,11 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger.matching import VOCABULARY, Helper, MatchIndex, Need  # noqa: E402
+from ledger.vocabulary import languages  # noqa: E402
 
 AREAS = ["Lambeth", "Brixton", "Clapham", "Stockwell", "Kennington", "Vauxhall", "Oval",
          "Herne Hill", "Streatham", "Tulse Hill"]
 TIMES = ["weekday mornings", "Tuesday afternoons", "weekends", "evenings", "Sundays"]
 WORDS = [word for words in VOCABULARY.values() for word in words]
+EVERY_LANGUAGE = [word for language in languages() for words in language.categories.values()
+                  for word in words]
 COMMAND = ".venv/bin/python bench/matching.py"
 TARGET_MS = 50.0
 
@@ -152,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--needs", type=int, default=300, help="needs ranked per size (300)")
     parser.add_argument("--rebuilds", type=int, default=3, help="rebuilds timed per size (3)")
     parser.add_argument("--markdown", type=Path, help="also write the section here")
+    parser.add_argument("--all-languages", action="store_true",
+                        help="offers and needs in all six languages' words, not English only")
     args = parser.parse_args(argv)
+    if args.all_languages:
+        WORDS[:] = EVERY_LANGUAGE
     started = time.monotonic()
     rng = random.Random(7)
     rows = []

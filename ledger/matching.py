@@ -1,9 +1,13 @@
 """Finding members who can help with a need: by what they offer, where they live, when they
 are free, and fairly (the same helpers are not asked again and again).
 
-Pure ranking over facts the caller loads; no I/O. Words are compared by simple stems, by a
-small vocabulary of the categories time banks use ("lift" finds "driving", "computer" finds
-"IT help"), extendable per bank, and with tolerance for typos. Links count as no words.
+Pure ranking over facts the caller loads; no I/O. Words are compared by stems, by the
+categories time banks use ("lift" finds "driving", "computer" finds "IT help"), and with
+tolerance for typos. The categories' words are data, one file per language the bank knows
+(``ledger/vocabulary/``: English, Bengali, Somali, Turkish, Polish, Welsh), extendable per
+bank; a word is tried against every language, so a Bengali need ("বাজার") finds an English
+helper ("shopping") through the category they share. Members' words are never translated.
+Links count as no words. Day words (availability) are English only for now.
 
 A helper whose offers are a long list of unrelated words (every skill there is, to be asked
 about every need) fits any one need less: their score is scaled down by how many unrelated
@@ -13,104 +17,182 @@ things they list, so a gardener who lists three gardening words comes before the
 from __future__ import annotations
 
 import heapq
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from ledger.links import without_links
+from ledger.vocabulary import LANGUAGES, Language, fold, tokens
+from ledger.vocabulary import languages as vocabulary_languages
+from ledger.vocabulary import load as load_language
 
-# Category → the words members use for it. A word may belong to several categories.
-VOCABULARY: dict[str, tuple[str, ...]] = {
-    "transport": ("lift", "lifts", "drive", "driving", "driver", "car", "transport", "ride",
-                  "rides", "taxi", "clinic", "hospital", "appointment"),
-    "gardening": ("garden", "gardening", "weeding", "mowing", "lawn", "plants", "hedge",
-                  "allotment", "digging"),
-    "it": ("it", "computer", "computers", "laptop", "tech", "internet", "email", "online",
-           "smartphone", "phone", "tablet", "printer", "wifi", "zoom"),
-    "shopping": ("shop", "shopping", "groceries", "errands", "pharmacy", "prescription"),
-    "cooking": ("cook", "cooking", "meal", "meals", "baking", "bake", "food", "dinner"),
-    "befriending": ("chat", "company", "befriending", "visit", "visiting", "talk", "talking",
-                    "companionship", "lonely", "tea", "coffee", "friend"),
-    "diy": ("diy", "repair", "repairs", "fix", "fixing", "handyman", "shelves", "shelf",
-            "painting", "decorating", "furniture", "flatpack", "plumbing", "bikes", "bike"),
-    "cleaning": ("clean", "cleaning", "tidy", "tidying", "hoover", "ironing", "laundry"),
-    "childcare": ("babysitting", "babysit", "children", "kids", "childcare", "school"),
-    "pets": ("dog", "dogs", "pet", "pets", "cat", "cats", "walking"),
-    "language": ("english", "translation", "translate", "interpreting", "bengali", "somali",
-                 "turkish", "polish", "welsh", "conversation"),
-    "admin": ("paperwork", "forms", "form", "letters", "letter", "bills", "benefits",
-              "reading", "writing", "admin"),
-    "sewing": ("sewing", "sew", "knitting", "knit", "mending", "alterations"),
-    "teaching": ("tutor", "tutoring", "homework", "maths", "lessons", "teach", "teaching"),
-    "music": ("music", "guitar", "piano", "singing", "choir"),
-    "walking": ("walk", "walks", "walking", "exercise", "stroll"),
-}
+# Category → the English words members use for it (``ledger/vocabulary/en.toml``; the other
+# languages' files map the same categories to their own words).
+VOCABULARY: dict[str, tuple[str, ...]] = dict(load_language("en").categories)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
         "weekday", "weekdays", "weekend", "weekends", "morning", "mornings", "afternoon",
         "afternoons", "evening", "evenings")
-_STOP = frozenset({"a", "an", "the", "to", "for", "with", "and", "or", "of", "on", "in", "at",
-                   "my", "me", "i", "need", "needs", "can", "help", "someone", "some", "please",
-                   "would", "like", "from", "by", "is", "be", "any", "get", "go"})
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-_SUFFIXES = ("ings", "ing", "ers", "er", "ies", "es", "s", "ed")
 TYPO_SCORE = 85  # rapidfuzz ratio at which a word counts as a misspelling of another
 # A helper may list this many unrelated things (a category of the vocabulary; a word in none
 # counts half, as it fits only needs with that very word), in this many different words, at
 # full weight; past either, their score is scaled down in proportion.
 FOCUSED_TOPICS = 8
-FOCUSED_WORDS = 24
+FOCUSED_WORDS = 20
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A crude English stem: "gardening" → "garden", "lifts" → "lift", "driver" → "driv"."""
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+    """An English stem, folded: "gardening" → "garden", "lifts" → "lift" (what a word in no
+    category, and day words, are compared by)."""
+    return _ENGLISH.key(word)
+
+
+_ENGLISH = load_language("en")
+# Words that say nothing about the help in any language, unless another language has them
+# as a word of a category (a word is tried against every language).
+_STOP = frozenset().union(*(language.stop_words for language in vocabulary_languages())) - {
+    fold(word) for language in vocabulary_languages()
+    for entries in language.categories.values() for word in entries}
 
 
 def words(text: str | None) -> list[str]:
-    return [w for w in _WORD.findall((text or "").lower()) if w not in _STOP]
+    """The words of ``text`` (NFC, lower case, whole Bengali words), stop words of every
+    language left out."""
+    return [w for w in tokens(text) if (w if w.isascii() else fold(w)) not in _STOP]
+
+
+def _bengali(word: str) -> bool:
+    return "\u0980" <= word[0] <= "\u09ff"
+
+
+def _fallback_key(word: str) -> str:
+    """What a word no language's vocabulary knows is compared by: its English stem, or its
+    Bengali one if it is written in Bengali script (so the same word still finds itself)."""
+    if _bengali(word):
+        return load_language("bn").key(word)
+    return stem(word)
 
 
 def _typo_of(word: str, known: list[str]) -> str | None:
+    """The vocabulary word ``word`` is a misspelling of, if any. With six languages' words
+    to be near, a plain word of one ("time", "been") is often one letter from a word of
+    another ("çim", "beer"): a typo keeps the first letter, and a short word's typo is not a
+    changed last letter (that is most often another word)."""
     if len(word) <= 6:  # short words: one letter wrong, missing, extra or swapped
-        close = process.extractOne(word, known, scorer=OSA.distance, score_cutoff=1)
-        return close[0] if close is not None else None
+        for close, _distance, _ in process.extract(word, known, scorer=OSA.distance,
+                                                   score_cutoff=1, limit=8):
+            if close[0] == word[0] and len(close) >= 3 and not (
+                    len(close) == len(word) and close[:-1] == word[:-1]):
+                return str(close)
+        return None
     similar = process.extractOne(word, known, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE)
-    return similar[0] if similar is not None else None
+    if similar is not None and similar[0][0] == word[0]:
+        return str(similar[0])
+    return None
+
+
+# Key → the key of the word as written in the vocabulary (so that "zakupow", typed without
+# Polish letters, is the same word as "zakupów") and the categories it speaks of.
+_Table = dict[str, tuple[str, frozenset[str]]]
+
+
+@lru_cache(maxsize=32)
+def _tables(codes: tuple[str, ...], extras: tuple[tuple[str, tuple[str, ...]], ...]
+            ) -> tuple[tuple[Language, ...], tuple[tuple[Language, _Table], ...],
+                       dict[str, frozenset[str]], dict[str, tuple[str, frozenset[str]]]]:
+    """Each language's words, and the categories of every key of every language, with a
+    bank's own words (``extras``) in every language. Made once per set of words: stemming
+    them all takes a while."""
+    every: dict[str, set[str]] = defaultdict(set)
+    tables: list[tuple[Language, _Table]] = []
+    for language in map(load_language, codes):
+        canonical: dict[str, str] = {}
+        found: dict[str, set[str]] = defaultdict(set)
+        entries: dict[str, list[str]] = {k: list(v) for k, v in language.categories.items()}
+        for category, more in extras:
+            entries.setdefault(category, []).extend(w for m in more for w in tokens(m))
+        for category, vocabulary in entries.items():
+            for word in vocabulary:
+                written = language.key(word.lower())
+                for key in language.keys(word.lower()):
+                    canonical.setdefault(key, written)
+                    found[key].add(category)
+                    every[key].add(category)
+        tables.append((language, {k: (canonical[k], frozenset(v)) for k, v in found.items()}))
+    return (tuple(language for language, _ in tables), tuple(tables),
+            {k: frozenset(v) for k, v in every.items()}, {})
 
 
 class Vocabulary:
-    """Words to categories, with stems; a bank may add its own words."""
+    """Words to categories, in every language the bank knows, with stems; a bank may add
+    its own words (to every language: a bank's word is looked for however it is written).
 
-    def __init__(self, extra: Mapping[str, Iterable[str]] | None = None) -> None:
-        self.categories: dict[str, set[str]] = defaultdict(set)
-        entries: dict[str, list[str]] = {k: list(v) for k, v in VOCABULARY.items()}
-        for category, more in (extra or {}).items():
-            entries.setdefault(category, []).extend(more)
-        for category, vocabulary in entries.items():
-            for word in vocabulary:
-                self.categories[stem(word.lower())].add(category)
-        self.known = list(self.categories)
+    A word is tried against each language's vocabulary, each with its own stemming, and
+    speaks of every category any of them finds it in: a Bengali "বাজার" and an English
+    "shopping" both speak of ``#shopping``. The word itself is compared by one key, the stem
+    of the first language (``ledger.vocabulary.LANGUAGES``) that knows it, else by
+    ``_fallback_key``."""
+
+    CACHE_WORDS = 100_000  # words read and kept (most members write the same few words)
+
+    def __init__(self, extra: Mapping[str, Iterable[str]] | None = None,
+                 languages: Iterable[str] = LANGUAGES) -> None:
+        extras = tuple(sorted((category, tuple(more)) for category, more in (extra or {}).items()))
+        # The words read so far are kept with the tables, for every vocabulary of the same
+        # words: an index built anew reads most words from there.
+        self.languages, self._tables, categories, self._read = _tables(tuple(languages),
+                                                                       extras)
+        self.categories: Mapping[str, frozenset[str]] = categories
+        self.known = list(categories)
+        # A short word is mended only to a word of its own script's first language (English,
+        # or Bengali): one letter from some word of six languages is too many words.
+        own = {code: [key for language, table in self._tables if language.code == code
+                      for key in table] for code in ("en", "bn")}
+        self._known_short = own
 
     def _mend(self, root: str) -> str:
+        if len(root) <= 6:
+            short = self._known_short["bn" if _bengali(root) else "en"]
+            return _typo_of(root, short) or root
         return _typo_of(root, self.known) or root
+
+    def read(self, word: str) -> tuple[str, frozenset[str]]:
+        """The key ``word`` is compared by and the categories it speaks of, in any language
+        (a typo mended against every language's words)."""
+        kept = self._read.get(word)
+        if kept is not None:
+            return kept
+        key: str | None = None
+        categories: set[str] = set()
+        for language, table in self._tables:
+            for variant in language.variants(word):
+                found = table.get(language.key(variant))
+                if found:
+                    key = key or found[0]
+                    categories.update(found[1])
+                    break
+        if key is None:
+            key = _fallback_key(word)
+            if len(word) >= 4:
+                key = self._mend(key)
+                categories.update(self.categories.get(key, ()))
+        if len(self._read) >= self.CACHE_WORDS:
+            self._read.clear()
+        self._read[word] = kept = (key, frozenset(categories))
+        return kept
 
     def terms(self, text: str | None) -> set[str]:
         """The stems and categories a text speaks of (typos mended against the vocabulary);
         the words of a link are not among them."""
         found: set[str] = set()
         for word in words(without_links(text)):
-            root = stem(word)
-            if root not in self.categories and len(word) >= 4:
-                root = self._mend(root)
-            found.add(root)
-            found.update(f"#{category}" for category in self.categories.get(root, ()))
+            key, categories = self.read(word)
+            found.add(key)
+            found.update(f"#{category}" for category in categories)
         return found
 
 
