@@ -47,15 +47,28 @@ class Phrases:
     longest: int  # the most words in one small-talk phrase
 
 
+# Dropped inside words like apostrophes: zero-width joiners shape Bengali letters ("র‍্যা")
+# but are not part of the word, and a member's phone may or may not type them.
+_DROPPED = frozenset("'’‘`´\u200c\u200d")
+
+
 def words_of(text: str) -> str:
     """``"I can’t go on!!"`` → ``"i cant go on"``: lower case, apostrophes dropped, every
-    other character that is not a letter or a digit a space."""
+    other character that is not a letter or a digit a space.
+
+    Vowel signs and viramas (Unicode marks, "া", "ি", "্") stay with the letter before them,
+    so "আমি বাঁচতে চাই না" keeps its words whole; Bengali digits are read as 0-9."""
     text = unicodedata.normalize("NFKC", text).lower()
-    kept = []
+    kept: list[str] = []
     for ch in text:
-        if ch in "'’‘`´":
+        if ch in _DROPPED:
             continue
-        kept.append(ch if ch.isalnum() else " ")
+        if ch.isalnum():
+            kept.append(str(unicodedata.digit(ch)) if ch.isdigit() else ch)  # "১৭" is "17"
+        elif unicodedata.category(ch).startswith("M") and kept and kept[-1] != " ":
+            kept.append(ch)  # a vowel sign, virama or nukta, with its letter
+        else:
+            kept.append(" ")
     return " ".join("".join(kept).split())
 
 
