@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from conversations.texts import DEFAULT_LANGUAGE
 
@@ -38,6 +39,9 @@ class Phrases:
     distress: tuple[str, ...]
     unless_followed_by: dict[str, frozenset[str]]
     talk: tuple[str, ...]
+    # "ফোন করবেন" (will you call?) but not "ফোন করবেন না" (don't call): where a language puts
+    # its "not" after the verb.
+    talk_unless_followed_by: dict[str, frozenset[str]]
     negations: tuple[str, ...]
     inbox: tuple[str, ...]
     thanks: frozenset[str]
@@ -82,29 +86,49 @@ def _symbols(text: str) -> set[str]:
             and ch not in _MODIFIERS and unicodedata.category(ch).startswith("S")}
 
 
+def _data(language: str) -> dict[str, Any]:
+    source = resources.files("conversations") / "phrases" / f"{language}.toml"
+    return tomllib.loads(source.read_text(encoding="utf-8")) if source.is_file() else {}
+
+
+def _merged(own: dict[str, Any], english: dict[str, Any]) -> dict[str, Any]:
+    """Both files' lists together, section by section (the language's first)."""
+    out = dict(english)
+    for key, value in own.items():
+        other = english.get(key)
+        if isinstance(value, dict) and isinstance(other, dict):
+            out[key] = _merged(value, other)
+        elif isinstance(value, list) and isinstance(other, list):
+            out[key] = [*value, *other]
+        else:
+            out[key] = value
+    return out
+
+
 @lru_cache(maxsize=8)
 def phrases(language: str = DEFAULT_LANGUAGE) -> Phrases:
-    """The lists for ``language`` (English where there are none yet)."""
-    folder = resources.files("conversations") / "phrases"
-    source = folder / f"{language}.toml"
-    if not source.is_file():
-        source = folder / f"{DEFAULT_LANGUAGE}.toml"
-    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    """The lists for ``language`` and English's too: members mix languages ("ok", "thank
+    you", "I want to die" from a member who reads texts in Bengali), and English words of
+    distress must never be missed because a member chose another language."""
+    english = _data(DEFAULT_LANGUAGE)
+    data = english if language == DEFAULT_LANGUAGE else _merged(_data(language), english)
 
     def listed(section: str, key: str = "phrases") -> tuple[str, ...]:
         values = data.get(section, {}).get(key, [])
         return tuple(dict.fromkeys(w for w in (words_of(v) for v in values) if w))
 
-    distress = data.get("distress", {})
+    def unless(section: str) -> dict[str, frozenset[str]]:
+        after = data.get(section, {}).get("unless_followed_by", {})
+        return {words_of(phrase): frozenset(words_of(w) for w in words)
+                for phrase, words in after.items()}
+
     small = (*listed("small_talk", "thanks"), *listed("small_talk", "acknowledgements"),
              *listed("small_talk", "fillers"))
     return Phrases(
         distress=listed("distress"),
-        unless_followed_by={
-            words_of(phrase): frozenset(words_of(w) for w in after)
-            for phrase, after in distress.get("unless_followed_by", {}).items()
-        },
+        unless_followed_by=unless("distress"),
         talk=listed("talk"),
+        talk_unless_followed_by=unless("talk"),
         negations=listed("talk", "negations"),
         inbox=listed("inbox"),
         thanks=frozenset(listed("small_talk", "thanks")),
@@ -133,10 +157,15 @@ def is_distress(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
     lists = phrases(language)
     for phrase in lists.distress:
         for start in _found(words, phrase):
-            after = f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
-            if after not in lists.unless_followed_by.get(phrase, frozenset()):
+            if _next_word(words, start, phrase) not in lists.unless_followed_by.get(
+                    phrase, frozenset()):
                 return True
     return False
+
+
+def _next_word(words: str, start: int, phrase: str) -> str:
+    """The word after ``phrase`` found at ``start`` ("" at the end)."""
+    return f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
 
 
 def wants_a_person(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
@@ -149,7 +178,10 @@ def wants_a_person(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
     for phrase in lists.talk:
         for start in _found(words, phrase):
             before = f" {words} "[:start + 1].strip()
-            if not any(before == n or before.endswith(f" {n}") for n in lists.negations):
+            if any(before == n or before.endswith(f" {n}") for n in lists.negations):
+                continue
+            if _next_word(words, start, phrase) not in lists.talk_unless_followed_by.get(
+                    phrase, frozenset()):
                 return True
     return False
 
