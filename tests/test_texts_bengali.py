@@ -105,3 +105,13 @@ def test_no_bengali_command_word_is_a_carrier_word_or_means_two_commands_bengali
             assert word not in {"STOP", "START", "HELP", "INFO", "CANCEL", "END", "QUIT"}
             assert seen.setdefault(word, key) == key, (word, key, seen[word])
             assert owner.get(word, command) == command, (key, word, owner.get(word))
+
+
+def test_words_that_start_everyday_bengali_sentences_are_not_command_words_bengali():
+    # "দরকার নেই" (no need) must not post a need, "আমার নাম…" (my name…) must not list posts,
+    # "যোগ দিতে চাই" (I want to join) must not make "দিতে চাই" a name, "কে…?" (who…?) is a
+    # question, not a broker's WHO.
+    everyday = {"দরকার", "DORKAR", "চাই", "CHAI", "আমার", "AMAR", "যোগ", "JOG", "কে", "KE",
+                "আমি", "AMI", "বিদায়", "HA", "সাহায্য"}
+    for key in COMMANDS:
+        assert not set(_words(key)) & everyday, key
