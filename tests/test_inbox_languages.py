@@ -187,3 +187,34 @@ def test_bengali_small_talk_bengali(text, kind):
 ])
 def test_bengali_text_that_is_not_only_small_talk_bengali(text):
     assert care.small_talk(text, BN) is None
+
+
+# --- Through the conversation: a member who reads texts in Bengali ----------------------------
+
+def _bengali_member_says(text: str):
+    from conversations import Facts, MemberFacts, State, step
+
+    member = MemberFacts(id=7, name="রহিমা", status="active", language=BN)
+    return step(State(), Facts(bank_name="Clapham Park Time Bank", member=member), text)
+
+
+@pytest.mark.parametrize("text", ["আমি আর বাঁচতে চাই না", "ar parchi na", "I want to die"])
+def test_a_bengali_members_distress_reaches_a_person_bengali(text):
+    outcome = _bengali_member_says(text)
+    assert outcome.route == care.DISTRESS
+    assert [e.distress for e in outcome.effects] == [True]
+
+
+def test_a_bengali_members_wish_to_talk_and_thanks_are_read_bengali():
+    from conversations.texts import render
+
+    talk = _bengali_member_says("আমাকে একটু ফোন দিন")
+    assert talk.route == care.TALK and talk.effects
+    thanks = _bengali_member_says("অনেক ধন্যবাদ 🙏")
+    assert thanks.route == care.SMALL_TALK
+    (reply,) = thanks.replies
+    text = render(reply.key, BN, **reply.params)
+    assert "ধন্যবাদ" in text and "MENU" in text
+    assert _bengali_member_says("ঠিক আছে").replies == []
+    everyday = _bengali_member_says("আমি মঙ্গলবার আসতে পারব না")
+    assert everyday.route == care.NOT_UNDERSTOOD
