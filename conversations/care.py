@@ -62,7 +62,9 @@ def words_of(text: str) -> str:
 
     Vowel signs and viramas (Unicode marks, "া", "ি", "্") stay with the letter before them,
     so "আমি বাঁচতে চাই না" keeps its words whole; Bengali digits are read as 0-9."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    # "İ".lower() is "i" and a combining dot: with marks kept, the dot would make "İYİYİM"
+    # differ from "iyiyim".
+    text = unicodedata.normalize("NFKC", text).lower().replace("i\u0307", "i")
     kept: list[str] = []
     for ch in text:
         if ch in _DROPPED:

@@ -218,3 +218,10 @@ def test_a_bengali_members_wish_to_talk_and_thanks_are_read_bengali():
     assert _bengali_member_says("ঠিক আছে").replies == []
     everyday = _bengali_member_says("আমি মঙ্গলবার আসতে পারব না")
     assert everyday.route == care.NOT_UNDERSTOOD
+
+
+def test_keeping_bengali_marks_leaves_a_capital_turkish_i_plain_bengali():
+    # Marks are kept with their letters now; "İ".lower() is "i" + a combining dot, which
+    # must not make "İYİYİM" a different word from "iyiyim".
+    assert care.words_of("İYİYİM") == "iyiyim"
+    assert care.words_of("Zoë café") == "zoë café"
