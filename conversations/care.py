@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from conversations.texts import DEFAULT_LANGUAGE
 
@@ -38,6 +39,9 @@ class Phrases:
     distress: tuple[str, ...]
     unless_followed_by: dict[str, frozenset[str]]
     talk: tuple[str, ...]
+    # "ফোন করবেন" (will you call?) but not "ফোন করবেন না" (don't call): where a language puts
+    # its "not" after the verb.
+    talk_unless_followed_by: dict[str, frozenset[str]]
     negations: tuple[str, ...]
     inbox: tuple[str, ...]
     thanks: frozenset[str]
@@ -53,16 +57,30 @@ class Phrases:
 _TURKISH_I = str.maketrans({"İ": "i", "I": "i", "ı": "i"})
 
 
+# Dropped inside words like apostrophes: zero-width joiners shape Bengali letters ("র‍্যা")
+# but are not part of the word, and a member's phone may or may not type them.
+_DROPPED = frozenset("'’‘`´\u200c\u200d")
+
+
 def words_of(text: str) -> str:
     """``"I can’t go on!!"`` → ``"i cant go on"``: lower case, apostrophes dropped, every
-    other character that is not a letter or a digit a space; the Turkish dotted and dotless
-    i both read as "i" (``"YAŞAMAK İSTEMİYORUM"`` → ``"yaşamak istemiyorum"``)."""
+    other character that is not a letter or a digit a space.
+
+    Vowel signs and viramas (Unicode marks, "া", "ি", "্") stay with the letter before them,
+    so "আমি বাঁচতে চাই না" keeps its words whole; Bengali digits are read as 0-9."""
+    # The Turkish i's first: "İ".lower() is "i" and a combining dot, which, with marks kept,
+    # would make "İYİYİM" differ from "iyiyim".
     text = unicodedata.normalize("NFKC", text).translate(_TURKISH_I).lower()
-    kept = []
+    kept: list[str] = []
     for ch in text:
-        if ch in "'’‘`´":
+        if ch in _DROPPED:
             continue
-        kept.append(ch if ch.isalnum() else " ")
+        if ch.isalnum():
+            kept.append(str(unicodedata.digit(ch)) if ch.isdigit() else ch)  # "১৭" is "17"
+        elif unicodedata.category(ch).startswith("M") and kept and kept[-1] != " ":
+            kept.append(ch)  # a vowel sign, virama or nukta, with its letter
+        else:
+            kept.append(" ")
     return " ".join("".join(kept).split())
 
 
@@ -76,29 +94,49 @@ def _symbols(text: str) -> set[str]:
             and ch not in _MODIFIERS and unicodedata.category(ch).startswith("S")}
 
 
+def _data(language: str) -> dict[str, Any]:
+    source = resources.files("conversations") / "phrases" / f"{language}.toml"
+    return tomllib.loads(source.read_text(encoding="utf-8")) if source.is_file() else {}
+
+
+def _merged(own: dict[str, Any], english: dict[str, Any]) -> dict[str, Any]:
+    """Both files' lists together, section by section (the language's first)."""
+    out = dict(english)
+    for key, value in own.items():
+        other = english.get(key)
+        if isinstance(value, dict) and isinstance(other, dict):
+            out[key] = _merged(value, other)
+        elif isinstance(value, list) and isinstance(other, list):
+            out[key] = [*value, *other]
+        else:
+            out[key] = value
+    return out
+
+
 @lru_cache(maxsize=8)
 def phrases(language: str = DEFAULT_LANGUAGE) -> Phrases:
-    """The lists for ``language`` (English where there are none yet)."""
-    folder = resources.files("conversations") / "phrases"
-    source = folder / f"{language}.toml"
-    if not source.is_file():
-        source = folder / f"{DEFAULT_LANGUAGE}.toml"
-    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    """The lists for ``language`` and English's too: members mix languages ("ok", "thank
+    you", "I want to die" from a member who reads texts in Bengali), and English words of
+    distress must never be missed because a member chose another language."""
+    english = _data(DEFAULT_LANGUAGE)
+    data = english if language == DEFAULT_LANGUAGE else _merged(_data(language), english)
 
     def listed(section: str, key: str = "phrases") -> tuple[str, ...]:
         values = data.get(section, {}).get(key, [])
         return tuple(dict.fromkeys(w for w in (words_of(v) for v in values) if w))
 
-    distress = data.get("distress", {})
+    def unless(section: str) -> dict[str, frozenset[str]]:
+        after = data.get(section, {}).get("unless_followed_by", {})
+        return {words_of(phrase): frozenset(words_of(w) for w in words)
+                for phrase, words in after.items()}
+
     small = (*listed("small_talk", "thanks"), *listed("small_talk", "acknowledgements"),
              *listed("small_talk", "fillers"))
     return Phrases(
         distress=listed("distress"),
-        unless_followed_by={
-            words_of(phrase): frozenset(words_of(w) for w in after)
-            for phrase, after in distress.get("unless_followed_by", {}).items()
-        },
+        unless_followed_by=unless("distress"),
         talk=listed("talk"),
+        talk_unless_followed_by=unless("talk"),
         negations=listed("talk", "negations"),
         inbox=listed("inbox"),
         thanks=frozenset(listed("small_talk", "thanks")),
@@ -126,14 +164,18 @@ def is_distress(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
     words = words_of(text)
     if not words:
         return False
-    for code in dict.fromkeys((language, DEFAULT_LANGUAGE)):
-        lists = phrases(code)
-        for phrase in lists.distress:
-            for start in _found(words, phrase):
-                after = f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
-                if after not in lists.unless_followed_by.get(phrase, frozenset()):
-                    return True
+    lists = phrases(language)
+    for phrase in lists.distress:
+        for start in _found(words, phrase):
+            if _next_word(words, start, phrase) not in lists.unless_followed_by.get(
+                    phrase, frozenset()):
+                return True
     return False
+
+
+def _next_word(words: str, start: int, phrase: str) -> str:
+    """The word after ``phrase`` found at ``start`` ("" at the end)."""
+    return f" {words} "[start + len(phrase) + 2:].split(" ", 1)[0]
 
 
 def wants_a_person(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
@@ -146,7 +188,10 @@ def wants_a_person(text: str, language: str = DEFAULT_LANGUAGE) -> bool:
     for phrase in lists.talk:
         for start in _found(words, phrase):
             before = f" {words} "[:start + 1].strip()
-            if not any(before == n or before.endswith(f" {n}") for n in lists.negations):
+            if any(before == n or before.endswith(f" {n}") for n in lists.negations):
+                continue
+            if _next_word(words, start, phrase) not in lists.talk_unless_followed_by.get(
+                    phrase, frozenset()):
                 return True
     return False
 
