@@ -599,9 +599,12 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         # "Leave me alone" is not LEAVE: a broker reads it, and nobody leaves by accident.
         return Outcome(State(), [Reply("care_passed_on", {"bank": bank, "name": member.name})],
                        route=care.NOT_UNDERSTOOD)
+    greeting = cmd.name == "MENU" and not cmd.canonical and not cmd.single_word
+    if (cmd.name is None or greeting) and member.status != "pending" and (
+            forgiving.looks_like_need(cmd.text)):
+        # "Hi, can somebody help me move a wardrobe on Saturday": asked, then posted.
+        return _need_in_words(member, cmd.text)
     if cmd.name is None:
-        if member.status != "pending" and forgiving.looks_like_need(cmd.text):
-            return _need_in_words(member, cmd.text)
         return _not_understood(facts, member, cmd)
     if member.status == "pending" and cmd.name in _NEEDS_WELCOME:
         return Outcome(State(), [_help(facts, member)])
