@@ -25,6 +25,7 @@ from conversations.forgiving import looks_like_need
 from conversations.machine import (
     QUESTIONS,
     Answer,
+    Give,
     GoAway,
     Join,
     Leave,
@@ -360,6 +361,7 @@ def test_help_says_what_the_bank_is_and_menu_what_to_send():
     ("DONE ৪২ ২", ReportOnRef(42, 120)),
     ("DONE ৪২ ১.৫", ReportOnRef(42, 90)),
     ("AWAY ৩ weeks", GoAway("3 weeks")),
+    ("GIVE ١٫٥ Ana", Give(90, "Ana")),
 ])
 def test_numbers_in_bengali_and_other_digits_are_read(text, effect):
     assert step(State(), member(language="bn"), text).effects == [effect]
