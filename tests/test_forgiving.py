@@ -35,6 +35,9 @@ from conversations.machine import (
     ReportHours,
     ReportOnRef,
     SetProfile,
+    ShowAway,
+    ShowMine,
+    ShowStatement,
 )
 from conversations.texts import render
 from tests.helpers import Phone, join
@@ -525,3 +528,33 @@ def test_a_need_in_words_through_the_webhook(phone: Phone):
     # An ordinary sentence is not posted, nor offered as a need.
     said = phone.reply("I helped Ana with her shopping on friday")
     assert "didn't understand" in said and "Reply 1" not in said
+
+
+# --- Walking round it: no typo changes the record without the member's own 1 --------------------
+
+_SAFE_EFFECTS = (ShowStatement, ShowMine, ShowAway, ReachPerson)
+
+
+def _edits(word: str) -> set[str]:
+    """Every spelling one keystroke away: a letter dropped, doubled, swapped or changed."""
+    letters = "aeiouynmrdtslkc"
+    found = {word[:i] + word[i + 1:] for i in range(len(word))}
+    found |= {word[:i] + word[i] + word[i:] for i in range(len(word))}
+    found |= {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
+    found |= {word[:i] + c + word[i + 1:] for i in range(len(word)) for c in letters}
+    return found - {word}
+
+
+@pytest.mark.parametrize("command", sorted(ALIASES))
+@pytest.mark.parametrize("rest", ["", " 2 Ana gardening", " 17", " lifts to the shops"])
+def test_no_typo_of_a_command_changes_anything_without_a_reply_of_1(command, rest):
+    for typo in sorted(_edits(command.lower())):
+        text = typo + rest
+        read = parse(text)
+        if read.name is not None and not read.guessed:
+            continue  # a command's own word ("gave" is DONE, "me" PROFILE), not a typo
+        outcome = step(State(), member(), text)
+        changes = [e for e in outcome.effects if not isinstance(e, _SAFE_EFFECTS)]
+        assert changes == [], (text, outcome.effects)
+        if outcome.state.confirm is not None:
+            assert outcome.state.confirm_for == 7 and keys(outcome) == ["did_you_mean"]
