@@ -566,10 +566,14 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if state.confirm is not None:
         pending, state = state, replace(state, confirm=None, confirm_for=None)
         answer = forgiving.reply_word(cmd.text)
-        if pending.confirm_for == member.id and answer in forgiving.CONFIRM_WORDS:
+        # 1 or 2, or a lone yes or no in English or the member's language ("EVET", "হ্যাঁ"):
+        # never YES alone, which would confirm whatever else waits for this member.
+        confirmed = answer in forgiving.CONFIRM_WORDS or (cmd.name == "YES" and not cmd.args)
+        declined = answer in forgiving.DECLINE_WORDS or (cmd.name == "NO" and not cmd.args)
+        if pending.confirm_for == member.id and confirmed:
             # The member's own reply to their own question: now act on the corrected text.
             return _member(state, facts, member, parse(pending.confirm, member.language))
-        if pending.confirm_for == member.id and answer in forgiving.DECLINE_WORDS:
+        if pending.confirm_for == member.id and declined:
             return Outcome(state, [Reply("did_you_mean_declined", {"name": member.name})])
         # Anything else: the question lapses, and the text is read as usual.
     if member.check_in_pending and _all_well(cmd.text):

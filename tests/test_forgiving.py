@@ -389,7 +389,8 @@ def _language(code: str, words: dict[str, str]) -> catalogue.Language:
 
 
 FAKE = {
-    "tr": {"BALANCE": "BAKİYE, BAKIYE", "JOIN": "KATIL", "YES": "EVET", "NEED": "İHTİYAÇ, IHTIYAC",
+    "tr": {"BALANCE": "BAKİYE, BAKIYE", "JOIN": "KATIL", "YES": "EVET", "NO": "HAYIR",
+           "NEED": "İHTİYAÇ, IHTIYAC",
            "MENU": "MENÜ"},
     "pl": {"BALANCE": "SALDO", "JOIN": "DOŁĄCZ, DOLACZ", "YES": "TAK", "NO": "NIE",
            "OFFER": "OFERTA"},
@@ -558,3 +559,12 @@ def test_no_typo_of_a_command_changes_anything_without_a_reply_of_1(command, res
         assert changes == [], (text, outcome.effects)
         if outcome.state.confirm is not None:
             assert outcome.state.confirm_for == 7 and keys(outcome) == ["did_you_mean"]
+
+
+def test_did_you_mean_is_answered_with_yes_or_no_in_the_members_language(languages):
+    for language, yes, no in (("tr", "evet", "hayır"), ("bn", "হ্যাঁ", "২"), ("pl", "Tak!", "nie")):
+        facts = member(language=language)
+        asked = step(State(), facts, "offr lifts")
+        assert step(asked.state, facts, yes).effects == [PostItem("offer", "lifts")], language
+        declined = step(asked.state, facts, no)
+        assert declined.effects == [] and keys(declined) == ["did_you_mean_declined"], language
