@@ -162,8 +162,11 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
         # Sealed: an answer may carry another member's number (an introduction).
         pipe.set(key, services.seal(answer.encode()), ex=config.inbound_memory_seconds)
         if not new_state.empty:
-            pipe.set(session_key, _sealed(services, new_state).to_json(),
-                     ex=config.session_ttl_seconds)
+            # A "did you mean" lasts minutes, not the days a dialog may wait.
+            ttl = config.session_ttl_seconds
+            if new_state.confirm is not None:
+                ttl = min(ttl, CONFIRM_SECONDS)
+            pipe.set(session_key, _sealed(services, new_state).to_json(), ex=ttl)
         elif raw_state:
             pipe.delete(session_key)
         if doubted:
@@ -176,19 +179,31 @@ def handle(services: Services, form: Mapping[str, str]) -> str:
     return answer
 
 
+# How long "Did you mean OFFER? Reply 1 for yes" (or "post this need?") waits for its 1.
+CONFIRM_SECONDS = 15 * 60
+
+
 def _sealed(services: Services, state: State) -> State:
-    """A text waiting for a shared phone's choice is kept sealed: it may hold a number."""
-    if not state.waiting_text:
-        return state
-    return dataclasses.replace(
-        state, waiting_text=services.seal(state.waiting_text.encode()).decode())
+    """A text waiting for a shared phone's choice, or for a member's 1, is kept sealed: it
+    may hold a number or a member's own words."""
+    if state.waiting_text:
+        state = dataclasses.replace(
+            state, waiting_text=services.seal(state.waiting_text.encode()).decode())
+    if state.confirm:
+        state = dataclasses.replace(
+            state, confirm=services.seal(state.confirm.encode()).decode())
+    return state
 
 
 def _unsealed(services: Services, state: State) -> State:
-    if not state.waiting_text:
-        return state
-    opened = services.unseal(state.waiting_text.encode())
-    return dataclasses.replace(state, waiting_text=opened.decode() if opened else None)
+    if state.waiting_text:
+        opened = services.unseal(state.waiting_text.encode())
+        state = dataclasses.replace(state, waiting_text=opened.decode() if opened else None)
+    if state.confirm:
+        opened = services.unseal(state.confirm.encode())
+        state = dataclasses.replace(state, confirm=opened.decode() if opened else None,
+                                    confirm_for=state.confirm_for if opened else None)
+    return state
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import json
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
-from conversations import care, languages
+from conversations import care, forgiving, languages
 from conversations.commands import (
+    ANY_LANGUAGE,
     HELP_WORDS,
     OPT_IN_WORDS,
     OPT_OUT_WORDS,
@@ -47,11 +48,17 @@ class State:
     # the text that came before the choice, carried on with once it is made.
     speaker: int | None = None
     waiting_text: str | None = None
+    # A guess to confirm ("Did you mean OFFER lifts? Reply 1 for yes") or a need written as
+    # a sentence ("Reply 1 to post it"): the text to act on if the member replies 1, and the
+    # member it belongs to. Kept for the next text only (and a few minutes: app.inbound).
+    confirm: str | None = None
+    confirm_for: int | None = None
 
     @property
     def empty(self) -> bool:
         return (self.question is None and self.statement_page is None
-                and self.speaker is None and self.waiting_text is None)
+                and self.speaker is None and self.waiting_text is None
+                and self.confirm is None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -68,12 +75,17 @@ class State:
             return cls()
         question, page = data.get("question"), data.get("statement_page")
         speaker, waiting = data.get("speaker"), data.get("waiting_text")
+        confirm, confirm_for = data.get("confirm"), data.get("confirm_for")
+        if not (isinstance(confirm, str) and type(confirm_for) is int and 0 < confirm_for < 2**31):
+            confirm = confirm_for = None
         return cls(
             question=question if isinstance(question, str) and (
                 question in _STATE_QUESTIONS or question == SPEAKER) else None,
             statement_page=page if type(page) is int and 0 <= page < 10_000 else None,
             speaker=speaker if type(speaker) is int and 0 < speaker < 2**31 else None,
             waiting_text=waiting[:2000] if isinstance(waiting, str) else None,
+            confirm=confirm[:2000] if confirm is not None else None,
+            confirm_for=confirm_for,
         )
 
 
@@ -340,7 +352,7 @@ def step(state: State, facts: Facts, text: str | None) -> Outcome:
     boundary: whoever holds the phone may choose either member."""
     if len(facts.sharing) < 2:
         return _step(state, facts, text)
-    cmd = parse(text)
+    cmd = parse(text, facts.member.language if facts.member else ANY_LANGUAGE)
     first, second = facts.sharing[0], facts.sharing[1]
     names: dict[str, object] = {"bank": facts.bank_name, "name": first.name,
                                 "other": second.name}
@@ -391,7 +403,9 @@ def _chosen(text: str, sharing: tuple[MemberFacts, ...]) -> MemberFacts | None:
 
 
 def _step(state: State, facts: Facts, text: str | None) -> Outcome:
-    cmd = parse(text)
+    # A member's own language and English; someone not (or no longer) a member, any of them.
+    known = facts.member if facts.member and facts.member.status != "left" else None
+    cmd = parse(text, known.language if known else ANY_LANGUAGE)
     bank = facts.bank_name
     quiet = facts.carrier_answers_keywords
     language = facts.member.language if facts.member else "en"
@@ -428,13 +442,27 @@ def _step(state: State, facts: Facts, text: str | None) -> Outcome:
     if cmd.name in HELP_WORDS:
         if quiet:
             return Outcome(state, [])
-        return Outcome(state, [_help(facts, member)])
+        return Outcome(state, [_about(facts, member)])
     if not cmd.text:
         key = "picture" if facts.has_media else "empty"
         return Outcome(state, [Reply(key if member else f"{key}_stranger", {"bank": bank})])
     if member is None:
         return _stranger(facts, cmd)
     return _member(state, facts, member, cmd)
+
+
+def _about(facts: Facts, member: MemberFacts | None) -> Reply:
+    """HELP and INFO: what the bank is and how to reach a person (MENU lists what to send)."""
+    if member is None or member.status == "pending":
+        return _help(facts, member)
+    return Reply("about_member", {"bank": facts.bank_name})
+
+
+def _menu(facts: Facts, member: MemberFacts) -> Reply:
+    """MENU: what a member can send, a line each."""
+    if member.status == "pending" or member.role == "broker":
+        return _help(facts, member)
+    return Reply("menu_member", {"bank": facts.bank_name})
 
 
 def _help(facts: Facts, member: MemberFacts | None) -> Reply:
@@ -556,6 +584,19 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         if cmd.name == "NO" and cmd.single_word:
             return Outcome(State(), [Reply("leave_stay", {"bank": bank, "name": member.name})])
         state = State()  # anything else: the member stays, and the text is read as usual
+    if state.confirm is not None:
+        pending, state = state, replace(state, confirm=None, confirm_for=None)
+        answer = forgiving.reply_word(cmd.text)
+        # 1 or 2, or a lone yes or no in English or the member's language ("EVET", "হ্যাঁ"):
+        # never YES alone, which would confirm whatever else waits for this member.
+        confirmed = answer in forgiving.CONFIRM_WORDS or (cmd.name == "YES" and not cmd.args)
+        declined = answer in forgiving.DECLINE_WORDS or (cmd.name == "NO" and not cmd.args)
+        if pending.confirm_for == member.id and confirmed:
+            # The member's own reply to their own question: now act on the corrected text.
+            return _member(state, facts, member, parse(pending.confirm, member.language))
+        if pending.confirm_for == member.id and declined:
+            return Outcome(state, [Reply("did_you_mean_declined", {"name": member.name})])
+        # Anything else: the question lapses, and the text is read as usual.
     if member.check_in_pending and _all_well(cmd.text):
         return Outcome(State(), [Reply("check_in_thanks", {"name": member.name})])
     if state.question == LANGUAGE_QUESTION:
@@ -563,6 +604,12 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         if answered is not None:
             return answered
         state = State()  # a command: the question is dropped, the default language kept
+    if state.question in _QUESTION_NAMES and near_miss(cmd):
+        # "balence" right after JOIN: the balance, then the question again.
+        shown = _member(State(), facts, member, cmd)
+        return Outcome(replace(shown.state, question=state.question),
+                       [*shown.replies, _ask_again(state.question or "", member)],
+                       shown.effects, shown.route)
     if state.question and not interrupts_question(cmd):
         return _answer(state, member, cmd)
     language = member.language
@@ -571,6 +618,9 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         chat = _small_talk(member, cmd)
         if chat is not None:
             return chat
+    if cmd.uncertain and not care.wants_a_person(cmd.text, language) and not (
+            care.for_a_broker(cmd.text, language)):
+        return _did_you_mean(facts, member, cmd)
     if cmd.name == "TALK" or (
         cmd.name not in _CARRIES_WORDS and care.wants_a_person(cmd.text, language)
     ):
@@ -579,6 +629,11 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
         # "Leave me alone" is not LEAVE: a broker reads it, and nobody leaves by accident.
         return Outcome(State(), [Reply("care_passed_on", {"bank": bank, "name": member.name})],
                        route=care.NOT_UNDERSTOOD)
+    greeting = cmd.name == "MENU" and not cmd.canonical and not cmd.single_word
+    if (cmd.name is None or greeting) and member.status != "pending" and (
+            forgiving.looks_like_need(cmd.text)):
+        # "Hi, can somebody help me move a wardrobe on Saturday": asked, then posted.
+        return _need_in_words(member, cmd.text)
     if cmd.name is None:
         return _not_understood(facts, member, cmd)
     if member.status == "pending" and cmd.name in _NEEDS_WELCOME:
@@ -650,7 +705,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
     if cmd.name == "OK":
         return Outcome(State(), [], route=care.SMALL_TALK)  # a nod: nothing to answer
     if cmd.name == "MENU":
-        return Outcome(State(), [_help(facts, member)])
+        return Outcome(State(), [_menu(facts, member)])
     if cmd.name in SETTERS:
         return _set(facts, member, SETTERS[cmd.name], cmd.args)
     return _not_understood(facts, member, cmd)
@@ -690,6 +745,40 @@ def _language_answer(facts: Facts, member: MemberFacts, cmd: Command) -> Outcome
     key = "joined_pending" if member.status == "pending" else "joined"
     return Outcome(State(question=QUESTIONS[0][0]),
                    [Reply(key, {"bank": facts.bank_name, "name": member.name})], effects)
+# Typos read at once even while a profile question waits, which is then asked again.
+_NEAR_MISSES = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MENU"})
+
+
+def near_miss(cmd: Command) -> bool:
+    """A one-word answer that is a typo of a command that only shows something ("balence",
+    "profle", "hlep"): read as the command. Longer answers stay answers."""
+    return (cmd.single_word and cmd.guessed and not cmd.uncertain
+            and cmd.name in _NEAR_MISSES)
+
+
+def _ask_again(question: str, member: MemberFacts) -> Reply:
+    key = {"skills": "ask_skills_again"}.get(question) or next(
+        k for name, _, k in QUESTIONS if name == question)
+    return Reply(key, {"name": member.name})
+
+
+def _did_you_mean(facts: Facts, member: MemberFacts, cmd: Command) -> Outcome:
+    """A guess that would change something, or is not sure: asked about, never acted on."""
+    name = cmd.name or ""
+    if member.status == "pending" and name in _NEEDS_WELCOME:
+        return Outcome(State(), [_help(facts, member)])
+    if name in BROKER_COMMANDS and member.role != "broker":
+        return _not_understood(facts, member, replace(cmd, name=None))
+    corrected = f"{name} {cmd.args}".strip()
+    return Outcome(State(confirm=corrected, confirm_for=member.id),
+                   [Reply("did_you_mean", {"command": shorten(corrected, 40)})])
+
+
+def _need_in_words(member: MemberFacts, text: str) -> Outcome:
+    """A request written as a sentence: posted as a need only once the member says so."""
+    what = profile_value(text, "skills") or ""
+    return Outcome(State(confirm=f"NEED {what}", confirm_for=member.id),
+                   [Reply("need_in_words", {"what": shorten(what, 40)})])
 
 
 def _all_well(text: str) -> bool:

@@ -18,7 +18,9 @@ def format_hours(minutes: int) -> str:
 
 def parse_hours(text: str) -> int:
     """``"1.5"``, ``"1,5"``, ``"1h30"``, ``"90m"``, ``"½"`` → minutes, in quarter-hour steps."""
-    raw = text.strip().lower().replace(",", ".").replace("½", ".5").replace("¼", ".25")
+    # Digits of any script are read by float(); "٫" is the Arabic decimal point.
+    raw = text.strip().lower().replace(",", ".").replace("\u066b", ".").replace("½", ".5")
+    raw = raw.replace("¼", ".25")
     raw = raw.replace("¾", ".75").removesuffix("hours").removesuffix("hrs").removesuffix("hr")
     raw = raw.removesuffix("h").strip()
     try:

@@ -103,7 +103,9 @@ def test_words_twilio_answers_are_acted_on_silently_when_it_answers_them(
 def test_help_explains_the_bank_in_one_text(phone):
     assert "To join" in phone.reply("HELP")
     phone.text("JOIN Sam")
-    assert "BALANCE" in phone.reply("info")
+    # HELP and INFO say what the bank is and how to reach a person; MENU lists what to send.
+    about = phone.reply("info")
+    assert "1 hour given = 1 hour back" in about and "TALK" in about and "MENU" in about
 
 
 def test_unknown_text_lists_the_commands_that_fit(phone):
