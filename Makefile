@@ -20,8 +20,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# In parallel, one pytest process a core (each with its own database and Redis database, see
+# tests/conftest.py); PYTEST_WORKERS=0 runs them all in this one. PYTEST_ARGS come after, so
+# `make test PYTEST_ARGS="-n 0 tests/test_x.py"` works too.
+PYTEST_WORKERS ?= auto
+
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The figures at scale, written to docs/PERFORMANCE.md; BENCH_ARGS="--only matching" for one part.
 bench: $(STAMP)

