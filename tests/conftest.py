@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from redis import Redis
-from sqlalchemy import create_engine, make_url, text, update
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
@@ -25,7 +25,7 @@ from app.config import Config
 from app.services import Services
 from ledger.db import Database, normalise_url
 from ledger.migrate import upgrade
-from ledger.models import Bank, Base
+from ledger.models import Base
 from tests.helpers import Outbox, Phone
 
 pytest_plugins = ["tests.recovery_times"]
@@ -195,6 +195,18 @@ def make_config(backend: Backend, **overrides: object) -> Config:
     return Config.from_env(env={}, **settings)
 
 
+@pytest.fixture(autouse=True)
+def english_unless_chosen(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                          ) -> None:
+    """A bank that has not chosen offers every language, and asks a new member theirs after
+    JOIN; tests of other things join in English. ``@pytest.mark.every_language`` (as in
+    tests/test_languages.py) keeps the product's default."""
+    if request.node.get_closest_marker("every_language") is None:
+        from conversations import languages
+
+        monkeypatch.setattr(languages, "every", lambda: (languages.catalogue.SOURCE,))
+
+
 @pytest.fixture
 def settings() -> dict[str, object]:
     """Per-test configuration overrides; a test may fill this before using ``app``."""
@@ -208,11 +220,6 @@ def app(backend: Backend, settings: dict[str, object]) -> Iterator[Flask]:
     wipe(shared)
     with application.app_context():
         prepare(shared)
-        # A bank offers every language by default, and a new member is asked theirs after
-        # JOIN; tests of other things join in English (tests/test_languages.py sets its own).
-        with shared.db.writing() as session:
-            session.execute(update(Bank).values(languages="en"))
-        shared.bank_cache.clear()
         yield application
     shared.close()
 

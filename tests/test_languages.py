@@ -25,6 +25,8 @@ from ledger import banks, members
 from ledger.models import AuditEntry, Bank, Member
 from tests.helpers import join, ref_in
 
+pytestmark = pytest.mark.every_language
+
 OTHERS = ("bn", "so", "tr", "pl", "cy")
 ALL = ("en", *OTHERS)
 BROKER = "+447700900700"
@@ -50,17 +52,6 @@ def _test_po(code: str) -> str:
 @pytest.fixture(scope="session")
 def test_catalogues() -> list[tuple[str, str]]:
     return [(f"{code}.po", _test_po(code)) for code in OTHERS]
-
-
-@pytest.fixture(autouse=True)
-def every_language_by_default(request: pytest.FixtureRequest) -> None:
-    """tests/conftest.py makes the test bank English only; here a bank that has not chosen
-    offers every language, as a new bank does."""
-    if "services" in request.fixturenames:
-        services = request.getfixturevalue("services")
-        with services.db.writing() as session:
-            session.execute(update(Bank).values(languages=None))
-        services.bank_cache.clear()
 
 
 @pytest.fixture
