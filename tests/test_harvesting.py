@@ -53,7 +53,7 @@ def test_a_member_who_lists_every_skill_is_asked_about_three_needs_a_day(make_ba
     bank: TwilioBank = make_bank()
     cut = STUFFED[:300].rsplit(" ", 1)[0]
     stu = join(bank.phone(STU), "Stu", cut, "Lambeth")
-    assert "Your offer is posted" in stu.text("OFFER " + STUFFED[len(cut):].strip())[0]
+    assert "Your offer is saved" in stu.text("OFFER " + STUFFED[len(cut):].strip())[0]
     join(bank.phone(GINA), "Gina", "gardening, weeding, mowing", "Brixton")
     requesters = [join(bank.phone(f"+4477009008{n:02d}"), name, area="Lambeth")
                   for n, name in enumerate(["Ann", "Ben", "Cat", "Dan", "Eve"], start=10)]

@@ -94,7 +94,7 @@ def test_a_member_without_a_phone_from_registration_to_a_printed_statement(
     assert "Ann Smith" in answer and "will call you to arrange it" in answer
     assert "+44" not in answer  # Ann has no number to give
     told = outbox.to(BEA)
-    assert any(SAM in body and f"#{ann}" in body and f"Ref {need_ref}" in body for body in told)
+    assert any(SAM in body and f"#{ann}" in body and f"(no. {need_ref})" in body for body in told)
 
     # Sam reports the hours; Ann can't be asked, so the brokers are.
     assert sam.reply(f"DONE {need_ref} 2").startswith("Thanks Sam!")
@@ -451,7 +451,7 @@ def test_a_broker_credits_a_member_without_a_phone_who_came_to_an_activity(
     sent = bea.reply("BROADCAST Seed swap Sat 2pm")
     ref = int(re.search(r"[Rr]ef (\d+)", sent).group(1))  # type: ignore[union-attr]
     credited = bea.reply(f"CREDIT {ref} 2 #{ann}")
-    assert credited.startswith(f"Ref {ref}: 2 hours each") and "Credited now: 1" in credited
+    assert credited.startswith(f"Broadcast {ref}: 2 hours each") and "Credited now: 1" in credited
     assert balance_of(services, ann) == 120
     assert bea.reply(f"CREDIT {ref} 2 #{ann}").endswith(f"Reply WHO {ref} to check")
     assert balance_of(services, ann) == 120  # never twice

@@ -54,7 +54,7 @@ def town(make_phone, outbox, services, cli):  # type: ignore[no-untyped-def]
     anwen = join(make_phone, ANWEN, NAME, "driving", "Lambeth")
     sam = join(make_phone, SAM, "Sam Okoro", "gardening", "Lambeth")
     bob = join(make_phone, BOB, "Bob Marsh", "SKIP", "Lambeth")
-    assert "Your offer is posted" in anwen.reply("OFFER lifts to the hospital")
+    assert "Your offer is saved" in anwen.reply("OFFER lifts to the hospital")
     bob.text("NEED a lift to the clinic")
     ref = ref_in(outbox.to(ANWEN)[-1])
     assert BOB in anwen.reply(f"YES {ref}")
