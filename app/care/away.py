@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from app import caps, delivery, outbound
 from app.care import duty
 from app.services import Services
-from conversations.gsm import segments
+from conversations.gsm import cheapest, segments
 from conversations.machine import AskLeave, ComeBack, GoAway, Leave, ShowAway
 from conversations.texts import DEFAULT_LANGUAGE, render
 from ledger import audit, banks, members, posts
@@ -409,7 +409,7 @@ def summary(bank: Bank, concerns: list[Concern], language: str = DEFAULT_LANGUAG
         key = "care_summary_more" if more else "care_summary"
         values: dict[str, object] = {"bank": bank.name, "names": "; ".join(entries[:shown]),
                                      "more": more}
-        if segments(render(key, language, **values)) <= SUMMARY_SEGMENTS:
+        if segments(cheapest(render(key, language, **values))) <= SUMMARY_SEGMENTS:
             return key, values
     return "care_summary_more", {"bank": bank.name[:40], "names": entries[0][:40],
                                  "more": len(entries) - 1}
