@@ -82,7 +82,7 @@ def test_no_disputes_tells_both_and_the_brokers(sam, ana, bea, outbox, services)
         f"NO {ref}"
     )
     [told] = outbox.to(sam.number)
-    assert f"Ana says number {ref} (3 hours, shopping) isn't right" in told
+    assert f"Ana says 3 hours (shopping, no. {ref}) isn't right" in told
     [broker] = outbox.to(bea.number)
     assert f"Number {ref} disputed" in broker and "+44" not in broker
     assert transfers(services) == 0
