@@ -80,8 +80,8 @@ def test_a_small_broadcast_goes_at_once_and_members_answer(bea, neighbours, outb
     assert neighbours["Ben"].reply("yes") .startswith("Thanks Ben, you're on the list")
     assert "off the list" in neighbours["Cat"].reply(f"NO {ref}")
     who = bea.reply(f"WHO {ref}")
-    assert who == (f"Broadcast {ref}: coming 2, can't 1. Ana, Ben. Texts sent: 5 of 5. To credit "
-                   f"them, reply CREDIT {ref} 2")
+    assert who == (f"Broadcast {ref}: coming 2, can't 1. Ana and Ben. Texts sent: 5 of 5. "
+                   f"To credit them, reply CREDIT {ref} 2")
 
 
 def test_credit_pays_everyone_coming_once_however_often_it_is_sent(

@@ -98,7 +98,7 @@ def test_forty_dones_reach_sam_ten_times_and_nothing_is_lost(bank, standin):
         waiting = session.scalars(select(Confirmation).where(
             Confirmation.status == "pending")).all()
     assert len(waiting) == 40
-    held_ref = re.search(r"ref (\d+)", replies[-1]).group(1)  # type: ignore[union-attr]
+    held_ref = re.search(r"no\. (\d+)", replies[-1]).group(1)  # type: ignore[union-attr]
     sam.reply(f"YES {held_ref}")
     with bank.services.db.reading() as session:
         assert session.scalar(select(Confirmation.status).where(

@@ -100,7 +100,7 @@ def test_a_member_without_a_phone_from_registration_to_a_printed_statement(
     assert sam.reply(f"DONE {need_ref} 2").startswith("Thanks Sam!")
     asked = [b for b in outbox.to(BEA) if "confirm ref" in b]
     assert len(asked) == 1 and "Ann Smith" in asked[0]
-    confirm_ref = int(re.search(r"confirm ref (\d+)", asked[0]).group(1))  # type: ignore[union-attr]
+    confirm_ref = int(re.search(r"confirm no\. (\d+)", asked[0]).group(1))  # type: ignore[union-attr]
 
     page = text_of(bea_web.get(f"/dashboard/members/{ann}"))
     assert "Act for Ann Smith" in page and "They confirm" in page and "#" + str(ann) in page
@@ -152,7 +152,7 @@ def test_a_broker_adds_a_member_on_the_dashboard_and_gives_and_accepts_for_them(
         assert session.scalar(select(Member.id).where(Member.name == "Max")) is None
 
     # Sam needs help; Joy (no phone, so never asked by text) will help: a broker says so.
-    ref = int(re.search(r"ref (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
+    ref = int(re.search(r"no\. (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
     accepted = post(bea_web, f"/dashboard/members/{joy}/accept", {"ref": str(ref)},
                     page=f"/dashboard/members/{joy}")
     assert f"Joy will help with ref {ref}" in text_of(accepted)
@@ -427,7 +427,7 @@ def test_a_member_added_with_a_number_that_stopped_texts_gets_no_welcome(
 def test_a_member_without_a_phone_is_never_asked_by_text(bea, bea_web, sam, cli, outbox,
                                                          services):
     joy = added(cli("member", "add", "Joy", "--skills", "knitting"))
-    ref = int(re.search(r"ref (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
+    ref = int(re.search(r"no\. (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
     outbox.run_jobs()
     from ledger.models import Ask
 

@@ -329,7 +329,7 @@ def test_ledger_verify_names_a_transfer_a_broker_recorded_to_themselves(bea, sam
 
 
 def sent_ref(text: str) -> int:
-    found = re.match(r"Ref (\d+) is on its way", text)
+    found = re.match(r"Broadcast (\d+) is on its way", text)
     assert found, text
     return int(found.group(1))
 

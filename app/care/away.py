@@ -34,7 +34,7 @@ from app.care import duty
 from app.services import Services
 from conversations.gsm import cheapest, segments
 from conversations.machine import AskLeave, ComeBack, GoAway, Leave, ShowAway
-from conversations.texts import DEFAULT_LANGUAGE, render
+from conversations.texts import DEFAULT_LANGUAGE, listed, render
 from ledger import audit, banks, members, posts
 from ledger.models import Account, Bank, Member, OptOut, Post, Transfer, utcnow
 
@@ -407,7 +407,7 @@ def summary(bank: Bank, concerns: list[Concern], language: str = DEFAULT_LANGUAG
     for shown in range(len(entries), 0, -1):
         more = len(entries) - shown
         key = "care_summary_more" if more else "care_summary"
-        values: dict[str, object] = {"bank": bank.name, "names": "; ".join(entries[:shown]),
+        values: dict[str, object] = {"bank": bank.name, "names": listed(entries[:shown], language),
                                      "more": more}
         if segments(cheapest(render(key, language, **values))) <= SUMMARY_SEGMENTS:
             return key, values
