@@ -30,6 +30,7 @@ from app.doctor import doctor_command
 from app.failed_jobs import jobs_group
 from app.privacy import member_export, member_forget
 from app.services import Services
+from app.texts_cli import texts_group
 from app.twilio_setup import twilio_group
 from ledger import audit, banks, members
 from ledger.errors import LedgerError
@@ -1132,6 +1133,7 @@ def org_add(name: str, bank_name: str | None) -> None:
 member_group.add_command(away_command)
 member_group.add_command(back_command)
 main.add_command(twilio_group)
+main.add_command(texts_group)
 main.add_command(doctor_command)
 main.add_command(jobs_group)
 main.add_command(backup_command)

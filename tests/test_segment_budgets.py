@@ -7,8 +7,10 @@ balance of -12.75 hours) and measured as it is sent: after ``conversations.gsm.c
 
 - English: one segment for every text a member receives in an ordinary exchange (ORDINARY);
   two at most for the rest (help, brokers' texts, care) and for the long ones (LONG).
-- Bengali (UCS-2: 70 characters, 67 a part): two at most; the long ones five.
-- Every other language (Somali, Turkish, Polish, Welsh, …): two at most; the long ones three.
+- Bengali (UCS-2: 70 characters, 67 a part): two at most for the ordinary texts; five for
+  the rest.
+- Every other language (Somali, Turkish, Polish, Welsh, …): two at most for the ordinary
+  texts; three for the rest.
 
 Entries named ``command_*`` are the words members text, not texts. Also: every entry renders
 in every language with all its placeholders and every plural form.
@@ -75,6 +77,8 @@ def realistic(key: str, language: str, name: str) -> dict[str, object]:
         "crisis": "Samaritans 116 123, free, day or night", "masked": "+44*******0123",
         "broker": "Bea",
     }
+    if key == "broker_caps_bank":
+        values["limit"] = 500  # texts a day, not hours
     if "entries" in placeholders(key, language):
         values["entries"] = entries(key, language, name)
     return {k: v for k, v in values.items() if k in placeholders(key, language)}
@@ -97,11 +101,11 @@ def entries(key: str, language: str, name: str) -> str:
 
 def budget(key: str, language: str) -> int:
     ordinary, long = BUDGETS.get(language, OTHERS)
-    if key in LONG:
+    if key in ORDINARY:
+        return ordinary
+    if key in LONG or language != catalogue.SOURCE:
         return long
-    if language == catalogue.SOURCE and key not in ORDINARY:
-        return ENGLISH_OTHERS
-    return ordinary
+    return ENGLISH_OTHERS
 
 
 def test_the_ordinary_texts_are_texts():
