@@ -98,7 +98,7 @@ def test_a_member_without_a_phone_from_registration_to_a_printed_statement(
 
     # Sam reports the hours; Ann can't be asked, so the brokers are.
     assert sam.reply(f"DONE {need_ref} 2").startswith("Thanks Sam!")
-    asked = [b for b in outbox.to(BEA) if "confirm ref" in b]
+    asked = [b for b in outbox.to(BEA) if "confirm no. " in b]
     assert len(asked) == 1 and "Ann Smith" in asked[0]
     confirm_ref = int(re.search(r"confirm no\. (\d+)", asked[0]).group(1))  # type: ignore[union-attr]
 
@@ -449,7 +449,7 @@ def test_a_broker_credits_a_member_without_a_phone_who_came_to_an_activity(
         bea, sam, cli, services):
     ann = added(cli("member", "add", "Ann"))
     sent = bea.reply("BROADCAST Seed swap Sat 2pm")
-    ref = int(re.search(r"[Rr]ef (\d+)", sent).group(1))  # type: ignore[union-attr]
+    ref = int(re.search(r"Broadcast (\d+)", sent).group(1))  # type: ignore[union-attr]
     credited = bea.reply(f"CREDIT {ref} 2 #{ann}")
     assert credited.startswith(f"Broadcast {ref}: 2 hours each") and "Credited now: 1" in credited
     assert balance_of(services, ann) == 120
