@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app import outbound
 from app.care import offline
 from app.services import Services
-from conversations.gsm import segments
+from conversations.gsm import cheapest, segments
 from conversations.machine import shorten
 from conversations.texts import render
 from ledger import activities, audit
@@ -31,7 +31,10 @@ BATCH = 100
 
 
 def body_for(bank: Bank, activity: Activity, language: str = "en") -> str:
-    return render("broadcast", language, bank=bank.name, text=activity.text, ref=activity.ref)
+    """The invitation as members get it: in its nearest GSM-7 spelling where that is cheaper
+    (``conversations.gsm.cheapest``); the activity keeps the broker's exact words."""
+    return cheapest(render("broadcast", language, bank=bank.name, text=activity.text,
+                           ref=activity.ref))
 
 
 def cost(bank: Bank, activity: Activity) -> int:

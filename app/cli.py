@@ -31,6 +31,7 @@ from app.failed_jobs import jobs_group
 from app.languages_cli import member_language
 from app.privacy import member_export, member_forget
 from app.services import Services, embedded_redis
+from app.texts_cli import texts_group
 from app.twilio_setup import twilio_group
 from conversations.languages import UnknownLanguage
 from ledger import audit, banks, members
@@ -1145,6 +1146,7 @@ def org_add(name: str, bank_name: str | None) -> None:
 member_group.add_command(away_command)
 member_group.add_command(back_command)
 main.add_command(twilio_group)
+main.add_command(texts_group)
 main.add_command(doctor_command)
 main.add_command(jobs_group)
 main.add_command(backup_command)

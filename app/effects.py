@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import broadcasts, caps, languages, outbound
 from app.care import away, inbox, introductions, offline
+from app.ledger_words import transfer_what
 from conversations.machine import (
     Answer,
     Broadcast,
@@ -47,7 +48,7 @@ from conversations.machine import (
     for_others,
     shorten,
 )
-from conversations.texts import Hours, Term, render
+from conversations.texts import DEFAULT_LANGUAGE, Hours, listed, render
 from ledger import (
     accounts,
     activities,
@@ -274,11 +275,11 @@ def _mine(ctx: Context, _effect: ShowMine) -> None:
     if not items:
         ctx.reply("mine_none")
         return
-    entries = "; ".join(
+    entries = listed([
         render(f"mine_entry_{item.kind}", member.language, ref=item.ref,
                what=shorten(item.text, 30))
         for item in items
-    )
+    ], member.language)
     ctx.reply("mine_list", entries=entries)
 
 
@@ -400,7 +401,7 @@ def _give(ctx: Context, effect: Give) -> None:
     request, _ = confirmations.request(
         ctx.session, bank_id=ctx.bank.id, kind="gift",
         payer=members.member_account(ctx.session, giver), payee=payee,
-        minutes=effect.minutes, description="gift", requested_by=giver, confirmer=giver,
+        minutes=effect.minutes, description="", requested_by=giver, confirmer=giver,
         request_key=f"give:{ctx.sid}",
     )
     if receiver is None:
@@ -433,7 +434,7 @@ def _answer(ctx: Context, effect: Answer) -> None:
             ctx.reply("nothing_to_answer")
             return
         if len(waiting) > 1:
-            refs = ", ".join(str(r) for r in sorted(waiting)[-5:])
+            refs = listed([str(r) for r in sorted(waiting)[-5:]], member.language)
             ctx.reply("several_to_answer", refs=refs, ref=max(waiting))
             return
         ref = waiting[0]
@@ -576,6 +577,7 @@ def _who(ctx: Context, effect: ShowWho) -> None:
         ctx.reply("broadcast_canceled", ref=activity.ref)
         return
     people = activities.coming(ctx.session, activity.id)
+    language = ctx.member.language if ctx.member is not None else DEFAULT_LANGUAGE
     counts = activities.answers(ctx.session, activity.id)
     sent = activities.handed_over(activities.progress(ctx.session, activity.id))
     values: dict[str, object] = {"ref": activity.ref, "not_coming": counts["not_coming"],
@@ -584,23 +586,24 @@ def _who(ctx: Context, effect: ShowWho) -> None:
     if not people:
         ctx.reply("who_nobody", **values)
     elif paid:
-        ctx.reply("who_credited", coming=len(people), names=_names(people), credited=paid,
-                  **values)
+        ctx.reply("who_credited", coming=len(people), names=_names(people, language),
+                  credited=paid, **values)
     else:
-        ctx.reply("who_coming", coming=len(people), names=_names(people), **values)
+        ctx.reply("who_coming", coming=len(people), names=_names(people, language), **values)
     uninvited = activities.coming(ctx.session, activity.id, was_invited=False)
     if uninvited:
-        ctx.reply("who_uninvited", ref=activity.ref, names=_names(uninvited))
+        ctx.reply("who_uninvited", ref=activity.ref, names=_names(uninvited, language))
 
 
 WHO_NAMES = 4
 
 
-def _names(people: list[Member]) -> str | Term:
-    names = ", ".join(shorten(p.name, 20) for p in people[:WHO_NAMES])
+def _names(people: list[Member], language: str) -> str:
+    """"Ana, Ben and Kemi", or "Ana, Ben, Kemi, Dee and 20 more": a list in the language."""
+    names = [shorten(p.name, 20) for p in people[:WHO_NAMES]]
     if len(people) > WHO_NAMES:
-        return Term("more_names", {"names": names, "more": len(people) - WHO_NAMES})
-    return names
+        names.append(render("more_people", language, count=len(people) - WHO_NAMES))
+    return listed(names, language)
 
 
 def _credit(ctx: Context, effect: CreditActivity) -> None:
@@ -640,7 +643,7 @@ def _credit(ctx: Context, effect: CreditActivity) -> None:
     source = result.source
     ctx.reply("credit_done", ref=activity.ref, paid=len(result.paid),
               hours=Hours(effect.minutes), already=len(result.already),
-              source=account_name(ctx.session, source) if source is not None else "-")
+              source=_account_label(ctx, source) if source is not None else "-")
 
 
 def credit_activity(session: Session, bank: Bank, activity: Activity, people: list[Member],
@@ -752,8 +755,9 @@ def _statement(ctx: Context, effect: ShowStatement) -> None:
         lines.append(render(
             "statement_in" if incoming else "statement_out", member.language,
             date=created.astimezone(zone).strftime("%d %b").lstrip("0"),
-            hours=Hours(transfer.minutes), other=_account_label(ctx, other),
-            what=for_others(transfer.description or ""),
+            hours=Hours(transfer.minutes),
+            other=account_label(ctx.session, other, member.language),
+            what=transfer_what(ctx.session, transfer, member.language),
         ))
     key = "statement_more" if len(rows) > STATEMENT_PAGE else "statement_last"
     ctx.reply(key, entries="\n".join(lines), balance=balance)
@@ -782,8 +786,10 @@ def _record(ctx: Context, effect: RecordHours) -> None:
         ctx.reply("hours_invalid", example="RECORD 07700900123 1.5 gardening")
         return
     ctx.queued += recorded.queued
+    payer = ctx.session.get(Account, recorded.transfer.from_account_id)
     ctx.reply("record_done", hours=Hours(effect.minutes), other=receiver.name, what=shorten(what),
-              source=recorded.source, balance=Hours(recorded.balance_minutes))
+              source=_account_label(ctx, payer) if payer is not None else recorded.source,
+              balance=Hours(recorded.balance_minutes))
 
 
 # --- shared with the command line -----------------------------------------------------------
@@ -905,23 +911,27 @@ def reverse(session: Session, bank: Bank, transfer_id: int, reason: str, *,
                                      via=via)
         queued = _tell_both(session, bank, original.from_account_id, original.to_account_id,
                             "reversal_notice", f"reversal:{recorded.transfer.id}",
-                            hours=Hours(original.minutes),
-                            what=for_others(original.description or ""))
+                            transfer=original, hours=Hours(original.minutes))
     return recorded, queued
 
 
 def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: str,
-               idempotency_key: str, **values: object) -> list[int]:
-    """Text the members on both sides of an entry, each with their own balance."""
+               idempotency_key: str, transfer: Transfer | None = None,
+               **values: object) -> list[int]:
+    """Text the members on both sides of an entry, each with their own balance, in their
+    own language (what a ``transfer`` was for, too)."""
     queued: list[int] = []
     accounts_ = [session.get(Account, payer_id), session.get(Account, payee_id)]
-    names = {a.id: account_name(session, a) for a in accounts_ if a is not None}
     for account in accounts_:
         if account is None or account.member_id is None:
             continue
         member = session.get(Member, account.member_id)
         if member is None:
             continue
+        names = {a.id: account_label(session, a, member.language)
+                 for a in accounts_ if a is not None}
+        if transfer is not None:
+            values["what"] = transfer_what(session, transfer, member.language)
         message_id = outbound.queue_text(
             session, member, kind=key, key=key, idempotency_key=f"{idempotency_key}:{member.id}",
             values={**values, "bank": bank.name, "payer": names.get(payer_id, "-"),
@@ -933,23 +943,15 @@ def _tell_both(session: Session, bank: Bank, payer_id: int, payee_id: int, key: 
     return queued
 
 
-def account_label(session: Session, account: Account) -> str:
-    """What an account is called on a page or in an export (in English)."""
-    return str(account_name(session, account))
-
-
-def account_name(session: Session, account: Account) -> str | Term:
-    """What an account is called in a text: a member's or organisation's own name, or the
-    bank's words ("the community fund") in the language of each text it goes into."""
+def account_label(session: Session, account: Account, language: str = DEFAULT_LANGUAGE) -> str:
+    """Who an account is, in ``language``: a member's name, an organisation's, or the
+    catalogue's words for the community fund and a former member."""
     if account.kind == "fund":
-        return Term("community_fund")
+        return render("community_fund", language)
     member = session.get(Member, account.member_id) if account.member_id else None
     if member is not None and member.forgotten_at is not None:
-        return Term("former_member")
+        return render("former_member", language)
     return member.name if member is not None else account.name
-
-
-# --- helpers --------------------------------------------------------------------------------
 
 
 def _queue(ctx: Context, member: Member, key: str, idempotency_key: str, *,
@@ -978,8 +980,9 @@ def _account_member(ctx: Context, account: Account) -> Member | None:
     return ctx.session.get(Member, account.member_id) if account.member_id else None
 
 
-def _account_label(ctx: Context, account: Account) -> str | Term:
-    return account_name(ctx.session, account)
+def _account_label(ctx: Context, account: Account) -> str:
+    language = ctx.member.language if ctx.member is not None else DEFAULT_LANGUAGE
+    return account_label(ctx.session, account, language)
 
 
 def _zone(name: str) -> ZoneInfo:

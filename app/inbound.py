@@ -33,6 +33,7 @@ from app.care import inbox
 from app.services import Services
 from conversations import Facts, MemberFacts, State, languages, step
 from conversations.commands import OPT_IN_WORDS, OPT_OUT_WORDS, clean, parse
+from conversations.gsm import cheapest
 from conversations.texts import render
 from ledger import banks, members
 from ledger.phones import Address, InvalidNumber, parse_address
@@ -67,7 +68,9 @@ def twiml(texts: list[str]) -> str:
 def _message(text: str) -> str:
     if not text:
         return "<Message />"
-    return f"<Message>{escape(text.translate(_XML_ILLEGAL))}</Message>"
+    # As sent: exactly, unless writing a few letters plainly costs fewer segments (the inbox
+    # keeps the exact words the reply was rendered with).
+    return f"<Message>{escape(cheapest(text).translate(_XML_ILLEGAL))}</Message>"
 
 
 @lru_cache(maxsize=4096)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.care import offline
 from app.services import Services
-from conversations.gsm import segments
+from conversations.gsm import cheapest, segments
 from conversations.machine import for_others
 from conversations.texts import in_language, render
 from ledger import members, messages
@@ -56,8 +56,11 @@ def queue_text(
     if target is None:
         return None
     to_address, channel = target
-    # On a shared phone, the text names the member it is for ("For Sam: ...").
-    body = offline.for_whom(session, member, render(key, member.language, **(values or {})))
+    # On a shared phone, the text names the member it is for ("For Sam: ..."). Written as
+    # sent: exactly, unless a few letters outside GSM-7 (Zoë, Ayşe) would cost more segments
+    # (conversations.gsm.cheapest); the member's own data keeps its exact spelling.
+    body = cheapest(offline.for_whom(session, member,
+                                     render(key, member.language, **(values or {}))))
     message, created = messages.create(
         session, bank_id=member.bank_id, member_id=member.id, to_address=to_address,
         channel=channel, kind=kind, body=body, idempotency_key=idempotency_key, urgent=urgent,

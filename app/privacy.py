@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.services import Services
-from conversations.gsm import to_gsm
+from conversations.gsm import nearest_gsm, to_gsm
 from ledger import audit, members
 from ledger.models import (
     Account,
@@ -92,8 +92,10 @@ class Scrub:
         self.numbers = sorted((f for f in forms if len(f) >= 6), key=len, reverse=True)
         parts = [re.escape(n) for n in self.numbers]
         self._numbers = re.compile("|".join(parts)) if parts else None
-        # As texts write it: typographic quotes and dashes become plain ones (GSM-7).
-        self.names = sorted({self.name, to_gsm(self.name)} - {""}, key=len, reverse=True)
+        # As texts write it: typographic quotes and dashes become plain ones (GSM-7), and a
+        # text may have gone with its letters in their nearest GSM-7 form (Łucja → Lucja).
+        self.names = sorted({self.name, to_gsm(self.name), nearest_gsm(self.name)} - {""},
+                            key=len, reverse=True)
         self._name = (re.compile(
             "|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in self.names), re.IGNORECASE)
             if self.names else None)

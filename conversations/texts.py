@@ -10,10 +10,11 @@ for anything else: carriers and Twilio act on those words themselves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from string import Formatter
 
+from babel.lists import format_list
 from babel.numbers import format_decimal
 
 from conversations import catalogue
@@ -134,6 +135,15 @@ def _hours(value: Hours, language: str) -> str:
 def hours_text(minutes: int, language: str = DEFAULT_LANGUAGE) -> str:
     """``90`` → ``"1.5 hours"`` in the language."""
     return _hours(Hours(minutes), language)
+
+
+def listed(items: Sequence[str], language: str = DEFAULT_LANGUAGE) -> str:
+    """Items as the language lists them: ``"Ana, Ben and Kemi"``, ``"Ana, Ben i Kemi"``
+    (Polish). Never joined by hand with ", " or " and ", which a translator cannot change."""
+    if not items:
+        return ""
+    locale = "en_GB" if _babel_locale(language) == DEFAULT_LANGUAGE else _babel_locale(language)
+    return format_list(list(items), locale=locale)
 
 
 def placeholders(key: str, language: str = DEFAULT_LANGUAGE) -> set[str]:

@@ -173,7 +173,8 @@ def reverse(
     return transfer(
         session, bank_id=original.bank_id, from_account_id=original.to_account_id,
         to_account_id=original.from_account_id, minutes=original.minutes, kind="reversal",
-        description=f"reverses #{original.id}: {reason}"[:200],
+        # The reason only: the words ("correction: …") are made when shown (app.ledger_words).
+        description=reason[:200],
         idempotency_key=f"reverse:{original.id}", entered_by=entered_by,
         entered_by_member_id=entered_by_member_id, reverses_id=original.id,
         enforce_limit=False, enforce_maximum=False,

@@ -272,7 +272,6 @@ def credit(session: Session, bank: Bank, activity: Activity, people: list[Member
     if source is None:
         source = banks.ensure_fund(session, bank)
     result = Credited(source=source)
-    description = f"Group activity {activity.ref}: {activity.text}"[:200]
     for person in people:
         if person.bank_id != bank.id:
             raise LedgerError("that member belongs to another bank")
@@ -283,7 +282,10 @@ def credit(session: Session, bank: Bank, activity: Activity, people: list[Member
         try:
             recorded = accounts.transfer(
                 session, bank_id=bank.id, from_account_id=source.id, to_account_id=account.id,
-                minutes=minutes, kind="activity", description=description,
+                minutes=minutes, kind="activity",
+                # No words: the activity is in the key, and "group activity 7: …" is
+                # written in the member's language when shown (app.ledger_words).
+                description="",
                 idempotency_key=f"activity:{activity.id}:{person.id}", entered_by=entered_by,
                 entered_by_member_id=broker.id if broker else None,
             )

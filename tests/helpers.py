@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -120,7 +121,9 @@ class Outbox:
 
 def ref_in(text: str) -> str:
     """The reference a text asks for a reply with (``Reply YES 17 …`` → ``17``)."""
-    return text.split("YES ")[1].split()[0]
+    found = re.search(r"\bYES (\d+)", text)
+    assert found, text
+    return found.group(1)
 
 
 def join(phone: Phone, name: str, skills: str = "SKIP", area: str = "SKIP") -> Phone:

@@ -148,7 +148,7 @@ def test_away_keeps_needs_open_and_says_how_to_close_them(sam, services):
         ref = session.scalar(select(Post.ref))
     answers = sam.text("AWAY 2 weeks")
     assert answers[0].startswith("Sam, you're paused until ")
-    assert answers[1] == f"Your need ref {ref} stays open. To close it, reply CLOSE {ref}"
+    assert answers[1] == f"Your need no. {ref} stays open. To close it, reply CLOSE {ref}"
     with services.db.reading() as session:
         assert session.scalar(select(Post.status)) == "open"
     sam.text("NEED help with a form")
@@ -207,7 +207,7 @@ def test_away_members_get_no_asks(sam, ana, make_phone, services, outbox):
 def test_away_members_get_no_broadcasts(sam, ana, broker, make_phone, services, outbox):
     bea = make_phone(BROKER)
     sam.text("AWAY 3 weeks")
-    assert "Ref" in bea.reply("BROADCAST Seed swap Saturday 2pm")
+    assert "Broadcast" in bea.reply("BROADCAST Seed swap Saturday 2pm")
     assert any("Seed swap" in text for text in outbox.to(ana.number))
     assert not any("Seed swap" in text for text in outbox.to(sam.number, status=None))
 
@@ -243,7 +243,7 @@ def test_reminders_wait_for_an_away_member_and_hours_are_never_lost(
     assert len(outbox.to(ana.number)) == 1
     ana.text("BACK")
     assert jobs.sweep()["reminded"] == 1  # now that she is back
-    assert outbox.to(ana.number)[-1].startswith("Reminder: Sam says")
+    assert outbox.to(ana.number)[-1].startswith("Reminder: Sam helped you")
     ana.text("AWAY")
     _age_requests(services, 24 * 7)
     counts = jobs.sweep()

@@ -49,9 +49,9 @@ def ref_of(text: str) -> int:
 
 
 def sent_ref(text: str) -> int:
-    """The ref in "Ref 7 is on its way. Members invited: 5. …"."""
-    found = re.fullmatch(r"Ref (\d+) is on its way\. Members invited: \d+\. Reply WHO \1 to "
-                         r"see who's coming", text)
+    """The number in "Broadcast 7 is on its way. Members invited: 5. …"."""
+    found = re.fullmatch(r"Broadcast (\d+) is on its way\. Members invited: \d+\. "
+                         r"To see who's coming, reply WHO \1", text)
     assert found, text
     return int(found.group(1))
 
@@ -75,13 +75,13 @@ def test_a_small_broadcast_goes_at_once_and_members_answer(bea, neighbours, outb
                           f"Reply YES {ref} to come")
     assert outbox.to(bea.number) == []  # the broker is not invited to their own activity
     assert neighbours["Ana"].reply(f"YES {ref}") == (
-        f"Thanks Ana, you're on the list for ref {ref}. If you can't come after all, "
+        f"Thanks Ana, you're on the list for no. {ref}. If you can't come after all, "
         f"reply NO {ref}")
     assert neighbours["Ben"].reply("yes") .startswith("Thanks Ben, you're on the list")
     assert "off the list" in neighbours["Cat"].reply(f"NO {ref}")
     who = bea.reply(f"WHO {ref}")
-    assert who == (f"Ref {ref}: coming 2, can't 1. Ana, Ben. Texts sent: 5 of 5. To credit "
-                   f"them, reply CREDIT {ref} 2")
+    assert who == (f"Broadcast {ref}: coming 2, can't 1. Ana and Ben. Texts sent: 5 of 5. "
+                   f"To credit them, reply CREDIT {ref} 2")
 
 
 def test_credit_pays_everyone_coming_once_however_often_it_is_sent(
@@ -91,15 +91,15 @@ def test_credit_pays_everyone_coming_once_however_often_it_is_sent(
     neighbours["Dev"].text(f"YES {ref}")
     outbox.run_jobs()
     reply = bea.reply(f"CREDIT {ref} 2")
-    assert reply == (f"Ref {ref}: 2 hours each from the community fund. Credited now: 2. "
+    assert reply == (f"Broadcast {ref}: 2 hours each from the community fund. Credited now: 2. "
                      f"Credited before: 0. Reply WHO {ref} to check")
     assert balance(neighbours["Ana"]) == "Balance: 2 hours"
     assert outbox.to(neighbours["Dev"].number)[-1] == (
-        f"Lambeth Time Bank credited you 2 hours for coming to ref {ref}. Thank you! "
+        f"Lambeth Time Bank credited you 2 hours for coming to no. {ref}. Thank you! "
         "Your balance: 2 hours")
     again = bea.reply(f"CREDIT {ref} 3")
     assert "Credited now: 0. Credited before: 2." in again
-    assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: coming 2, can't 0, credited 2.")
+    assert bea.reply(f"WHO {ref}").startswith(f"Broadcast {ref}: coming 2, can't 0, credited 2.")
     assert balance(neighbours["Ana"]) == "Balance: 2 hours"
     assert count(services, Transfer, Transfer.kind == "activity") == 2
     # Latecomers named by number are credited; the others are not paid again.
@@ -120,7 +120,7 @@ def test_credit_names_a_number_that_is_not_a_member_and_pays_nobody(bea, neighbo
     assert count(services, Transfer) == 0
     assert "isn't a number we can read" in bea.reply(f"CREDIT {ref} 1 12345")
     assert "CREDIT 7 2" in bea.reply("CREDIT 7")
-    assert bea.reply("CREDIT 999 2").startswith("Ref 999 isn't a broadcast")
+    assert bea.reply("CREDIT 999 2").startswith("Number 999 isn't a broadcast")
     assert "nobody was credited" in bea.reply(f"CREDIT {ref} 2")
 
 
@@ -129,11 +129,11 @@ def test_a_large_broadcast_waits_for_the_brokers_yes(bea, neighbours, outbox, se
         session.execute(update(Bank).values(broadcast_confirm_over=3))
     reply = bea.reply("BROADCAST Lunch club Friday 12:30, all welcome")
     ref = ref_of(reply)
-    assert reply == (f"Ref {ref} goes to 5 members: 5 texts in all, 1 each. Reply YES {ref} "
-                     f"to send it or NO {ref} to cancel")
+    assert reply == (f"Broadcast {ref} goes to 5 members: 5 texts in all, 1 each. To send it, "
+                     f"reply YES {ref}. To cancel, NO {ref}")
     assert count(services, Message, Message.kind == "broadcast") == 0
     # A member cannot send it, nor answer it before it goes.
-    assert neighbours["Ana"].reply(f"YES {ref}").startswith(f"Sorry, I can't find ref {ref}")
+    assert neighbours["Ana"].reply(f"YES {ref}").startswith(f"Sorry, I can't find number {ref}")
     assert count(services, Message, Message.kind == "broadcast") == 0
     assert sent_ref(bea.reply(f"YES {ref}")) == ref
     assert "already on its way. Members invited: 5." in bea.reply(f"YES {ref}")
@@ -147,10 +147,10 @@ def test_no_cancels_a_planned_broadcast_and_nothing_is_sent(bea, neighbours, out
     with services.db.writing() as session:
         session.execute(update(Bank).values(broadcast_confirm_over=0))
     ref = ref_of(bea.reply("BROADCAST Coffee morning"))
-    assert bea.reply(f"NO {ref}") == f"Ref {ref} canceled: nothing was sent"
-    assert bea.reply(f"YES {ref}") == f"Ref {ref} canceled: nothing was sent"
+    assert bea.reply(f"NO {ref}") == f"Broadcast {ref} canceled: nothing was sent"
+    assert bea.reply(f"YES {ref}") == f"Broadcast {ref} canceled: nothing was sent"
     assert count(services, Message, Message.kind == "broadcast") == 0
-    assert neighbours["Ana"].reply(f"YES {ref}").startswith(f"Sorry, ref {ref} has been called")
+    assert neighbours["Ana"].reply(f"YES {ref}").startswith(f"Sorry, no. {ref} has been called")
 
 
 def test_a_broadcast_can_go_to_an_area_or_a_skill(bea, neighbours, outbox):
@@ -267,7 +267,7 @@ def test_credit_skips_people_who_left_or_are_on_hold_since_they_said_yes(
     neighbours["Ben"].text("LEAVE")
     neighbours["Ben"].text("LEAVE NOW")  # confirmed (app.care.away)
     bea.text(f"HOLD {neighbours['Cat'].number}")
-    assert bea.reply(f"WHO {ref}").startswith(f"Ref {ref}: coming 1,")
+    assert bea.reply(f"WHO {ref}").startswith(f"Broadcast {ref}: coming 1,")
     assert "Credited now: 1." in bea.reply(f"CREDIT {ref} 2")
     assert count(services, Transfer) == 1
 
@@ -298,7 +298,7 @@ def test_an_unanswered_invitation_never_blocks_yes_alone(bea, neighbours, outbox
     outbox.run_jobs()
     ben = neighbours["Ben"]
     preview = ben.reply("GIVE 1 Ana")
-    assert "Reply YES" in preview
+    assert "reply YES" in preview
     assert ben.reply("YES") == "Done: 1 hour given to Ana. Your balance: -1 hour"
     # With nothing else waiting, YES alone answers the invitation.
     assert ben.reply("YES").startswith("Thanks Ben, you're on the list")

@@ -197,7 +197,7 @@ def test_a_broker_signs_in_sends_a_broadcast_and_credits_who_came(
             "Ana": 90, "Ben": 0, "Cat": 0, "Dev": 90, "Eve": 0}
         assert balance_by_text(neighbours["Ana"]) == "Balance: 1.5 hours"
         assert outbox.to(NEIGHBOURS[3][1])[-1].startswith(
-            f"Lambeth Time Bank credited you 1.5 hours for coming to ref {ref}.")
+            f"Lambeth Time Bank credited you 1.5 hours for coming to no. {ref}.")
         expect(page.get_by_role("checkbox")).to_have_count(1)  # only Cat's is left
 
         # The same credit again, from the stale tab: nobody is paid twice.

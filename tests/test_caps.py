@@ -98,7 +98,7 @@ def test_forty_dones_reach_sam_ten_times_and_nothing_is_lost(bank, standin):
         waiting = session.scalars(select(Confirmation).where(
             Confirmation.status == "pending")).all()
     assert len(waiting) == 40
-    held_ref = re.search(r"ref (\d+)", replies[-1]).group(1)  # type: ignore[union-attr]
+    held_ref = re.search(r"no\. (\d+)", replies[-1]).group(1)  # type: ignore[union-attr]
     sam.reply(f"YES {held_ref}")
     with bank.services.db.reading() as session:
         assert session.scalar(select(Confirmation.status).where(
@@ -228,7 +228,7 @@ def test_broadcasts_and_answers_to_a_members_own_texts_do_not_count(bank, standi
     bank.run_jobs()
     for ask in bodies(standin, ANA):
         ana.reply(f"YES {ref_in(ask)}")
-    assert broker.reply("BROADCAST Street party Saturday").startswith("Ref ")
+    assert broker.reply("BROADCAST Street party Saturday").startswith("Broadcast ")
     for n in range(12):
         ana.reply(f"DONE 1 Sam shopping {n}")
     bank.run_jobs()
@@ -344,7 +344,7 @@ def test_a_broadcast_waits_at_the_banks_daily_cap(bank, standin):
     others = [f"+4477009002{n:02d}" for n in range(6)]
     for n, number in enumerate(others):
         bank.join(number, NAMES[n])
-    assert bank.phone(BROKER).reply("BROADCAST Street party Saturday").startswith("Ref ")
+    assert bank.phone(BROKER).reply("BROADCAST Street party Saturday").startswith("Broadcast ")
     bank.run_jobs()
     bank.run_jobs()
     assert len([number for number in others if bodies(standin, number)]) == 3

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app import auth
 from ledger import accounts, banks, members
 from ledger.models import Activity, AuditEntry, Bank, Member, Message, Transfer
+from tests.helpers import ref_in
 
 BROKER = "+447700900700"
 PASSWORD = "correct horse battery"
@@ -262,7 +263,7 @@ def test_the_confirmation_queue_settles_a_dispute(signed_in, make_phone, service
     sam.text("JOIN Sam")
     ana.text("JOIN Ana")
     sam.text("DONE 2 Ana gardening")
-    ref = outbox.to(ana.number)[0].split("YES ")[1].split()[0]
+    ref = ref_in(outbox.to(ana.number)[0])
     ana.text(f"NO {ref}")
     page = text_of(signed_in.get("/dashboard/confirmations"))
     assert f"Record ref {ref}" in page and "disputed" in page

@@ -497,7 +497,7 @@ def test_a_text_on_a_connection_cut_by_a_restart_is_handled_once_when_sent_again
                       time.monotonic() - restarted)
         assert answer and "Recorded: Ana gave you 2 hours" in answer[0], answer
         assert bob.text(f"YES {ref}", sid=sid) == answer  # once more: the same answer
-        assert f"Ref {ref} is already recorded" in bob.reply(f"YES {ref}")  # a resend
+        assert f"Number {ref} is already recorded" in bob.reply(f"YES {ref}")  # a resend
         assert ana.reply("BALANCE").startswith("Balance: 2 hours")
         with bank.services.db.reading() as session:
             assert session.scalar(select(func.count(Transfer.id))) == 1
@@ -534,7 +534,7 @@ def test_a_text_whose_commit_was_cut_off_is_recorded_once_when_sent_again(
         proxy.cut_after_next_commit()
         assert ana.text("OFFER lifts to the hospital") == [TRY_AGAIN]
         assert counts() == (1, 0, 0)  # recorded, though the bank could not know
-        assert "Your offer is posted" in ana.reply("OFFER lifts to the hospital")
+        assert "Your offer is saved" in ana.reply("OFFER lifts to the hospital")
         assert counts() == (1, 0, 0)
 
         proxy.cut_after_next_commit()
@@ -544,5 +544,5 @@ def test_a_text_whose_commit_was_cut_off_is_recorded_once_when_sent_again(
         assert counts() == (1, 1, 1)
 
         # Once handled, the same words are a new text again.
-        assert "Your offer is posted" in ana.reply("OFFER lifts to the hospital")
+        assert "Your offer is saved" in ana.reply("OFFER lifts to the hospital")
         assert counts() == (2, 1, 1)

@@ -48,8 +48,9 @@ def test_done_asks_the_other_member_and_yes_records_with_receipts(sam, ana, outb
     reply = sam.reply("DONE 2 Ana gardening")
     assert "asked Ana to confirm 2 hours (gardening)" in reply
     [ask] = outbox.to(ana.number)
-    assert ask.startswith("Sam says they helped you for 2 hours (gardening). Reply YES ")
-    assert "if that's not right" in ask
+    assert ask.startswith("Sam says they helped you for 2 hours (gardening). To give them 2 hours "
+                       "from your balance, reply YES ")
+    assert ask.endswith(f"If not, NO {ref_in(ask)}")
     ref = ref_in(ask)
     receipt = ana.reply(f"YES {ref}")
     assert "Recorded: Sam gave you 2 hours (gardening)" in receipt
@@ -60,7 +61,7 @@ def test_done_asks_the_other_member_and_yes_records_with_receipts(sam, ana, outb
     assert balance(sam) == "Balance: 2 hours"
     assert balance(ana) == "Balance: -2 hours"
     # YES again, or the same webhook again, records nothing more.
-    assert f"Ref {ref} is already recorded" in ana.reply(f"YES {ref}")
+    assert f"Number {ref} is already recorded" in ana.reply(f"YES {ref}")
     assert transfers(services) == 1
     assert len(outbox.to(sam.number)) == 1
 
@@ -81,9 +82,9 @@ def test_no_disputes_tells_both_and_the_brokers(sam, ana, bea, outbox, services)
         f"NO {ref}"
     )
     [told] = outbox.to(sam.number)
-    assert f"Ana says ref {ref} (3 hours, shopping) isn't right" in told
+    assert f"Ana says 3 hours (shopping, no. {ref}) isn't right" in told
     [broker] = outbox.to(bea.number)
-    assert f"Ref {ref} disputed" in broker and "+44" not in broker
+    assert f"Number {ref} disputed" in broker and "+44" not in broker
     assert transfers(services) == 0
     assert balance(sam) == "Balance: 0 hours"
     # A YES after the dispute does not record it.
@@ -94,10 +95,10 @@ def test_no_disputes_tells_both_and_the_brokers(sam, ana, bea, outbox, services)
 def test_only_the_member_asked_can_confirm(sam, ana, make_phone, outbox, services):
     sam.text("DONE 1 Ana")
     ref = ref_in(outbox.to(ana.number)[0])
-    assert "can't find ref" in sam.reply(f"YES {ref}")
+    assert "can't find number" in sam.reply(f"YES {ref}")
     stranger = make_phone("+447700900699")
     stranger.text("JOIN Zed")
-    assert "can't find ref" in stranger.reply(f"YES {ref}")
+    assert "can't find number" in stranger.reply(f"YES {ref}")
     assert transfers(services) == 0
 
 
@@ -129,7 +130,7 @@ def test_a_name_shared_by_two_members_asks_for_the_number(sam, make_phone):
 
 def test_give_previews_then_moves_on_yes(sam, ana, outbox):
     preview = sam.reply("GIVE 2 Ana")
-    assert preview.startswith("Give 2 hours to Ana? Reply YES ")
+    assert preview.startswith("To give Ana 2 hours from your balance, reply YES ")
     ref = ref_in(preview)
     assert "Done: 2 hours given to Ana. Your balance: -2 hours" in sam.reply(f"YES {ref}")
     [told] = outbox.to(ana.number)
@@ -229,7 +230,7 @@ def test_unanswered_requests_are_reminded_once_then_go_to_brokers(sam, ana, bea,
     assert jobs.sweep()["reminded"] == 1
     assert jobs.sweep()["reminded"] == 0
     texts = outbox.to(ana.number)
-    assert len(texts) == 2 and texts[1].startswith("Reminder: Sam says")
+    assert len(texts) == 2 and texts[1].startswith("Reminder: Sam helped you")
     _age(services, 24 * 6)
     assert jobs.sweep()["escalated"] == 1
     assert jobs.sweep()["escalated"] == 0
@@ -299,7 +300,7 @@ def test_a_retried_bare_yes_settles_the_same_request(sam, ana, outbox, services,
     sam.text("DONE 2 Ana second")
     redis.flushdb()  # the webhook's memory of the first YES is gone
     again = ana.send("YES", sid="SM" + "f" * 32)
-    assert b"Ref 1 is already recorded" in again.data
+    assert b"Number 1 is already recorded" in again.data
     assert b"Sam gave you 1 hour" in first.data
     assert transfers(services) == 1
 

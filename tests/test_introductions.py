@@ -144,17 +144,17 @@ def test_yes_gives_nobody_a_number_until_a_broker_texts_intro(people, outbox, se
     ref = _need(bob, people["ana"], outbox)
 
     helping = ana.reply(f"YES {ref}")
-    assert helping == (f"Thank you! You're helping Bob: a lift to the clinic on Tuesday (ref "
+    assert helping == (f"Thank you! You're helping Bob: a lift to the clinic on Tuesday (no. "
                        f"{ref}). Someone from Lambeth Time Bank will introduce you both soon")
     assert outbox.to(BOB)[-1] == (
-        f"Good news: Ana can help with: a lift to the clinic on Tuesday (ref {ref}). Someone "
+        f"Good news: Ana can help with: a lift to the clinic on Tuesday (no. {ref}). Someone "
         "from Lambeth Time Bank will introduce you both soon")
     # The first YES still wins: Kemi is thanked, and nobody is introduced to her.
     assert "someone else is already helping" in kemi.reply(f"YES {ref}")
     for broker in (BEA, DEE):
         [told] = outbox.to(broker)
         assert told == (f"Lambeth Time Bank: Ana can help Bob with a lift to the clinic on "
-                        f"Tue... (ref {ref}). Reply INTRO {ref} to introduce them (or see the "
+                        f"Tue... (no. {ref}). To introduce them, reply INTRO {ref} (or see the "
                         "dashboard)")
     with services.db.reading() as session:
         # Texts unasked because of Ana's YES: counted by the caps as hers.
@@ -167,13 +167,13 @@ def test_yes_gives_nobody_a_number_until_a_broker_texts_intro(people, outbox, se
     _no_numbers(ana, bob, kemi)
 
     assert people["bea"].reply(f"INTRO {ref}") == (
-        f"Thank you. Ana and Bob now have each other's number (ref {ref})")
+        f"Thank you. Ana and Bob now have each other's number (no. {ref})")
     assert outbox.to(ANA)[-1] == (
         f"Thank you! You're helping Bob: a lift to the clinic on Tuesday. Their number is "
         f"{BOB}; you both agreed. After, reply DONE {ref} and the hours")
     assert outbox.to(BOB)[-1] == (
-        f"Good news: Ana can help with: a lift to the clinic on Tuesday. Their number is "
-        f"{ANA}; you both agreed. Ref {ref}")
+        f"Good news: Ana can help with: a lift to the clinic on Tuesday (no. {ref}). Their number "
+        f"is {ANA}; you both agreed")
     assert KEMI[-9:] not in "".join(outbox.to(BOB))  # Kemi, who was too late, stays private
     [entry] = _audit(services, "introduction.approved")
     assert (entry.broker_member_id, entry.via, entry.subject) == (
@@ -210,7 +210,7 @@ def test_a_broker_declines_on_the_dashboard_and_others_are_asked(people, outbox,
         "Thank you for offering to help Bob (a lift to the clinic on Tue...). Someone else will "
         "help this time; I'll ask you again another time")
     assert outbox.to(BOB)[-1] == (
-        f"About your request (a lift to the clinic on Tue..., ref {ref}): I'm asking other "
+        f"About your request (a lift to the clinic on Tue..., no. {ref}): I'm asking other "
         "neighbours who could help and will text you")
     with services.db.reading() as session:
         need = session.scalars(select(Post).where(Post.ref == ref)).one()
@@ -243,9 +243,9 @@ def test_a_helper_who_cannot_after_all_leaves_nothing_to_introduce(people, outbo
     assert [s for s, _ in _introductions(services)] == ["canceled"]
     assert "needs no introduction now" in people["bea"].reply(f"INTRO {ref}")
     assert people["bea"].reply("INTRO 999") == (
-        "No introduction waits with ref 999 at Lambeth Time Bank. The dashboard lists those "
+        "No introduction waits with number 999 at Lambeth Time Bank. The dashboard lists those "
         "waiting")
-    assert "reply INTRO and the ref" in people["bea"].reply("INTRO")
+    assert "reply INTRO and the number" in people["bea"].reply("INTRO")
     _no_numbers(ana, bob)
 
 
@@ -382,7 +382,7 @@ def test_a_broker_cannot_introduce_themselves(people, outbox, services, cli, app
     assert f"INTRO {ref}" in outbox.to(DEE)[-1]
 
     assert bea.reply(f"INTRO {ref}") == (
-        f"You're one of the two members in ref {ref}: another broker of Lambeth Time Bank "
+        f"You're one of the two members in no. {ref}: another broker of Lambeth Time Bank "
         "must introduce them")
     client = signed_in(app, BEA)
     page = text_of(client.get("/dashboard/introductions"))
@@ -416,7 +416,7 @@ def test_a_broker_of_another_bank_cannot_introduce(people, outbox, services, cli
     ana.text(f"YES {ref}")
 
     to_brixton = make_phone(ZED, to=BRIXTON)
-    assert "No introduction waits with ref" in to_brixton.reply(f"INTRO {ref}")
+    assert "No introduction waits with number" in to_brixton.reply(f"INTRO {ref}")
     to_lambeth = make_phone(ZED)  # not a member of Lambeth at all
     assert "brokers" not in to_lambeth.reply(f"INTRO {ref}").lower()
     client = signed_in(app, ZED)

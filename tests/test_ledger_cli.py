@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ledger import accounts, banks
 from ledger.models import Account, Transfer
+from tests.helpers import ref_in
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_export_writes_transfers_and_balances_as_csv(cli, ana, sam, outbox):
 
 def test_queue_and_settle_a_dispute(cli, ana, sam, outbox, services):
     sam.text("DONE 2 Ana gardening")
-    ref = outbox.to(ana.number)[0].split("YES ")[1].split()[0]
+    ref = ref_in(outbox.to(ana.number)[0])
     ana.text(f"NO {ref}")
     queue = cli("ledger", "queue").output
     assert f"ref {ref}" in queue and "disputed" in queue
@@ -125,7 +126,7 @@ def test_queue_and_settle_a_dispute(cli, ana, sam, outbox, services):
     assert "confirmed" in settled.output
     assert balance(sam) == "Balance: 2 hours"
     assert outbox.to(ana.number)[-1] == (
-        f"Lambeth Time Bank has recorded ref {ref}: 2 hours from Ana to Sam (gardening). "
+        f"Lambeth Time Bank has recorded no. {ref}: 2 hours from Ana to Sam (gardening). "
         "Your balance: -2 hours"
     )
     assert outbox.to(sam.number)[-1].endswith("Your balance: 2 hours")

@@ -98,7 +98,7 @@ def test_a_helper_who_changed_is_not_asked_from_the_kept_index(change, drivers, 
 def test_a_helper_who_joins_or_offers_after_the_index_was_built_is_asked(
         drivers, make_phone, outbox):
     dee = join(make_phone("+447700900906"), "Dee", "gardening", "Lambeth")
-    assert "Your offer is posted" in dee.reply("OFFER lifts to the hospital")
+    assert "Your offer is saved" in dee.reply("OFFER lifts to the hospital")
     eve = join(make_phone("+447700900907"), "Eve", "driving", "Lambeth")
     drivers["ana"].text("LEAVE")
     drivers["kemi"].text("LEAVE")
@@ -153,7 +153,7 @@ def test_an_offer_posted_after_the_index_was_built_is_seen(drivers, make_phone, 
     drivers["bob"].text("NEED a lift to the fair")  # the index, again, with Dee the gardener
     outbox.run_jobs()
     assert not any("needs:" in text for text in outbox.to(dee.number))
-    assert "Your offer is posted" in dee.reply("OFFER lifts to the hospital")
+    assert "Your offer is saved" in dee.reply("OFFER lifts to the hospital")
     # Nobody else changed anything since (a member joining would move the version on too).
     assert "asking neighbours" in drivers["bob"].reply("NEED a lift to the shops")
     assert outbox.to(dee.number)[-1].startswith("Bob needs: a lift to the shops")

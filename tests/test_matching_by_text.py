@@ -36,7 +36,7 @@ def test_the_whole_journey_from_offer_to_receipts(people, make_phone, outbox, se
     bob.text("JOIN Bob")
     for answer in ("SKIP", "Lambeth", "SKIP"):
         bob.text(answer)
-    assert "Your offer is posted" in ana.reply("OFFER lifts to the hospital")
+    assert "Your offer is saved" in ana.reply("OFFER lifts to the hospital")
     posted = bob.reply("NEED a lift to the clinic on Tuesday")
     assert "I'm asking neighbours who could help with: a lift to the clinic on Tuesday" in posted
     [ask] = outbox.to(ana.number)
@@ -122,10 +122,10 @@ def test_mine_and_close(people):
     ana.text("OFFER lifts to the hospital")
     ana.text("NEED help with my laptop")
     mine = ana.reply("MINE")
-    assert mine.startswith("Your posts: ") and "need: help with my laptop" in mine
-    ref = mine.split("Your posts: ")[1].split()[0]
-    assert ana.reply(f"CLOSE {ref}") == f"Ref {ref} is withdrawn. Thank you"
-    assert "no open post" in ana.reply(f"CLOSE {ref}")
+    assert mine.startswith("Your needs and offers: ") and "need: help with my laptop" in mine
+    ref = mine.split("Your needs and offers: ")[1].split()[0]
+    assert ana.reply(f"CLOSE {ref}") == f"Number {ref} is closed. Thank you"
+    assert "no open need or offer" in ana.reply(f"CLOSE {ref}")
     assert "CLOSE 42" in ana.reply("CLOSE")
     assert "e.g. NEED" in ana.reply("NEED")
 
@@ -172,10 +172,10 @@ def test_a_need_about_to_close_is_announced_and_can_be_renewed(people, make_phon
     assert jobs.sweep()["needs_warned"] == 1
     assert jobs.sweep()["needs_warned"] == 0
     assert outbox.to(bob.number)[-1] == (
-        f"Your need (a lift to the market, ref {ref}) closes tomorrow. Reply RENEW {ref} to "
-        "keep it open"
+        f"Your need (a lift to the market, no. {ref}) closes tomorrow. To keep it open, reply "
+        f"RENEW {ref}"
     )
-    assert bob.reply(f"RENEW {ref}").startswith(f"Ref {ref} stays open for another 14 days")
+    assert bob.reply(f"RENEW {ref}").startswith(f"Number {ref} stays open for another 14 days")
     with services.db.reading() as session:
         need = session.scalars(select(Post)).one()
         assert need.expiry_warned_at is None and need.status == "open"

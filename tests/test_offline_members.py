@@ -94,13 +94,13 @@ def test_a_member_without_a_phone_from_registration_to_a_printed_statement(
     assert "Ann Smith" in answer and "will call you to arrange it" in answer
     assert "+44" not in answer  # Ann has no number to give
     told = outbox.to(BEA)
-    assert any(SAM in body and f"#{ann}" in body and f"Ref {need_ref}" in body for body in told)
+    assert any(SAM in body and f"#{ann}" in body and f"(no. {need_ref})" in body for body in told)
 
     # Sam reports the hours; Ann can't be asked, so the brokers are.
     assert sam.reply(f"DONE {need_ref} 2").startswith("Thanks Sam!")
-    asked = [b for b in outbox.to(BEA) if "confirm ref" in b]
+    asked = [b for b in outbox.to(BEA) if "confirm no. " in b]
     assert len(asked) == 1 and "Ann Smith" in asked[0]
-    confirm_ref = int(re.search(r"confirm ref (\d+)", asked[0]).group(1))  # type: ignore[union-attr]
+    confirm_ref = int(re.search(r"confirm no\. (\d+)", asked[0]).group(1))  # type: ignore[union-attr]
 
     page = text_of(bea_web.get(f"/dashboard/members/{ann}"))
     assert "Act for Ann Smith" in page and "They confirm" in page and "#" + str(ann) in page
@@ -152,7 +152,7 @@ def test_a_broker_adds_a_member_on_the_dashboard_and_gives_and_accepts_for_them(
         assert session.scalar(select(Member.id).where(Member.name == "Max")) is None
 
     # Sam needs help; Joy (no phone, so never asked by text) will help: a broker says so.
-    ref = int(re.search(r"ref (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
+    ref = int(re.search(r"no\. (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
     accepted = post(bea_web, f"/dashboard/members/{joy}/accept", {"ref": str(ref)},
                     page=f"/dashboard/members/{joy}")
     assert f"Joy will help with ref {ref}" in text_of(accepted)
@@ -427,7 +427,7 @@ def test_a_member_added_with_a_number_that_stopped_texts_gets_no_welcome(
 def test_a_member_without_a_phone_is_never_asked_by_text(bea, bea_web, sam, cli, outbox,
                                                          services):
     joy = added(cli("member", "add", "Joy", "--skills", "knitting"))
-    ref = int(re.search(r"ref (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
+    ref = int(re.search(r"no\. (\d+)", sam.reply("NEED a scarf knitted")).group(1))  # type: ignore[union-attr]
     outbox.run_jobs()
     from ledger.models import Ask
 
@@ -449,9 +449,9 @@ def test_a_broker_credits_a_member_without_a_phone_who_came_to_an_activity(
         bea, sam, cli, services):
     ann = added(cli("member", "add", "Ann"))
     sent = bea.reply("BROADCAST Seed swap Sat 2pm")
-    ref = int(re.search(r"[Rr]ef (\d+)", sent).group(1))  # type: ignore[union-attr]
+    ref = int(re.search(r"Broadcast (\d+)", sent).group(1))  # type: ignore[union-attr]
     credited = bea.reply(f"CREDIT {ref} 2 #{ann}")
-    assert credited.startswith(f"Ref {ref}: 2 hours each") and "Credited now: 1" in credited
+    assert credited.startswith(f"Broadcast {ref}: 2 hours each") and "Credited now: 1" in credited
     assert balance_of(services, ann) == 120
     assert bea.reply(f"CREDIT {ref} 2 #{ann}").endswith(f"Reply WHO {ref} to check")
     assert balance_of(services, ann) == 120  # never twice

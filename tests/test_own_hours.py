@@ -329,7 +329,7 @@ def test_ledger_verify_names_a_transfer_a_broker_recorded_to_themselves(bea, sam
 
 
 def sent_ref(text: str) -> int:
-    found = re.match(r"Ref (\d+) is on its way", text)
+    found = re.match(r"Broadcast (\d+) is on its way", text)
     assert found, text
     return int(found.group(1))
 
@@ -348,9 +348,9 @@ def test_yes_to_a_broadcast_never_sent_is_held_apart_and_not_paid(
     stranger = make_phone("+447700900698")
     assert "on the list" not in " ".join(stranger.text(f"YES {ref}"))
     who = bea.text(f"WHO {ref}")
-    assert who[0].startswith(f"Ref {ref}: coming 1, can't 0. Ana. Texts sent: 1 of 1.")
-    assert who[1] == (f"Also said yes to ref {ref}, not invited: Zed. CREDIT {ref} 2 pays only "
-                      "those invited; to pay these, add their numbers")
+    assert who[0].startswith(f"Broadcast {ref}: coming 1, can't 0. Ana. Texts sent: 1 of 1.")
+    assert who[1] == (f"Not invited but said yes to broadcast {ref}: Zed. CREDIT {ref} 2 pays the "
+                      "invited only; to pay these, add their numbers")
     with services.db.reading() as session:
         activity_id = session.scalars(select(Activity.id)).one()
         zed_id = session.scalars(select(Member.id).where(Member.name == "Zed")).one()
@@ -362,7 +362,7 @@ def test_yes_to_a_broadcast_never_sent_is_held_apart_and_not_paid(
     listing = bea_web.get("/dashboard/activities").data.decode()
     assert '<td class="num">1</td><td class="num">1</td></tr>' in listing
     credit = bea.reply(f"CREDIT {ref} 2")
-    assert f"Ref {ref}: 2 hours each from the community fund. Credited now: 1." in credit
+    assert f"Broadcast {ref}: 2 hours each from the community fund. Credited now: 1." in credit
     assert balance(ana) == "Balance: 2 hours"
     assert balance(zed) == "Balance: 0 hours"
     # The broker may still name him: then he is paid, once.

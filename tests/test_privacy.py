@@ -54,7 +54,7 @@ def town(make_phone, outbox, services, cli):  # type: ignore[no-untyped-def]
     anwen = join(make_phone, ANWEN, NAME, "driving", "Lambeth")
     sam = join(make_phone, SAM, "Sam Okoro", "gardening", "Lambeth")
     bob = join(make_phone, BOB, "Bob Marsh", "SKIP", "Lambeth")
-    assert "Your offer is posted" in anwen.reply("OFFER lifts to the hospital")
+    assert "Your offer is saved" in anwen.reply("OFFER lifts to the hospital")
     bob.text("NEED a lift to the clinic")
     ref = ref_in(outbox.to(ANWEN)[-1])
     assert BOB in anwen.reply(f"YES {ref}")
@@ -594,7 +594,8 @@ def test_a_name_with_letters_beyond_ascii_is_found_however_it_was_stored(
     sam.text("DONE 1 Łucja shopping")
     lucja.text(f"YES {ref_in(outbox.to('+447700900611')[-1])}")
     outbox.run_jobs()
-    forms = ["łucja", "\\u0141ucja", "o'neill", "o’neill", "7700900611"]
+    # "lucja": a text sent in its cheapest spelling (conversations.gsm.cheapest).
+    forms = ["łucja", "\\u0141ucja", "lucja", "o'neill", "o’neill", "7700900611"]
     assert len(text_rows(services, forms)) >= 3  # found before: the check can fail
     ident = member_id(services, "+447700900611")
     done = cli("member", "forget", f"#{ident}", "--reason", "asked", input=f"y\n#{ident}\n")

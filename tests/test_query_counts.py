@@ -58,6 +58,6 @@ def test_an_offer_also_moves_the_match_version_on(phone, services):
     join(phone, "Ana", "SKIP", "Lambeth")
     phone.text("BALANCE")
     answer, counts = _counted(services, phone, "OFFER lifts to the hospital")
-    assert "Your offer is posted" in answer
+    assert "Your offer is saved" in answer
     assert counts.by_verb() == {"SELECT": 2, "BEGIN": 1, "UPDATE": 2, "INSERT": 2,
                                 "COMMIT": 1}, counts.statements

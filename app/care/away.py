@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 from app import caps, delivery, outbound
 from app.care import duty
 from app.services import Services
-from conversations.gsm import segments
+from conversations.gsm import cheapest, segments
 from conversations.machine import AskLeave, ComeBack, GoAway, Leave, ShowAway
-from conversations.texts import DEFAULT_LANGUAGE, render
+from conversations.texts import DEFAULT_LANGUAGE, listed, render
 from ledger import audit, banks, members, posts
 from ledger.models import Account, Bank, Member, OptOut, Post, Transfer, utcnow
 
@@ -407,9 +407,9 @@ def summary(bank: Bank, concerns: list[Concern], language: str = DEFAULT_LANGUAG
     for shown in range(len(entries), 0, -1):
         more = len(entries) - shown
         key = "care_summary_more" if more else "care_summary"
-        values: dict[str, object] = {"bank": bank.name, "names": "; ".join(entries[:shown]),
+        values: dict[str, object] = {"bank": bank.name, "names": listed(entries[:shown], language),
                                      "more": more}
-        if segments(render(key, language, **values)) <= SUMMARY_SEGMENTS:
+        if segments(cheapest(render(key, language, **values))) <= SUMMARY_SEGMENTS:
             return key, values
     return "care_summary_more", {"bank": bank.name[:40], "names": entries[0][:40],
                                  "more": len(entries) - 1}

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import caps, outbound
+from app.ledger_words import transfer_what
 from conversations.machine import for_others, profile_value, shorten, valid_name
 from conversations.texts import Hours, render
 from ledger import audit, banks, confirmations, members, own_hours, posts
@@ -326,7 +327,7 @@ def give_for(session: Session, bank: Bank, member: Member, minutes: int,
                     own_hours.parties(session, [payer.id, payee.id]), via=via)
     request, _ = confirmations.request(
         session, bank_id=bank.id, kind="gift", payer=payer, payee=payee, minutes=minutes,
-        description="gift", requested_by=member, confirmer=member, request_key=request_key,
+        description="", requested_by=member, confirmer=member, request_key=request_key,
     )
     return confirm_for(session, bank, member, request.ref, yes=True, broker=broker, via=via)
 
@@ -424,7 +425,8 @@ def statement(session: Session, bank: Bank, member: Member, limit: int = 30) -> 
         rows.append({
             "when": transfer.created_at.astimezone(zone),
             "incoming": incoming, "hours": format_hours(transfer.minutes),
-            "other": _label(session, other), "what": transfer.description or "",
+            "other": _label(session, other),
+            "what": transfer_what(session, transfer, member.language, most=200),
         })
     return {"bank": bank, "member": member, "balance": format_hours(account.balance_minutes),
             "rows": rows, "printed": datetime.now(UTC)}
