@@ -237,8 +237,8 @@ def test_chat_shows_a_text_sent_while_away_in_full_though_redis_holds_no_number(
     assert read_outbox(services.redis, key, "0-0", 1)[1] == [(message_id, None)]
 
     result = cli("chat", PERSON, input="\n")
-    assert "bank> (sent while you were away) Good news: Ana can help with: a lift. Their " \
-           "number is +447700900777" in result.output
+    assert "bank> (sent while you were away) Good news: Ana can help with: a lift (no. 12). " \
+           "Their number is +447700900777" in result.output
     for key in services.redis.scan_iter():
         assert b"900777" not in key
         if services.redis.type(key) == b"stream":
