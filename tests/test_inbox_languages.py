@@ -111,7 +111,8 @@ def test_somali_texts_ask_for_the_somali_command_words_somali():
     allowed = {"START", "NOW", "FUND"} | _after_words("so") | {
         w for ws in words.values() for w in ws}
     for key, entry in catalogue.languages()["so"].entries.items():
-        if key.startswith(("command_", "word_")) or key in {"broker_new_member", "broker_caps_bank"}:
+        if key.startswith(("command_", "word_")) or key in {"broker_new_member",
+                                                             "broker_caps_bank"}:
             continue
         for form in entry.forms:
             for word in re.findall(r"\b[A-Z]{2,}\b", form):
@@ -247,7 +248,8 @@ def test_turkish_texts_ask_for_the_turkish_command_words_turkish():
     allowed = {"START", "NOW", "FUND"} | _after_words("tr") | {
         w for ws in words.values() for w in ws}
     for key, entry in catalogue.languages()["tr"].entries.items():
-        if key.startswith(("command_", "word_")) or key in {"broker_new_member", "broker_caps_bank"}:
+        if key.startswith(("command_", "word_")) or key in {"broker_new_member",
+                                                             "broker_caps_bank"}:
             continue
         for form in entry.forms:
             for word in re.findall(r"\b[A-ZÇĞİÖŞÜ]{2,}\b", form):
