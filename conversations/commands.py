@@ -110,7 +110,8 @@ MISSPELLINGS: dict[str, str] = {
 }
 # Commands that only show something, or JOIN: a typo of one is acted on at once.
 _SURE_WHEN_GUESSED = frozenset({"BALANCE", "PROFILE", "STATEMENT", "MINE", "JOIN", "MENU"})
-# The words that confirm LEAVE; "Leave me alone", "Leave it" are not leaving.
+# The word that confirms LEAVE in English; "Leave me alone", "Leave it" are not leaving. A
+# member's language has its own (the catalogue's ``word_now``: "LEAVE TERAZ", "KABAX HADDA").
 LEAVE_CONFIRM = "NOW"
 # ``parse(text, ANY_LANGUAGE)``: someone the bank does not know yet may write in any of
 # the bank's languages.
@@ -316,6 +317,18 @@ def command_for(word: str, language: str = "en") -> str | None:
     return read_word(word, language)[0]
 
 
+def _confirms(word: str, language: str) -> bool:
+    """Whether the words after LEAVE are, all of them, the word that confirms it: NOW, or the
+    member's language's (another language's is not: "LEAVE TERAZ" from a Somali member)."""
+    if word == LEAVE_CONFIRM:
+        return True
+    from conversations import words
+
+    if language == ANY_LANGUAGE:
+        return word in words.every_language(words.NOW)
+    return word in words.words(words.NOW, language)
+
+
 def parse(raw: str | None, language: str = "en") -> Command:
     """Read a text from a member writing ``language``: English command words always work, and
     so do the language's own (from the catalogue), with the same typo tolerance."""
@@ -342,7 +355,7 @@ def parse(raw: str | None, language: str = "en") -> Command:
     if name == "MENU" and guessed and not single:
         # "hlep with the shopping" is words, as "Help with shopping" is.
         name = None
-    if name in ("LEAVE", "BACK", "OK") and not single and _word(rest) != LEAVE_CONFIRM:
+    if name in ("LEAVE", "BACK", "OK") and not single and not _confirms(_word(rest), language):
         # Only LEAVE (or LEAVE NOW), BACK and OK alone are commands: "Leave me alone",
         # "Back pain again", "Ok thanks" are words for a person, not a change of membership.
         name = None

@@ -9,8 +9,12 @@ be given. Pure and cheap, as ``conversations.care`` is.
 
 from __future__ import annotations
 
+import tomllib
+from functools import cache
+from importlib import resources
+
 from conversations.care import words_of
-from conversations.commands import ascii_digits, clean
+from conversations.commands import ascii_digits, clean, fold
 
 # A pending "did you mean" or "post this need?" is answered by 1 (or yes), declined by 2 (or no).
 CONFIRM_WORDS = frozenset({"1", "YES", "Y", "YEP", "YEAH", "YES PLEASE", "1 YES", "OK 1"})
@@ -34,11 +38,50 @@ _GIVEN = frozenset({"a", "an", "some", "someone", "somebody", "help", "anyone", 
 _FEWEST_WORDS = 5
 
 
-def looks_like_need(text: str) -> bool:
-    """Whether a whole text (not a command) reads as asking neighbours for help."""
+def _plain(words: str) -> str:
+    """Words compared without accents or Turkish i's ("pomóc" is "pomoc", as phones without
+    the letters type it); other scripts keep their marks."""
+    return " ".join(fold(w).lower() for w in words.split())
+
+
+@cache
+def _need_phrases(language: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(askers, helping, needs) from ``conversations/phrases/<language>.toml``'s ``[need]``."""
+    source = resources.files("conversations") / "phrases" / f"{language}.toml"
+    if not source.is_file():
+        return (), (), ()
+    need = tomllib.loads(source.read_text(encoding="utf-8")).get("need", {})
+
+    def listed(key: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p for p in (_plain(words_of(v)) for v in need.get(key, []))
+                                   if p))
+
+    return listed("askers"), listed("helping"), listed("needs")
+
+
+def _in_language(words: str, language: str) -> bool:
+    """A need in the words of a language's ``[need]`` lists: an asking phrase ("czy ktoś",
+    "কেউ কি") with a helping word after it anywhere (word orders differ), or a phrase that is
+    a need on its own ("potrzebuję pomocy", "সাহায্য দরকার")."""
+    askers, helping, needs = _need_phrases(language)
+    padded = f" {_plain(words)} "
+    if any(f" {phrase} " in padded for phrase in needs):
+        return True
+    for asker in askers:
+        at = padded.find(f" {asker} ")
+        if at != -1 and any(f" {verb} " in padded[at + len(asker) + 1:] for verb in helping):
+            return True
+    return False
+
+
+def looks_like_need(text: str, language: str = "en") -> bool:
+    """Whether a whole text (not a command) reads as asking neighbours for help, in English
+    or in the member's language."""
     words = words_of(text).split()
     if len(words) < _FEWEST_WORDS:
         return False
+    if language != "en" and _in_language(" ".join(words), language):
+        return True
     joined = " ".join(words)
     padded = f" {joined} "
     for asker in _ASKERS:

@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
 from conversations import care, forgiving, languages
+from conversations import words as after
 from conversations.commands import (
     ANY_LANGUAGE,
     HELP_WORDS,
@@ -631,7 +632,7 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
                        route=care.NOT_UNDERSTOOD)
     greeting = cmd.name == "MENU" and not cmd.canonical and not cmd.single_word
     if (cmd.name is None or greeting) and member.status != "pending" and (
-            forgiving.looks_like_need(cmd.text)):
+            forgiving.looks_like_need(cmd.text, language)):
         # "Hi, can somebody help me move a wardrobe on Saturday": asked, then posted.
         return _need_in_words(member, cmd.text)
     if cmd.name is None:
@@ -654,9 +655,9 @@ def _member(state: State, facts: Facts, member: MemberFacts, cmd: Command) -> Ou
             return Outcome(State(), [Reply("yes_which" if cmd.name == "YES" else "no_which")])
         return Outcome(State(), [], [Answer(ref, cmd.name == "YES")])
     if cmd.name == "DONE":
-        return _done(cmd.args)
+        return _done(cmd.args, language)
     if cmd.name == "GIVE":
-        return _give(cmd.args)
+        return _give(cmd.args, language)
     if cmd.name == "STATEMENT":
         return Outcome(State(statement_page=0), [], [ShowStatement(0)])
     if cmd.name == "MORE":
@@ -881,9 +882,11 @@ def _ref(text: str) -> int | None:
     return int(token) if token.isdecimal() and len(token) <= 9 else None
 
 
-def _hours_then_rest(args: str) -> tuple[int | None, str, bool]:
-    """``"1.5 hours Ana gardening"`` → (90, "Ana gardening", ok). ``ok`` is False when the
-    first word is meant as hours but is not a usable number."""
+def _hours_then_rest(args: str, language: str = "en") -> tuple[int | None, str, bool]:
+    """``"1.5 hours Ana gardening"`` → (90, "Ana gardening", ok), and the unit in the member's
+    language too ("2 godziny Ana", "2 awr Ana", "২ ঘণ্টা Ana"): the unit is never read as part
+    of a name. ``ok`` is False when the first word is meant as hours but is not a usable
+    number."""
     words = args.split()
     if not words:
         return None, "", True
@@ -893,7 +896,8 @@ def _hours_then_rest(args: str) -> tuple[int | None, str, bool]:
         looks_numeric = any(ch.isdecimal() for ch in words[0]) or words[0] in "½¼¾"
         return None, args, not looks_numeric
     rest = words[1:]
-    if rest and rest[0].lower().strip(".,") in _HOUR_WORDS:
+    if rest and (rest[0].lower().strip(".,") in _HOUR_WORDS
+                 or after.folded(rest[0]) in after.words(after.HOURS, language)):
         rest = rest[1:]
     return minutes, " ".join(rest), True
 
@@ -907,16 +911,16 @@ def _hours_invalid(command: str) -> Outcome:
     return Outcome(State(), [Reply("hours_invalid", {"example": examples[command]})])
 
 
-def _done(args: str) -> Outcome:
+def _done(args: str, language: str = "en") -> Outcome:
     words = args.split()
     if 2 <= len(words) <= 3 and words[0].isdecimal() and len(words[0]) <= 6 and len(
         words[1]
     ) <= 6:
         # DONE <ref> <hours>: hours on a match or request.
-        minutes, rest, ok = _hours_then_rest(" ".join(words[1:]))
+        minutes, rest, ok = _hours_then_rest(" ".join(words[1:]), language)
         if minutes is not None and not rest:
             return Outcome(State(), [], [ReportOnRef(int(words[0]), minutes)])
-    minutes, rest, ok = _hours_then_rest(args)
+    minutes, rest, ok = _hours_then_rest(args, language)
     if not ok:
         return _hours_invalid("DONE")
     if minutes is None or not rest:
@@ -924,12 +928,15 @@ def _done(args: str) -> Outcome:
     return Outcome(State(), [], [ReportHours(minutes, rest)])
 
 
-def _give(args: str) -> Outcome:
-    minutes, rest, ok = _hours_then_rest(args)
+def _give(args: str, language: str = "en") -> Outcome:
+    minutes, rest, ok = _hours_then_rest(args, language)
     if not ok:
         return _hours_invalid("GIVE")
     if minutes is None or not rest:
         return Outcome(State(), [Reply("give_usage")])
+    if after.folded(rest.split()[0]) in after.own(after.FUND, language):
+        # "GIVE 1 FUNDUSZ", "GIVE 1 CRONFA": the fund, as GIVE 1 FUND is (app.effects).
+        rest = "FUND"
     return Outcome(State(), [], [Give(minutes, rest)])
 
 

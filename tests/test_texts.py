@@ -244,8 +244,8 @@ def test_start_is_named_where_a_member_stopped():
 
 def test_capital_words_in_texts_are_commands_the_bank_understands():
     for key, text in ENGLISH.items():
-        if key == "broker_new_member":
-            continue
+        if key == "broker_new_member" or key.startswith("word_"):
+            continue  # word_*: the words after a command (NOW, FUND), not texts
         for word in capital_words(text) - ARGUMENT_WORDS:
             assert parse(word).name is not None, (key, word)
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +34,8 @@ from sqlalchemy.orm import Session
 from app import caps, delivery, outbound
 from app.care import duty
 from app.services import Services
+from conversations import words
+from conversations.commands import ascii_digits, fold
 from conversations.gsm import cheapest, segments
 from conversations.machine import AskLeave, ComeBack, GoAway, Leave, ShowAway
 from conversations.texts import DEFAULT_LANGUAGE, listed, render
@@ -106,57 +110,107 @@ _WEEKDAYS = {name: n for n, names in enumerate(
      ("thu", "thur", "thurs", "thursday"), ("fri", "friday"), ("sat", "saturday"),
      ("sun", "sunday")]) for name in names}
 _UNTIL = ("until", "till", "til", "untill", "to", "up to", "through")
+# The English number words a length of time may start with ("two weeks"); other languages'
+# lengths are read from their digits ("3 tygodnie", "৩ সপ্তাহ").
+_FOR = ("for",)
 
 
-def read_until(words: str, bank: Bank, now: datetime | None = None) -> datetime | None:
+def _token(word: str) -> str:
+    """A word as the tables hold it: folded (case, accents, Turkish i's), in lower case."""
+    return fold(word).lower()
+
+
+@cache
+def _tables() -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...]]:
+    """(units → days, month names → 1-12, until words, for words), English's and every
+    language's from the catalogue (``conversations.words``). A unit two languages give
+    different lengths is left out."""
+    units: dict[str, set[int]] = {w: {n} for w, n in _UNITS.items()}
+    for key, days in ((words.DAYS, 1), (words.WEEKS, 7), (words.MONTHS, 30)):
+        for word in words.every_language(key):
+            units.setdefault(word.lower(), set()).add(days)
+    months = {**{name: n for name, n in _MONTHS.items()},
+              **{name.lower(): n for name, n in words.month_names().items()}}
+    until = tuple(sorted({*_UNTIL, *(w.lower() for w in words.every_language(words.UNTIL))},
+                         key=len, reverse=True))
+    for_ = tuple(sorted({*_FOR, *(w.lower() for w in words.every_language(words.FOR))},
+                        key=len, reverse=True))
+    return ({w: next(iter(n)) for w, n in units.items() if len(n) == 1}, months, until, for_)
+
+
+def _plain(words_: str) -> str:
+    """The words after AWAY, one space between, each folded: a date's dots and slashes kept
+    ("24.12", "24/12"), other punctuation a space, and a suffix after an apostrophe dropped
+    ("24 Aralık'a kadar" is "24 aralik kadar"). Letters keep their marks (Bengali vowel signs
+    are part of the word)."""
+    text = ascii_digits(words_).replace("\u2019", "'")
+    text = re.sub(r"(?<=\w)'\w+", "", text)
+    text = re.sub(r"(?<=\d)\.(?=\d)", "/", text)
+    kept = [ch if ch.isalnum() or ch in "/-" or unicodedata.category(ch)[0] == "M" else " "
+            for ch in text]
+    return " ".join(_token(w) for w in "".join(kept).split())
+
+
+def _strip(text: str, words_: tuple[str, ...]) -> str:
+    """``text`` without one of ``words_`` at its start or its end ("until 24 Dec",
+    "24 Aralık kadar", "৩ সপ্তাহের জন্য")."""
+    for word in words_:
+        if text.startswith(word + " "):
+            return text[len(word) + 1:]
+        if text.endswith(" " + word):
+            return text[: -len(word) - 1]
+    return text
+
+
+def read_until(words_: str, bank: Bank, now: datetime | None = None) -> datetime | None:
     """When a pause ends (the first moment of the day the member is back, in UTC), from the
     words after AWAY: none (no end), "3 weeks", "10 days", "a month", "until 24 Dec",
-    "till 24/12", "until Monday". Raises ``AwayWords`` for anything else, or past a year."""
-    text = " ".join(re.sub(r"[^\w/\-]+", " ", words.lower()).split())
+    "till 24/12", "until 24.12", "until Monday", and the same in each language the bank has
+    ("3 tygodnie", "do 24 grudnia", "24 Aralık'a kadar", "২৪/১২ পর্যন্ত"). Raises
+    ``AwayWords`` for anything else, or past a year."""
+    text = _plain(words_)
     if not text:
         return None
+    units, _, until, for_ = _tables()
     now = now or utcnow()
     today = now.astimezone(_zone(bank)).date()
-    text = re.sub(r"^for ", "", text)
+    text = _strip(text, for_)
     back: date | None = None
-    match = re.fullmatch(r"(\d{1,3}|[a-z]+) ?([a-z]+)", text)
-    if match and match.group(2) in _UNITS:
+    match = re.fullmatch(r"(\d{1,3}|[a-z]+) ?(\S+)", text)
+    if match and match.group(2) in units:
         count = match.group(1)
         number = int(count) if count.isdigit() else _NUMBERS.get(count)
         if number is not None and number > 0:
-            back = today + timedelta(days=number * _UNITS[match.group(2)])
+            back = today + timedelta(days=number * units[match.group(2)])
     if back is None:
-        for word in sorted(_UNTIL, key=len, reverse=True):
-            if text.startswith(word + " "):
-                text = text[len(word) + 1:]
-                break
-        back = _read_date(text, today)
+        back = _read_date(_strip(text, until), today)
     if back is None or back <= today or back > today + timedelta(days=MOST_AWAY_DAYS):
-        raise AwayWords(words)
+        raise AwayWords(words_)
     return datetime.combine(back, time(0), tzinfo=_zone(bank)).astimezone(UTC)
 
 
 def _read_date(text: str, today: date) -> date | None:
+    months = _tables()[1]
     text = re.sub(r"^(next|this|the) ", "", text)
     if text in _WEEKDAYS:
         ahead = (_WEEKDAYS[text] - today.weekday()) % 7 or 7
         return today + timedelta(days=ahead)
     day = month = year = None
     iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
-    numeric = re.fullmatch(r"(\d{1,2})[/\-.](\d{1,2})(?:[/\-.](\d{2}|\d{4}))?", text)
-    words = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([a-z]+)(?: (\d{4}))?", text)
-    american = re.fullmatch(r"([a-z]+) (\d{1,2})(?:st|nd|rd|th)?(?: (\d{4}))?", text)
+    numeric = re.fullmatch(r"(\d{1,2})[/\-](\d{1,2})(?:[/\-](\d{2}|\d{4}))?/?", text)
+    named = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([^\d\s]+)(?: (\d{4}))?", text)
+    american = re.fullmatch(r"([^\d\s]+) (\d{1,2})(?:st|nd|rd|th)?(?: (\d{4}))?", text)
     if iso:
         year, month, day = (int(g) for g in iso.groups())
     elif numeric:
         day, month = int(numeric.group(1)), int(numeric.group(2))
         if numeric.group(3):
             year = int(numeric.group(3)) + (2000 if len(numeric.group(3)) == 2 else 0)
-    elif words and words.group(2) in _MONTHS:
-        day, month = int(words.group(1)), _MONTHS[words.group(2)]
-        year = int(words.group(3)) if words.group(3) else None
-    elif american and american.group(1) in _MONTHS:
-        day, month = int(american.group(2)), _MONTHS[american.group(1)]
+    elif named and named.group(2) in months:
+        day, month = int(named.group(1)), months[named.group(2)]
+        year = int(named.group(3)) if named.group(3) else None
+    elif american and american.group(1) in months:
+        day, month = int(american.group(2)), months[american.group(1)]
         year = int(american.group(3)) if american.group(3) else None
     else:
         return None
