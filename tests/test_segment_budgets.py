@@ -76,6 +76,9 @@ def realistic(key: str, language: str, name: str) -> dict[str, object]:
         "contact_hours": "weekdays 10am to 4pm", "support": "020 7946 0123",
         "crisis": "Samaritans 116 123, free, day or night", "masked": "+44*******0123",
         "broker": "Bea",
+        # LANG: the choices by their own names (Bengali script makes these texts UCS-2).
+        "choices": "1 English, 2 বাংলা, 3 Soomaali, 4 Türkçe, 5 Polski, 6 Cymraeg",
+        "lang": "Soomaali",
     }
     if key == "broker_caps_bank":
         values["limit"] = 500  # texts a day, not hours
