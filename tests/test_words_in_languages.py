@@ -21,6 +21,7 @@ from conversations.machine import (
     LEAVE_QUESTION,
     Facts,
     Give,
+    GoAway,
     Leave,
     MemberFacts,
     ReachPerson,
@@ -242,3 +243,32 @@ def test_a_wish_to_talk_in_english_from_a_member_of_another_language(language):
     outcome = step(State(), facts(language), "Can someone call me please")
     assert outcome.effects == [ReachPerson(distress=False)]
     assert outcome.route == care.TALK
+
+
+
+# The examples in the AWAY texts, as written in each language (not "AWAY 3 weeks"), are read
+# by the bank: the command, then the words after it through read_until.
+AWAY_EXAMPLES = {
+    "pl": {"away_usage": ["3 tygodnie", "do 24 grudnia"],
+           "away_back_tomorrow": ["2 tygodnie"], "back_not_away": ["2 tygodnie"]},
+    "cy": {"away_usage": ["3 wythnos", "tan 24 Rhagfyr"],
+           "away_back_tomorrow": ["2 wythnos"], "back_not_away": ["2 wythnos"]},
+}
+
+
+@pytest.mark.parametrize("language", sorted(AWAY_EXAMPLES))
+def test_the_away_examples_in_the_texts_are_read(language):
+    entries = catalogue.languages()[language].entries
+    away_word = entries["command_away"].forms[0].split(",")[0].strip()
+    for key, examples in AWAY_EXAMPLES[language].items():
+        text = catalogue.usable(language, key)
+        assert text is not None, key
+        form = text.forms[0]
+        assert not re.search(r"\b(AWAY|weeks?|until|Dec)\b", form), (key, form)
+        for example in examples:
+            written = f"{away_word} {example}"
+            assert written in form, (key, written, form)
+            command = parse(written, language)
+            assert (command.name, command.args) == ("AWAY", example)
+            assert back_on(example) > NOW.date().isoformat(), written
+            assert GoAway(example) in step(State(), facts(language), written).effects
