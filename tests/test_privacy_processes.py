@@ -153,7 +153,9 @@ def test_no_process_prints_or_keeps_a_number_in_redis(
     try:
         for number, name, skills in ((ANA, "Ana", "driving"), (CAT, "Cat", "lifts in my car"),
                                      (BOB, "Bob", "SKIP"), (DEE, "Dee", "SKIP")):
-            assert bank.text(number, f"JOIN {name}")[0].startswith("Welcome to")
+            # A new bank offers every language: asked which first (SKIP keeps English).
+            assert "Which language?" in bank.text(number, f"JOIN {name}")[0]
+            assert bank.text(number, "SKIP")[0].startswith("Welcome to")
             bank.text(number, skills)
             bank.text(number, "Lambeth")
             bank.text(number, "SKIP")

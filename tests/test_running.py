@@ -119,7 +119,8 @@ def test_a_second_run_on_the_same_port_or_folder_leaves_the_first_alone(
                                  env=embedded_env(), stdout=out, stderr=subprocess.STDOUT)
     processes.append(first)
     wait_until(lambda: healthy(port), "answer on /healthz", first, log)
-    assert "Welcome to" in text_bank(port, "+447700900001", "JOIN Sam")[0]
+    assert "Which language?" in text_bank(port, "+447700900001", "JOIN Sam")[0]
+    assert "Welcome to" in text_bank(port, "+447700900001", "1")[0]  # English
 
     for cwd, other_port, says in ((here, free_port(), "already running in"),
                                   (elsewhere, port, f"already running on port {port}")):
@@ -242,10 +243,13 @@ def run_the_procfile(commands: dict[str, str], checkout: Path, package: Path,
     wait_until(lambda: healthy(port), "answer on /healthz", web, logs["web"])
 
     # The web process answers; the worker sends the ask about Sam's need to Ana.
-    assert "Welcome to" in text_bank(port, "+447700900002", "JOIN Ana")[0]
+    # A new bank offers every language: the first answer asks which; 1 is English.
+    assert "Which language?" in text_bank(port, "+447700900002", "JOIN Ana")[0]
+    assert "Welcome to" in text_bank(port, "+447700900002", "1")[0]
     for answer in ("lifts in my car", "SKIP", "SKIP"):
         text_bank(port, "+447700900002", answer)
-    assert "Welcome to" in text_bank(port, "+447700900001", "JOIN Sam")[0]
+    assert "Which language?" in text_bank(port, "+447700900001", "JOIN Sam")[0]
+    assert "Welcome to" in text_bank(port, "+447700900001", "SKIP")[0]
     assert "asking neighbours" in text_bank(port, "+447700900001", "NEED a lift to town")[0]
 
     # The console transport prints what it sends (the number masked).

@@ -34,6 +34,8 @@ def _values(key: str, language: str, name: str, what: str) -> dict[str, object]:
         "coming": 2, "not_coming": 1, "sent": 3, "names": name, "more": 2, "paid": 2,
         "already": 0, "code": "483920", "contact_hours": "weekdays", "support": "020 7946 0123",
         "crisis": "Samaritans 116 123", "masked": "+44*******0123", "broker": "Bea",
+        "choices": "1 English, 2 বাংলা, 3 Soomaali, 4 Türkçe, 5 Polski, 6 Cymraeg",
+        "lang": "Soomaali",
         "entries": what,
     }
     values.update({field: name for field in NAME_FIELDS})

@@ -127,6 +127,7 @@ def test_give_to_the_fund_in_each_language(language):
 
 
 @pytest.mark.every_language
+@pytest.mark.every_language
 def test_a_welsh_member_gives_to_the_fund_by_text(make_phone, services):
     sam = join(make_phone("+447700900652"), "Sam")
     with services.db.writing() as session:
