@@ -344,7 +344,7 @@ def test_figures_add_up_across_gunicorn_workers(tmp_path):
 
         def members(first: int) -> None:
             for n in range(first, first + 6):
-                assert "Welcome to" in text_bank(port, f"+4477009002{n:02d}", "JOIN Kim")[0]
+                assert "Which language?" in text_bank(port, f"+4477009002{n:02d}", "JOIN Kim")[0]
 
         senders = [threading.Thread(target=members, args=(i * 6,)) for i in range(4)]
         for sender in senders:
