@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from string import Formatter
+from typing import TypeVar
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
@@ -129,10 +130,29 @@ def _header_fields(text: str) -> dict[str, str]:
             (line.partition(":") for line in header.splitlines()) if sep}
 
 
+F = TypeVar("F", bound=Callable[..., object])
+_DERIVED: list[Callable[[], None]] = []
+
+
+def derived(function: F) -> F:
+    """Mark a cached function (``functools.cache``) as computed from the catalogue, so that
+    ``reload`` clears it too: a table of command words must never outlive the files it was
+    read from."""
+    _DERIVED.append(function.cache_clear)  # type: ignore[attr-defined]
+    return function
+
+
+def reload() -> None:
+    """Read the files again at next use, and forget everything computed from them."""
+    for clear in _DERIVED:
+        clear()
+
+
 def _source_of(msgid: str | tuple[str, ...] | list[str]) -> str:
     return msgid if isinstance(msgid, str) else "\x00".join(msgid)
 
 
+@derived
 @cache
 def languages() -> dict[str, Language]:
     """Every language with a file, English first, by code."""
@@ -152,6 +172,7 @@ def fields(template: str) -> set[str]:
     return {name for _, name, _, _ in Formatter().parse(template) if name}
 
 
+@derived
 @cache
 def usable(code: str, key: str) -> Entry | None:
     """The entry to send for ``key`` in language ``code``: its translation when that is there,

@@ -14,6 +14,8 @@ from functools import cache
 
 from rapidfuzz.distance import OSA
 
+from conversations import catalogue
+
 MAX_TEXT = 1600
 
 OPT_OUT_WORDS = frozenset(
@@ -228,8 +230,6 @@ def build_table(codes: tuple[str, ...], aliases: dict[str, tuple[str, ...]] | No
     if aliases is None:
         aliases = ALIASES
     if languages is None:
-        from conversations import catalogue
-
         languages = dict(catalogue.languages())
     exact: dict[str, str] = {}
     owners: dict[str, set[str]] = {}
@@ -264,12 +264,11 @@ def build_table(codes: tuple[str, ...], aliases: dict[str, tuple[str, ...]] | No
     return Table(exact, targets, tuple(collisions), frozenset(names))
 
 
+@catalogue.derived
 @cache
 def table(language: str = "en") -> Table:
     """The table for a member writing ``language`` (or any language: ``ANY_LANGUAGE``)."""
     if language == ANY_LANGUAGE:
-        from conversations import catalogue
-
         return build_table(tuple(catalogue.languages()))
     return build_table((language,))
 

@@ -42,12 +42,14 @@ def _listed(code: str, key: str) -> tuple[str, ...]:
     return tuple(w for w in (folded(part) for part in entry.forms[0].split(",")) if w)
 
 
+@catalogue.derived
 @cache
 def words(key: str, language: str = catalogue.SOURCE) -> frozenset[str]:
     """The folded words of entry ``key`` in ``language`` and in English."""
     return frozenset({*_listed(catalogue.SOURCE, key), *_listed(language, key)})
 
 
+@catalogue.derived
 @cache
 def every_language(key: str) -> frozenset[str]:
     """The folded words of entry ``key`` in every language the bank has."""
@@ -59,6 +61,7 @@ def own(key: str, language: str) -> frozenset[str]:
     return frozenset(_listed(language, key))
 
 
+@catalogue.derived
 @cache
 def month_names() -> dict[str, int]:
     """Every language's names of the months, folded, → 1-12. A name two languages give to

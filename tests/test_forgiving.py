@@ -408,9 +408,10 @@ def languages(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, catalogue.L
     for code, words in FAKE.items():
         found[code] = _language(code, words)
     monkeypatch.setattr(catalogue, "languages", lambda: found)
-    table.cache_clear()
+    catalogue.reload()
     yield found
-    table.cache_clear()
+    monkeypatch.undo()
+    catalogue.reload()
 
 
 @pytest.mark.parametrize(("language", "text", "command"), [

@@ -63,12 +63,10 @@ def six(monkeypatch: pytest.MonkeyPatch, test_catalogues: list[tuple[str, str]]
                if name == catalogue.TEMPLATE]
     monkeypatch.setattr(catalogue, "_locale_files",
                         lambda: iter(english + test_catalogues))
-    catalogue.languages.cache_clear()
-    catalogue.usable.cache_clear()
+    catalogue.reload()
     yield
     monkeypatch.undo()
-    catalogue.languages.cache_clear()
-    catalogue.usable.cache_clear()
+    catalogue.reload()
 
 
 def in_(code: str, text: str) -> bool:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from app import caps, delivery, outbound
 from app.care import duty
 from app.services import Services
-from conversations import words
+from conversations import catalogue, words
 from conversations.commands import ascii_digits, fold
 from conversations.gsm import cheapest, segments
 from conversations.machine import AskLeave, ComeBack, GoAway, Leave, ShowAway
@@ -120,6 +120,7 @@ def _token(word: str) -> str:
     return fold(word).lower()
 
 
+@catalogue.derived
 @cache
 def _tables() -> tuple[dict[str, int], dict[str, int], tuple[str, ...], tuple[str, ...]]:
     """(units → days, month names → 1-12, until words, for words), English's and every
