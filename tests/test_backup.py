@@ -33,8 +33,14 @@ def balances(url: str) -> dict[str, int]:
         db.dispose()
 
 
-def file_bytes(path: Path) -> bytes:
-    return path.read_bytes()
+def file_bytes(path: Path) -> str:
+    """What the database at `path` holds, row by row: the same whether or not SQLite has yet
+    folded its write-ahead log into the file (which opening it may do, and changes no row)."""
+    connection = sqlite3.connect(path)
+    try:
+        return "\n".join(connection.iterdump())
+    finally:
+        connection.close()
 
 
 @pytest.fixture
