@@ -76,5 +76,7 @@ def cheapest(text: str) -> str:
     """The text as sent: exactly as written when that costs no more segments, else with
     letters outside GSM-7 in their nearest GSM-7 form (docs/TRANSLATING.md, "Spelling and
     cost"). A Bengali text stays Bengali: writing it plainly would not make it cheaper."""
+    if text.isascii():  # most texts: nothing to write plainly (and this is on every reply)
+        return text
     plain = nearest_gsm(text)
     return plain if segments(plain) < segments(text) else text

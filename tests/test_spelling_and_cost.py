@@ -10,6 +10,8 @@ and the dashboard keep the exact spelling.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from conversations import catalogue
@@ -99,3 +101,14 @@ def test_a_confirmation_between_zoe_and_ayse_costs_one_segment(ayse, zoe, outbox
 
 def test_a_short_reply_keeps_the_exact_spelling(zoe):
     assert zoe.reply("NAME Siân") == "Saved, Siân. Reply PROFILE to see your details"
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=400)
+       | st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_the_plain_text_shortcut_sends_what_the_long_way_would(text):  # type: ignore[no-untyped-def]
+    """``cheapest`` returns a text of plain ASCII as it is without working out its plain
+    form; the long way would have chosen the same text."""
+    plain = nearest_gsm(text)
+    expected = plain if segments(plain) < segments(text) else text
+    assert cheapest(text) == expected
