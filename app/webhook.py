@@ -1,4 +1,5 @@
-"""HTTP endpoints: Twilio's message webhook and status callback, and the health check."""
+"""HTTP endpoints: Twilio's message webhook and status callback, the health check, and the
+site's front door (to the dashboard)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 import re
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
@@ -103,6 +104,13 @@ def _status() -> Response:
         log.exception("status callback for %s could not be recorded", sid)
         return Response(status=503)  # Twilio tries a callback again later
     return Response(status=204)
+
+
+@bp.get("/")
+def front_door() -> Response:
+    """The address `timebank run` prints: a person who opens it wants the dashboard (which
+    asks them to sign in), not a bare "Not Found"."""
+    return redirect(url_for("dashboard.home"))
 
 
 @bp.get("/healthz")

