@@ -27,7 +27,18 @@ from typing import Any
 
 import click
 import phonenumbers
-from sqlalchemy import delete, func, literal_column, or_, select, update
+from sqlalchemy import (
+    String,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.services import Services
@@ -453,8 +464,37 @@ def _expire_messages(session: Session, bank: Bank, cutoff: datetime) -> int:
 
 
 def _naming(member: Member) -> Any:
+    """Entries that name the member: what they did as a broker, what was done to them
+    (``member 12``), and what was done about their own things: their needs and offers, the
+    hours asked of them or by them (``ref 17``), their transfers (``transfer 40``) and their
+    texts (``text 9``); and entries whose detail names them (``for member 12: …``)."""
+    account = select(Account.id).where(Account.member_id == member.id).scalar_subquery()
+
+    def labelled(prefix: str, column: Any) -> Any:
+        return literal(prefix, String) + cast(column, String)
+
+    refs = union(
+        select(labelled("ref ", Post.ref)).where(
+            Post.bank_id == member.bank_id,
+            or_(Post.member_id == member.id, Post.helper_member_id == member.id)),
+        select(labelled("ref ", Confirmation.ref)).where(
+            Confirmation.bank_id == member.bank_id,
+            or_(Confirmation.payer_account_id == account,
+                Confirmation.payee_account_id == account)),
+        select(labelled("transfer ", Transfer.id)).where(
+            Transfer.bank_id == member.bank_id,
+            or_(Transfer.from_account_id == account, Transfer.to_account_id == account)),
+        select(labelled("text ", InboundText.id)).where(
+            InboundText.bank_id == member.bank_id, InboundText.member_id == member.id),
+    )
+    named = f"member {member.id}"
     return or_(AuditEntry.broker_member_id == member.id,
-               AuditEntry.subject == f"member {member.id}")
+               AuditEntry.subject == named,
+               AuditEntry.subject.in_(refs),
+               AuditEntry.detail == named,
+               AuditEntry.detail.like(f"{named} %"), AuditEntry.detail.like(f"% {named}"),
+               AuditEntry.detail.like(f"% {named} %"), AuditEntry.detail.like(f"% {named}:%"),
+               AuditEntry.detail.like(f"{named}:%"))
 
 
 def _export_audit(session: Session, member: Member) -> Rows:

@@ -12,8 +12,20 @@ import pytest
 from sqlalchemy import String, Text, func, select, update
 
 from app import auth, jobs, privacy
-from ledger import accounts, banks, members, reports
-from ledger.models import AuditEntry, Bank, Base, Member, Message, OptOut, Post, Transfer, utcnow
+from app.care import inbox
+from ledger import accounts, audit, banks, members, reports
+from ledger.models import (
+    AuditEntry,
+    Bank,
+    Base,
+    InboundText,
+    Member,
+    Message,
+    OptOut,
+    Post,
+    Transfer,
+    utcnow,
+)
 from tests.helpers import ref_in
 
 ANWEN = "+447700900602"
@@ -173,6 +185,44 @@ def test_export_writes_everything_held_as_json_and_a_page(town, cli, services, t
         entry = session.scalars(select(AuditEntry).where(
             AuditEntry.action == "member.exported")).one()
         assert (entry.subject, entry.via) == (f"member {town['id']}", "cli")
+
+
+def test_export_includes_what_brokers_did_about_her_hours_texts_and_needs(town, cli, services,
+                                                                         tmp_path):
+    """Entries filed under a transfer, a text or a need of hers name her as surely as those
+    filed under ``member 12``; entries about others do not come with them."""
+    ident = town["id"]
+    town["anwen"].text("I'm feeling a bit lost today")  # kept for a broker to read
+    town["sam"].text("not sure what to do here")
+    with services.db.writing() as session:
+        bank = session.get(Bank, session.scalar(select(Member.bank_id).where(
+            Member.id == ident)))
+        bea = session.scalars(select(Member).where(Member.phone == BEA)).one()
+        for text in session.scalars(select(InboundText).where(
+                InboundText.route != "command")):
+            inbox.mark_handled(session, bank, text, bea, via="web")
+        anwen_text = session.scalar(select(InboundText.id).where(
+            InboundText.member_id == ident, InboundText.handled_at.is_not(None)))
+        recorded = session.scalar(select(Transfer.id).where(Transfer.kind == "record"))
+        bob_post = session.scalar(select(Post.ref).where(Post.helper_member_id == ident))
+    assert anwen_text is not None and recorded is not None
+    assert cli("ledger", "reverse", str(recorded), "--reason", "entered twice",
+               "--by", BEA).exit_code == 0
+    with services.db.writing() as session:  # a need of Bob's she helped with, as filed
+        audit.record(session, bank.id, "need.accepted_for", broker_id=None,
+                     subject=f"ref {bob_post}", detail=f"member {ident} will help", via="cli")
+        audit.record(session, bank.id, "member.note", broker_id=None,
+                     subject=f"member {ident}0", detail=f"member {ident}0 moved", via="cli")
+    result = cli("member", "export", f"#{ident}", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    found = json.loads((tmp_path / f"member-{ident}-export.json").read_text())
+    entries = {(e["action"], e["subject"]) for e in found["sources"]["audit"]}
+    assert ("inbox.handled", f"text {anwen_text}") in entries
+    assert ("transfer.reversed", f"transfer {recorded}") in entries
+    assert ("need.accepted_for", f"ref {bob_post}") in entries
+    # Sam's text, and member 10 times her number, are someone else's.
+    assert not {s for a, s in entries if a == "inbox.handled"} - {f"text {anwen_text}"}
+    assert ("member.note", f"member {ident}0") not in entries
 
 
 def test_export_names_a_member_by_number_and_refuses_strangers(town, cli, tmp_path):
