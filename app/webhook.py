@@ -8,6 +8,7 @@ import re
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
@@ -107,7 +108,7 @@ def _status() -> Response:
 
 
 @bp.get("/")
-def front_door() -> Response:
+def front_door() -> ResponseReturnValue:
     """The address `timebank run` prints: a person who opens it wants the dashboard (which
     asks them to sign in), not a bare "Not Found"."""
     return redirect(url_for("dashboard.home"))
