@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from redis.exceptions import ResponseError
 from rq import SimpleWorker
 
+from app import doctor
+from app.config import Config
 from ledger import banks
 from tests.twilio_standin import TwilioStandIn
 
@@ -221,3 +224,37 @@ def test_an_unreachable_redis_is_a_problem(cli):
     assert "problem  redis: Redis unreachable: ConnectionError\n" \
            "         fix: check REDIS_URL and that Redis is running" in result.output
     assert "problem  worker: workers unknown (Redis unreachable)" in result.output
+
+
+class _RedisSettings:
+    """A Redis server's CONFIG GET answers, as a managed one might give them (or refuse)."""
+
+    def __init__(self, **settings: str | None) -> None:
+        self.settings = settings
+
+    def config_get(self, name: str) -> dict[str, str]:
+        if self.settings.get("refuse"):
+            raise ResponseError("NOPERM this user has no permissions to run 'config|get'")
+        value = self.settings.get(name)
+        return {} if value is None else {name: value}
+
+
+@pytest.mark.parametrize(("settings", "level", "said"), [
+    ({"appendonly": "yes", "save": ""}, "ok", "Redis persistence on (appendonly)"),
+    ({"appendonly": "no", "save": "3600 1"}, "warning",
+     "Redis keeps only snapshots: a restart loses recent jobs"),
+    ({"appendonly": "no", "save": ""}, "warning",
+     "Redis persistence off: a restart loses the queue"),
+    ({"refuse": "yes"}, "warning", "Redis persistence cannot be read"),
+])
+def test_redis_persistence_is_read_from_the_servers_settings(settings, level, said):
+    config = Config.from_env(env={"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    found = doctor.redis_persistence(config, _RedisSettings(**settings))  # type: ignore[arg-type]
+    assert (found.status, found.message) == (level, said)
+    if level != "ok":
+        assert "appendonly yes" in found.fix or "AOF" in found.fix
+
+
+def test_the_embedded_redis_needs_no_persistence_on_a_laptop():
+    found = doctor.redis_persistence(Config.from_env(env={}), _RedisSettings())  # type: ignore[arg-type]
+    assert found.status == "ok" and "REDIS_URL" in found.fix
