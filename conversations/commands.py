@@ -281,6 +281,10 @@ def read_word(word: str, language: str = "en") -> tuple[str | None, bool, bool]:
     exact = words.exact.get(word)
     if exact is not None:
         return exact, False, False
+    if table(ANY_LANGUAGE).exact.get(word) == "LANG":
+        # A member left in a language they do not read still knows their own word for it
+        # (LUQAD, ভাষা, DIL): the way out is never only in a language they cannot read.
+        return "LANG", False, False
     misspelt = MISSPELLINGS.get(word)
     if misspelt is not None:
         return misspelt, True, misspelt not in _SURE_WHEN_GUESSED

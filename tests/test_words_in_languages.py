@@ -127,13 +127,32 @@ def test_give_to_the_fund_in_each_language(language):
 
 
 @pytest.mark.every_language
-@pytest.mark.every_language
 def test_a_welsh_member_gives_to_the_fund_by_text(make_phone, services):
     sam = join(make_phone("+447700900652"), "Sam")
     sam.text("LANG Cymraeg")  # as a member chooses it, so every cache knows
     preview = sam.reply("RHOI 1 CRONFA")
     # The preview of a gift to the fund, not "who is Cronfa?".
     assert "i gronfa gymunedol" in preview and "IE " in preview, preview
+
+
+# The way out of a language one cannot read is one's own word for LANG.
+OWN_LANG = {"bn": "ভাষা", "so": "LUQAD", "tr": "DİL", "pl": "JĘZYK", "cy": "IAITH"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_languages_word_for_lang_works_from_any_language(language):
+    for reading in ("en", *LANGUAGES):
+        command = parse(f"{OWN_LANG[language]} 3", reading)
+        assert (command.name, command.args) == ("LANG", "3"), (language, reading)
+
+
+@pytest.mark.every_language
+def test_a_member_left_in_english_finds_somali_with_luqad(make_phone, services):
+    sam = join(make_phone("+447700900653"), "Sam")
+    assert "Soomaali" in sam.reply("LUQAD")
+    sam.text("LUQAD Soomaali")
+    with services.db.reading() as session:
+        assert session.scalar(select(Member.language).where(Member.phone == sam.number)) == "so"
 
 
 # --- DONE 2 <unit> Name ----------------------------------------------------------------------
