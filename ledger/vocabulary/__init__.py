@@ -31,9 +31,14 @@ from typing import Any
 
 import snowballstemmer
 
-# Every language the bank knows. A word two of them know takes its key (the stem it is
-# compared by) from the first: the order only has to be the same for everyone.
-LANGUAGES = ("en", "cy", "pl", "tr", "so", "bn")
+# Every language the bank knows: the six it was built with, in this order, then any other
+# ``<code>.toml`` beside this module (a new language needs its file and nothing else). A word
+# two of them know takes its key (the stem it is compared by) from the first: the order only
+# has to be the same for everyone.
+_FIRST = ("en", "cy", "pl", "tr", "so", "bn")
+LANGUAGES = (*_FIRST, *sorted(
+    name.removesuffix(".toml") for name in (p.name for p in resources.files(__package__).iterdir())
+    if name.endswith(".toml") and name.removesuffix(".toml") not in _FIRST))
 
 # Latin letters that are not a base letter plus an accent, folded by hand.
 _LATIN_LETTERS = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ß": "ss",
