@@ -332,6 +332,18 @@ def _confirms(word: str, language: str) -> bool:
     return word in words.words(words.NOW, language)
 
 
+def written_in(raw: str | None, command: str, codes: tuple[str, ...]) -> str | None:
+    """The one language of ``codes`` whose own word for ``command`` starts ``raw`` ("KUBIIR
+    Sam" is Somali), or None: for an English word, a typo, or a word several languages share."""
+    text = clean(raw)
+    word = fold(_letters(text.partition(" ")[0]))
+    if not word or word in {fold(w) for w in (command, *ALIASES.get(command, ()))}:
+        return None
+    found = [code for code in codes if code != "en" and code in catalogue.languages()
+             and word in catalogue_words(catalogue.languages()[code], command)]
+    return found[0] if len(found) == 1 else None
+
+
 def parse(raw: str | None, language: str = "en") -> Command:
     """Read a text from a member writing ``language``: English command words always work, and
     so do the language's own (from the catalogue), with the same typo tolerance."""

@@ -21,6 +21,7 @@ from conversations.commands import (
     Command,
     clean,
     parse,
+    written_in,
 )
 from conversations.texts import Hours, Term, render
 from ledger.errors import InvalidHours
@@ -502,14 +503,21 @@ def _stranger(facts: Facts, cmd: Command) -> Outcome:
                                        {"bank": bank})])
     if former is not None:
         return Outcome(State(), [Reply("rejoined", {"bank": bank, "name": name})], [Join(name)])
+    first_question = QUESTIONS[0][0]
+    key = "joined_pending" if facts.require_approval else "joined"
+    own = written_in(cmd.text, "JOIN", facts.languages) if len(facts.languages) > 1 else None
+    if own is not None:
+        # "KUBIIR Sam": joined in Somali, so Somali it is (LANG changes it), and the
+        # welcome and the questions come in it, not a question in the bank's default first.
+        return Outcome(State(question=first_question),
+                       [Reply(key, {"bank": bank, "name": name})],
+                       [Join(name), SetLanguage(own)])
     if len(facts.languages) > 1:
         # Which language first; then the profile questions, in it.
         return Outcome(State(question=LANGUAGE_QUESTION),
                        [Reply("join_language", {"name": name,
                                                 "choices": languages.choices(facts.languages)})],
                        [Join(name)])
-    first_question = QUESTIONS[0][0]
-    key = "joined_pending" if facts.require_approval else "joined"
     return Outcome(
         State(question=first_question), [Reply(key, {"bank": bank, "name": name})], [Join(name)]
     )

@@ -22,10 +22,12 @@ from conversations.machine import (
     Facts,
     Give,
     GoAway,
+    Join,
     Leave,
     MemberFacts,
     ReachPerson,
     ReportHours,
+    SetLanguage,
 )
 from ledger.models import Member
 from tests.helpers import join
@@ -153,6 +155,36 @@ def test_a_member_left_in_english_finds_somali_with_luqad(make_phone, services):
     sam.text("LUQAD Soomaali")
     with services.db.reading() as session:
         assert session.scalar(select(Member.language).where(Member.phone == sam.number)) == "so"
+
+
+# --- JOIN in one's own language --------------------------------------------------------------
+
+SIX = ("en", "bn", "so", "tr", "pl", "cy")
+OWN_JOIN = {"bn": "যোগদান", "so": "KUBIIR", "tr": "KATIL", "pl": "DOŁĄCZ", "cy": "YMUNO"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_joining_with_ones_own_word_for_join_chooses_that_language(language):
+    outcome = step(State(), Facts(bank_name="Lambeth Time Bank", languages=SIX),
+                   f"{OWN_JOIN[language]} Sam")
+    assert outcome.effects == [Join("Sam"), SetLanguage(language)]
+    assert [r.key for r in outcome.replies] == ["joined"]  # then the questions, in it
+
+
+@pytest.mark.parametrize("words", ["JOIN Sam", "join sam", "Joinn Sam"])
+def test_joining_in_english_words_still_asks_which_language(words):
+    outcome = step(State(), Facts(bank_name="Lambeth Time Bank", languages=SIX), words)
+    assert outcome.effects == [Join("Sam")]
+    assert [r.key for r in outcome.replies] == ["join_language"]
+
+
+def test_a_language_the_bank_does_not_offer_is_not_chosen_by_its_join_word():
+    outcome = step(State(), Facts(bank_name="Lambeth Time Bank", languages=("en", "bn")),
+                   "KUBIIR Sam")
+    assert outcome.effects == [Join("Sam")]  # Somali is not offered: which language?
+    assert [r.key for r in outcome.replies] == ["join_language"]
+    alone = step(State(), Facts(bank_name="Lambeth Time Bank"), "KUBIIR Sam")
+    assert alone.effects == [Join("Sam")] and alone.replies[0].key == "joined"
 
 
 # --- DONE 2 <unit> Name ----------------------------------------------------------------------
