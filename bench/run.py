@@ -93,8 +93,9 @@ SCENARIOS = {
                      447400100000, NUMBERS_PER_RUN, True,
                      "a member who has not texted yet posts a NEED (the post is written and "
                      "the matching job enqueued): an RSVP storm's shape"),
-    "join": Scenario("join", "JOIN Sam", "Welcome to", None, 447911100000, NUMBERS_PER_RUN,
-                     False, "a new number texts JOIN Sam"),
+    "join": Scenario("join", "JOIN Sam", "Welcome, Sam! Which language?", None, 447911100000,
+                     NUMBERS_PER_RUN, False, "a new number texts JOIN Sam (the bank offers six "
+                     "languages, so it asks which first)"),
 }
 TARGET_RATIO = SCENARIOS["balance"].target
 # The other parts of `make bench`: name, script, extra arguments. Each writes its own section.
