@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ledger.exports import SafeWriter
 from ledger.matching import DAYS, Vocabulary, stem, words
-from ledger.models import Account, Member, MemberPair, Post, Transfer, UTCDateTime
+from ledger.models import Account, Member, MemberMonth, MemberPair, Post, Transfer, UTCDateTime
 
 HELP_KINDS = ("exchange", "record", "activity")
 PAIR_KINDS = ("exchange", "gift")
@@ -157,6 +157,42 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
     return counted_moves(session, bank_id, *where)
 
 
+def _split(period: Period) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
+    """The period as the whole months in it (``[first, after)`` as ``YYYY-MM``, or None),
+    which ``member_months`` answers for, and the stretches of part months at either end
+    (``[start, end)`` in UTC), which only the transfers can answer for. The two never share
+    a month."""
+    first = date(period.start.year, period.start.month, 1)
+    whole_from = first if period.start == first else _next_month(first)
+    whole_to = date(period.end.year, period.end.month, 1)
+    if whole_from >= whole_to:
+        return None, [(period.start_at, period.end_at)]
+    parts = []
+    if period.start < whole_from:
+        parts.append((period.start_at, Period(whole_from, whole_from).start_at))
+    if whole_to < period.end:
+        parts.append((Period(whole_to, whole_to).start_at, period.end_at))
+    return (_label(whole_from), _label(whole_to)), parts
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _in_months(bank_id: int, whole: tuple[str, str]) -> Any:
+    """The rows of ``member_months`` for these whole months (one range of its key)."""
+    return and_(MemberMonth.bank_id == bank_id, MemberMonth.month >= whole[0],
+                MemberMonth.month < whole[1])
+
+
+def _part_moves(session: Session, bank_id: int, parts: list[tuple[datetime, datetime]]
+                ) -> Subquery:
+    """The transfers that count in these stretches of part months (see ``_split``)."""
+    return counted_moves(session, bank_id, or_(*(
+        and_(Transfer.created_at >= literal(start, UTCDateTime),
+             Transfer.created_at < literal(end, UTCDateTime)) for start, end in parts)))
+
+
 def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
     """The transfers of a bank that count (neither reversed nor a reversal) and meet
     ``where`` (conditions on ``Transfer``), with both sides' accounts."""
@@ -237,13 +273,23 @@ class Roles:
         return self.both + self.only_gave + self.only_received
 
 
-def _roles(session: Session, moves: Subquery) -> Roles:
-    sides = union_all(
-        select(moves.c.payee_member.label("member"), literal(1).label("gave"),
-               literal(0).label("got")).where(_given(moves)),
-        select(moves.c.payer_member.label("member"), literal(0).label("gave"),
-               literal(1).label("got")).where(_received(moves)),
-    ).subquery()
+def _roles(session: Session, bank_id: int, period: Period) -> Roles:
+    whole, parts = _split(period)
+    branches: list[Any] = []
+    if whole:  # each member-month: gave in it, was helped in it
+        branches.append(select(
+            MemberMonth.member_id.label("member"),
+            case((MemberMonth.gave_count > 0, 1), else_=0).label("gave"),
+            case((MemberMonth.received_count > 0, 1), else_=0).label("got"),
+        ).where(_in_months(bank_id, whole)))
+    for moves in [_part_moves(session, bank_id, parts)] if parts else []:
+        branches += [
+            select(moves.c.payee_member.label("member"), literal(1).label("gave"),
+                   literal(0).label("got")).where(_given(moves)),
+            select(moves.c.payer_member.label("member"), literal(0).label("gave"),
+                   literal(1).label("got")).where(_received(moves)),
+        ]
+    sides = union_all(*branches).subquery()
     per_member = select(sides.c.member, func.max(sides.c.gave).label("gave"),
                         func.max(sides.c.got).label("got")).group_by(sides.c.member).subquery()
     counts = {(int(gave), int(got)): int(n) for gave, got, n in session.execute(
@@ -252,19 +298,38 @@ def _roles(session: Session, moves: Subquery) -> Roles:
     return Roles(counts.get((1, 1), 0), counts.get((1, 0), 0), counts.get((0, 1), 0))
 
 
-def _received_then_gave(session: Session, moves: Subquery) -> int:
+def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     """Members who were helped and, later in the period, helped someone themselves: their
-    first time helped (by time, then id) comes before their last time giving."""
-    def end(condition: Any, member: Any, first: bool) -> Subquery:
-        order = (moves.c.at, moves.c.id) if first else (moves.c.at.desc(), moves.c.id.desc())
-        ranked = select(member.label("member"), moves.c.at, moves.c.id,
-                        func.row_number().over(partition_by=member, order_by=order)
-                        .label("n")).where(condition).subquery()
+    first time helped (by time, then id) comes before their last time giving. Each whole
+    month's first and last are in ``member_months``; part months' come from the transfers."""
+    whole, parts = _split(period)
+    moves = _part_moves(session, bank_id, parts) if parts else None
+
+    def end(first: bool) -> Subquery:
+        branches: list[Any] = []
+        if whole:
+            at, id_, count = ((MemberMonth.first_received_at, MemberMonth.first_received_id,
+                               MemberMonth.received_count) if first else
+                              (MemberMonth.last_gave_at, MemberMonth.last_gave_id,
+                               MemberMonth.gave_count))
+            branches.append(select(MemberMonth.member_id.label("member"), at.label("at"),
+                                   id_.label("id"))
+                            .where(_in_months(bank_id, whole), count > 0))
+        if moves is not None:
+            member = moves.c.payer_member if first else moves.c.payee_member
+            branches.append(select(member.label("member"), moves.c.at.label("at"),
+                                   moves.c.id.label("id"))
+                            .where(_received(moves) if first else _given(moves)))
+        rows = union_all(*branches).subquery()
+        order = (rows.c.at, rows.c.id) if first else (rows.c.at.desc(), rows.c.id.desc())
+        ranked = select(rows.c.member, rows.c.at, rows.c.id,
+                        func.row_number().over(partition_by=rows.c.member, order_by=order)
+                        .label("n")).subquery()
         return select(ranked.c.member, ranked.c.at, ranked.c.id).where(ranked.c.n == 1) \
             .subquery()
 
-    helped = end(_received(moves), moves.c.payer_member, first=True)
-    gave = end(_given(moves), moves.c.payee_member, first=False)
+    helped = end(first=True)
+    gave = end(first=False)
     return int(session.scalar(
         select(func.count()).select_from(helped)
         .join(gave, gave.c.member == helped.c.member)
@@ -406,9 +471,17 @@ def _count_by(session: Session, key: Any, *where: Any) -> dict[str, int]:
 
 
 def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    moves = _moves(session, bank_id, period)
-    minutes = _by_month(session, select(moves.c.month, func.sum(moves.c.minutes))
-                        .where(_given(moves)).group_by(moves.c.month))
+    whole, parts = _split(period)
+    minutes: dict[str, int] = {}
+    if whole:
+        minutes.update(_by_month(session, select(MemberMonth.month,
+                                                 func.sum(MemberMonth.gave_minutes))
+                                 .where(_in_months(bank_id, whole))
+                                 .group_by(MemberMonth.month)))
+    if parts:
+        moves = _part_moves(session, bank_id, parts)
+        minutes.update(_by_month(session, select(moves.c.month, func.sum(moves.c.minutes))
+                                 .where(_given(moves)).group_by(moves.c.month)))
     return Report(
         "hours-by-month", "Hours given each month",
         "Hours of help members gave each month: to each other, at group activities, or "
@@ -419,13 +492,23 @@ def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
 
 
 def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    moves = _moves(session, bank_id, period)
-    active = union(
-        select(moves.c.month, moves.c.payee_member.label("member")).where(_given(moves)),
-        select(moves.c.month, moves.c.payer_member.label("member")).where(_received(moves)),
-    ).subquery()
-    counts = _by_month(session, select(active.c.month, func.count())
-                       .group_by(active.c.month))
+    whole, parts = _split(period)
+    counts: dict[str, int] = {}
+    if whole:
+        counts.update(_by_month(session, select(MemberMonth.month, func.count())
+                                .where(_in_months(bank_id, whole),
+                                       or_(MemberMonth.gave_count > 0,
+                                           MemberMonth.received_count > 0))
+                                .group_by(MemberMonth.month)))
+    if parts:
+        moves = _part_moves(session, bank_id, parts)
+        active = union(
+            select(moves.c.month, moves.c.payee_member.label("member")).where(_given(moves)),
+            select(moves.c.month, moves.c.payer_member.label("member"))
+            .where(_received(moves)),
+        ).subquery()
+        counts.update(_by_month(session, select(active.c.month, func.count())
+                                .group_by(active.c.month)))
     return Report(
         "active-members", "Active members each month",
         "Members who gave or received help at least once in the month.",
@@ -435,7 +518,7 @@ def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
 
 
 def _reciprocity(session: Session, bank_id: int, period: Period) -> Report:
-    roles = _roles(session, _moves(session, bank_id, period))
+    roles = _roles(session, bank_id, period)
     groups = (
         ("Gave and received", roles.both),
         ("Only gave", roles.only_gave),
@@ -485,13 +568,23 @@ def _hours_by_category(session: Session, bank_id: int, period: Period) -> Report
 
 
 def _hours_by_area(session: Session, bank_id: int, period: Period) -> Report:
-    moves = _moves(session, bank_id, period)
-    minutes: dict[str, int] = defaultdict(int)
-    spelling: dict[str, str] = {}
-    for raw, total in session.execute(
+    whole, parts = _split(period)
+    totals: list[Any] = []
+    if whole:
+        totals += session.execute(
+            select(Member.area, func.sum(MemberMonth.gave_minutes))
+            .join(Member, Member.id == MemberMonth.member_id)
+            .where(_in_months(bank_id, whole), MemberMonth.gave_count > 0)
+            .group_by(Member.area)).all()
+    if parts:
+        moves = _part_moves(session, bank_id, parts)
+        totals += session.execute(
             select(Member.area, func.sum(moves.c.minutes))
             .join(Member, Member.id == moves.c.payee_member)
-            .where(_given(moves)).group_by(Member.area)):
+            .where(_given(moves)).group_by(Member.area)).all()
+    minutes: dict[str, int] = defaultdict(int)
+    spelling: dict[str, str] = {}
+    for raw, total in totals:
         area = " ".join((raw or "").split())
         key = area.casefold()
         minutes[key] += int(total)
@@ -608,11 +701,11 @@ def coproduction(session: Session, bank_id: int, start: date, end: date) -> list
     period = _period(start, end)
     _tune(session)
     moves = _moves(session, bank_id, period)
-    roles = _roles(session, moves)
+    roles = _roles(session, bank_id, period)
     return [
         *_assets(session, bank_id, period, roles),
         *_work(session, moves),
-        *_reciprocity_indicators(session, moves, roles),
+        *_reciprocity_indicators(session, bank_id, period, roles),
         *_networks(session, bank_id, period),
     ]
 
@@ -653,7 +746,7 @@ def _work(session: Session, moves: Subquery) -> Iterator[Indicator]:
     )
 
 
-def _reciprocity_indicators(session: Session, moves: Subquery, roles: Roles
+def _reciprocity_indicators(session: Session, bank_id: int, period: Period, roles: Roles
                             ) -> Iterator[Indicator]:
     yield Indicator(
         "Reciprocity", "Members who gave and received",
@@ -661,7 +754,7 @@ def _reciprocity_indicators(session: Session, moves: Subquery, roles: Roles
         "The share of active members who both gave help and were helped in the period.",
     )
     yield Indicator(
-        "Reciprocity", "Helped, then helped others", _received_then_gave(session, moves),
+        "Reciprocity", "Helped, then helped others", _received_then_gave(session, bank_id, period),
         "members",
         "Members who were helped and later in the period helped someone else.",
     )
