@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     and_,
     case,
     delete,
@@ -44,13 +43,9 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
-    literal_column,
-    null,
     or_,
     select,
     tuple_,
-    type_coerce,
-    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -60,8 +55,7 @@ from ledger.models import Account, Bank, MemberMonth, Transfer, UTCDateTime
 
 _WATCHED = ("created_at", "from_account_id", "to_account_id", "kind", "minutes",
             "reverses_id", "bank_id")
-COLUMNS = ("gave_minutes", "gave_count", "received_minutes", "received_count",
-           "first_received_at", "first_received_id", "last_gave_at", "last_gave_id")
+COLUMNS = reports.MONTH_COLUMNS
 
 
 def month_of(when: datetime) -> str:
@@ -75,58 +69,6 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
     return start, end
-
-
-def sides(moves: Any) -> Any:
-    """Each counted transfer of ``moves`` (from ``reports.counted_moves``) as the rows it
-    adds to ``member_months``, unsummed: one for the member it credits with help given, one
-    for the member it shows helped. Columns ``month``, ``member`` and ``COLUMNS``."""
-    at_none, id_none = type_coerce(null(), UTCDateTime), type_coerce(null(), moves.c.id.type)
-    # Written into the statement, not bound: an integer on both backends, summed as one.
-    zero, one = literal_column("0", Integer), literal_column("1", Integer)
-    gave = select(
-        moves.c.month.label("month"), moves.c.payee_member.label("member"),
-        moves.c.minutes.label("gave_minutes"), one.label("gave_count"),
-        zero.label("received_minutes"), zero.label("received_count"),
-        at_none.label("first_received_at"), id_none.label("first_received_id"),
-        moves.c.at.label("last_gave_at"), moves.c.id.label("last_gave_id"),
-    ).where(reports._given(moves))
-    received = select(
-        moves.c.month, moves.c.payer_member, zero, zero, moves.c.minutes, one,
-        moves.c.at, moves.c.id, at_none, id_none,
-    ).where(reports._received(moves))
-    return union_all(gave, received)
-
-
-def computed(moves: Any) -> Any:
-    """``member_months`` as the transfers of ``moves`` give it: a select of ``month``,
-    ``member`` and ``COLUMNS``, one row per month and member. How the table is built and
-    checked."""
-    rows = sides(moves).subquery("sides")
-    key = (rows.c.month, rows.c.member)
-    # Each month's first help received and last help given, by (time, id): numbered within
-    # the member-month's rows of that side (the other side's rows number apart).
-    first = func.row_number().over(
-        partition_by=(*key, rows.c.received_count),
-        order_by=(rows.c.first_received_at, rows.c.first_received_id))
-    last = func.row_number().over(
-        partition_by=(*key, rows.c.gave_count),
-        order_by=(rows.c.last_gave_at.desc(), rows.c.last_gave_id.desc()))
-    ranked = select(rows, first.label("first_n"), last.label("last_n")).subquery("ranked")
-    c = ranked.c
-    is_first = and_(c.received_count == 1, c.first_n == 1)
-    is_last = and_(c.gave_count == 1, c.last_n == 1)
-    return select(
-        c.month, c.member,
-        func.sum(c.gave_minutes).label("gave_minutes"),
-        func.sum(c.gave_count).label("gave_count"),
-        func.sum(c.received_minutes).label("received_minutes"),
-        func.sum(c.received_count).label("received_count"),
-        func.max(case((is_first, c.first_received_at))).label("first_received_at"),
-        func.max(case((is_first, c.first_received_id))).label("first_received_id"),
-        func.max(case((is_last, c.last_gave_at))).label("last_gave_at"),
-        func.max(case((is_last, c.last_gave_id))).label("last_gave_id"),
-    ).group_by(c.month, c.member)
 
 
 def _insert(session: Session) -> Any:
@@ -217,7 +159,7 @@ def refresh(session: Session, bank_id: int, keys: set[tuple[str, int]]) -> None:
         or_(Transfer.from_account_id.in_(accounts), Transfer.to_account_id.in_(accounts)),
         or_(*(and_(Transfer.created_at >= literal(start, UTCDateTime),
                    Transfer.created_at < literal(end, UTCDateTime)) for start, end in spans)))
-    found = computed(moves).subquery()
+    found = reports.member_months(moves).subquery()
     for month, member in keys:
         session.execute(delete(MemberMonth).where(
             MemberMonth.bank_id == bank_id, MemberMonth.month == month,
@@ -236,7 +178,7 @@ def rebuild(session: Session, bank_id: int | None = None) -> None:
     reports._tune(session)
     for bank in bank_ids:
         session.execute(delete(MemberMonth).where(MemberMonth.bank_id == bank))
-        found = computed(reports.counted_moves(session, bank)).subquery()
+        found = reports.member_months(reports.counted_moves(session, bank)).subquery()
         session.execute(_insert(session).from_select(
             ["bank_id", "month", "member_id", *COLUMNS],
             select(literal(bank), found.c.month, found.c.member,
@@ -246,7 +188,7 @@ def rebuild(session: Session, bank_id: int | None = None) -> None:
 def breaches(session: Session, bank_id: int) -> list[str]:
     """Where ``member_months`` disagrees with the transfers (empty when it agrees)."""
     reports._tune(session)
-    found = computed(reports.counted_moves(session, bank_id)).subquery()
+    found = reports.member_months(reports.counted_moves(session, bank_id)).subquery()
     table = MemberMonth.__table__.c
     # Sums as one type on both sides (SQLite and PostgreSQL may type a sum otherwise).
     wanted = select(found.c.month, found.c.member,
@@ -313,4 +255,4 @@ def _after_flush(session: Session, _context: Any) -> None:
         refresh(session, bank_id, keys)
 
 
-__all__ = ["breaches", "computed", "rebuild", "refresh", "sides"]
+__all__ = ["breaches", "rebuild", "refresh"]

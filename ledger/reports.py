@@ -18,19 +18,22 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Integer,
     Subquery,
     and_,
     case,
     distinct,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     text,
-    union,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
@@ -193,6 +196,83 @@ def _part_moves(session: Session, bank_id: int, parts: list[tuple[datetime, date
              Transfer.created_at < literal(end, UTCDateTime)) for start, end in parts)))
 
 
+MONTH_COLUMNS = ("gave_minutes", "gave_count", "received_minutes", "received_count",
+                 "first_received_at", "first_received_id", "last_gave_at", "last_gave_id")
+
+
+def month_sides(moves: Subquery) -> Any:
+    """Each transfer of ``moves`` (from ``counted_moves``) as the rows it adds to
+    ``member_months``, unsummed: one for the member it credits with help given
+    (``_given``), one for the member it shows helped (``_received``). Columns ``month``,
+    ``member`` and ``MONTH_COLUMNS``."""
+    at_none, id_none = type_coerce(null(), UTCDateTime), type_coerce(null(), moves.c.id.type)
+    # Written into the statement, not bound: an integer on both backends, summed as one.
+    zero, one = literal_column("0", Integer), literal_column("1", Integer)
+    gave = select(
+        moves.c.month.label("month"), moves.c.payee_member.label("member"),
+        moves.c.minutes.label("gave_minutes"), one.label("gave_count"),
+        zero.label("received_minutes"), zero.label("received_count"),
+        at_none.label("first_received_at"), id_none.label("first_received_id"),
+        moves.c.at.label("last_gave_at"), moves.c.id.label("last_gave_id"),
+    ).where(_given(moves))
+    received = select(
+        moves.c.month, moves.c.payer_member, zero, zero, moves.c.minutes, one,
+        moves.c.at, moves.c.id, at_none, id_none,
+    ).where(_received(moves))
+    return union_all(gave, received)
+
+
+def member_months(moves: Subquery) -> Any:
+    """What each member gave and received each month among ``moves`` (from
+    ``counted_moves``): a select of ``month``, ``member`` and ``MONTH_COLUMNS``, one row
+    per month and member who gave or received. ``ledger.months`` keeps this in the table
+    ``member_months``; this is how that table is built and checked, and how the reports
+    count a period's part months, which the table cannot answer for."""
+    rows = month_sides(moves).subquery("sides")
+    key = (rows.c.month, rows.c.member)
+    # Each month's first help received and last help given, by (time, id): numbered within
+    # the member-month's rows of that side (the other side's rows number apart).
+    first = func.row_number().over(
+        partition_by=(*key, rows.c.received_count),
+        order_by=(rows.c.first_received_at, rows.c.first_received_id))
+    last = func.row_number().over(
+        partition_by=(*key, rows.c.gave_count),
+        order_by=(rows.c.last_gave_at.desc(), rows.c.last_gave_id.desc()))
+    ranked = select(rows, first.label("first_n"), last.label("last_n")).subquery("ranked")
+    c = ranked.c
+    is_first = and_(c.received_count == 1, c.first_n == 1)
+    is_last = and_(c.gave_count == 1, c.last_n == 1)
+    return select(
+        c.month, c.member,
+        func.sum(c.gave_minutes).label("gave_minutes"),
+        func.sum(c.gave_count).label("gave_count"),
+        func.sum(c.received_minutes).label("received_minutes"),
+        func.sum(c.received_count).label("received_count"),
+        func.max(case((is_first, c.first_received_at))).label("first_received_at"),
+        func.max(case((is_first, c.first_received_id))).label("first_received_id"),
+        func.max(case((is_last, c.last_gave_at))).label("last_gave_at"),
+        func.max(case((is_last, c.last_gave_id))).label("last_gave_id"),
+    ).group_by(c.month, c.member)
+
+
+def _months_of(session: Session, bank_id: int, period: Period) -> Subquery:
+    """What each member gave and received in each month of the period, as ``member_months``
+    holds it (columns ``month``, ``member`` and ``MONTH_COLUMNS``): the table's rows for the
+    whole months, and for part months at either end the same worked out from their
+    transfers (a month or two of them, not the period's)."""
+    whole, parts = _split(period)
+    table = MemberMonth.__table__.c
+    branches: list[Any] = []
+    if whole:
+        branches.append(select(table.month, table.member_id.label("member"),
+                               *(table[name] for name in MONTH_COLUMNS))
+                        .where(_in_months(bank_id, whole)))
+    if parts:
+        branches.append(member_months(_part_moves(session, bank_id, parts)))
+    both: Any = branches[0] if len(branches) == 1 else union_all(*branches)
+    return cast(Subquery, both.subquery("member_months"))
+
+
 def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
     """The transfers of a bank that count (neither reversed nor a reversal) and meet
     ``where`` (conditions on ``Transfer``), with both sides' accounts."""
@@ -274,67 +354,40 @@ class Roles:
 
 
 def _roles(session: Session, bank_id: int, period: Period) -> Roles:
-    whole, parts = _split(period)
-    branches: list[Any] = []
-    if whole:  # each member-month: gave in it, was helped in it
-        branches.append(select(
-            MemberMonth.member_id.label("member"),
-            case((MemberMonth.gave_count > 0, 1), else_=0).label("gave"),
-            case((MemberMonth.received_count > 0, 1), else_=0).label("got"),
-        ).where(_in_months(bank_id, whole)))
-    for moves in [_part_moves(session, bank_id, parts)] if parts else []:
-        branches += [
-            select(moves.c.payee_member.label("member"), literal(1).label("gave"),
-                   literal(0).label("got")).where(_given(moves)),
-            select(moves.c.payer_member.label("member"), literal(0).label("gave"),
-                   literal(1).label("got")).where(_received(moves)),
-        ]
-    sides = union_all(*branches).subquery()
-    per_member = select(sides.c.member, func.max(sides.c.gave).label("gave"),
-                        func.max(sides.c.got).label("got")).group_by(sides.c.member).subquery()
-    counts = {(int(gave), int(got)): int(n) for gave, got, n in session.execute(
-        select(per_member.c.gave, per_member.c.got, func.count())
-        .group_by(per_member.c.gave, per_member.c.got))}
-    return Roles(counts.get((1, 1), 0), counts.get((1, 0), 0), counts.get((0, 1), 0))
+    rows = _months_of(session, bank_id, period)
+    # Members who gave, who received, who did either: each a count of distinct members
+    # (sorted, not hashed per member: the quickest way through a year's member-months).
+    gave, got, active = session.execute(select(
+        func.count(distinct(case((rows.c.gave_count > 0, rows.c.member)))),
+        func.count(distinct(case((rows.c.received_count > 0, rows.c.member)))),
+        func.count(distinct(case((or_(rows.c.gave_count > 0, rows.c.received_count > 0),
+                                  rows.c.member)))),
+    )).one()
+    both = int(gave) + int(got) - int(active)
+    return Roles(both, int(gave) - both, int(got) - both)
 
 
 def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     """Members who were helped and, later in the period, helped someone themselves: their
-    first time helped (by time, then id) comes before their last time giving. Each whole
-    month's first and last are in ``member_months``; part months' come from the transfers."""
-    whole, parts = _split(period)
-    moves = _part_moves(session, bank_id, parts) if parts else None
+    first time helped (by time, then id) comes before their last time giving.
 
-    def end(first: bool) -> Subquery:
-        branches: list[Any] = []
-        if whole:
-            at, id_, count = ((MemberMonth.first_received_at, MemberMonth.first_received_id,
-                               MemberMonth.received_count) if first else
-                              (MemberMonth.last_gave_at, MemberMonth.last_gave_id,
-                               MemberMonth.gave_count))
-            branches.append(select(MemberMonth.member_id.label("member"), at.label("at"),
-                                   id_.label("id"))
-                            .where(_in_months(bank_id, whole), count > 0))
-        if moves is not None:
-            member = moves.c.payer_member if first else moves.c.payee_member
-            branches.append(select(member.label("member"), moves.c.at.label("at"),
-                                   moves.c.id.label("id"))
-                            .where(_received(moves) if first else _given(moves)))
-        rows = union_all(*branches).subquery()
-        order = (rows.c.at, rows.c.id) if first else (rows.c.at.desc(), rows.c.id.desc())
-        ranked = select(rows.c.member, rows.c.at, rows.c.id,
-                        func.row_number().over(partition_by=rows.c.member, order_by=order)
-                        .label("n")).subquery()
-        return select(ranked.c.member, ranked.c.at, ranked.c.id).where(ranked.c.n == 1) \
-            .subquery()
-
-    helped = end(first=True)
-    gave = end(first=False)
+    Over a member's months: the first time helped is the earliest ``first_received_at``,
+    the last time giving the latest ``last_gave_at``. Two months never share a moment, so
+    when those two are the same moment they are in one month, one row, whose own
+    ``first_received_id`` and ``last_gave_id`` break the tie."""
+    rows = _months_of(session, bank_id, period)
+    tie = and_(rows.c.first_received_at == rows.c.last_gave_at,
+               rows.c.first_received_id < rows.c.last_gave_id)
+    per_member = select(
+        func.min(rows.c.first_received_at).label("helped"),
+        func.max(rows.c.last_gave_at).label("gave"),
+        func.max(case((tie, 1), else_=0)).label("tie"),
+    ).group_by(rows.c.member).subquery()
     return int(session.scalar(
-        select(func.count()).select_from(helped)
-        .join(gave, gave.c.member == helped.c.member)
-        .where(or_(helped.c.at < gave.c.at,
-                   and_(helped.c.at == gave.c.at, helped.c.id < gave.c.id)))) or 0)
+        select(func.count()).select_from(per_member)
+        .where(or_(per_member.c.helped < per_member.c.gave,
+                   and_(per_member.c.helped == per_member.c.gave, per_member.c.tie == 1))))
+        or 0)
 
 
 # Connections between members --------------------------------------------------------------
@@ -471,17 +524,9 @@ def _count_by(session: Session, key: Any, *where: Any) -> dict[str, int]:
 
 
 def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    whole, parts = _split(period)
-    minutes: dict[str, int] = {}
-    if whole:
-        minutes.update(_by_month(session, select(MemberMonth.month,
-                                                 func.sum(MemberMonth.gave_minutes))
-                                 .where(_in_months(bank_id, whole))
-                                 .group_by(MemberMonth.month)))
-    if parts:
-        moves = _part_moves(session, bank_id, parts)
-        minutes.update(_by_month(session, select(moves.c.month, func.sum(moves.c.minutes))
-                                 .where(_given(moves)).group_by(moves.c.month)))
+    rows = _months_of(session, bank_id, period)
+    minutes = _by_month(session, select(rows.c.month, func.sum(rows.c.gave_minutes))
+                        .group_by(rows.c.month))
     return Report(
         "hours-by-month", "Hours given each month",
         "Hours of help members gave each month: to each other, at group activities, or "
@@ -492,23 +537,10 @@ def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
 
 
 def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    whole, parts = _split(period)
-    counts: dict[str, int] = {}
-    if whole:
-        counts.update(_by_month(session, select(MemberMonth.month, func.count())
-                                .where(_in_months(bank_id, whole),
-                                       or_(MemberMonth.gave_count > 0,
-                                           MemberMonth.received_count > 0))
-                                .group_by(MemberMonth.month)))
-    if parts:
-        moves = _part_moves(session, bank_id, parts)
-        active = union(
-            select(moves.c.month, moves.c.payee_member.label("member")).where(_given(moves)),
-            select(moves.c.month, moves.c.payer_member.label("member"))
-            .where(_received(moves)),
-        ).subquery()
-        counts.update(_by_month(session, select(active.c.month, func.count())
-                                .group_by(active.c.month)))
+    rows = _months_of(session, bank_id, period)
+    counts = _by_month(session, select(rows.c.month, func.count())
+                       .where(or_(rows.c.gave_count > 0, rows.c.received_count > 0))
+                       .group_by(rows.c.month))
     return Report(
         "active-members", "Active members each month",
         "Members who gave or received help at least once in the month.",
@@ -568,20 +600,11 @@ def _hours_by_category(session: Session, bank_id: int, period: Period) -> Report
 
 
 def _hours_by_area(session: Session, bank_id: int, period: Period) -> Report:
-    whole, parts = _split(period)
-    totals: list[Any] = []
-    if whole:
-        totals += session.execute(
-            select(Member.area, func.sum(MemberMonth.gave_minutes))
-            .join(Member, Member.id == MemberMonth.member_id)
-            .where(_in_months(bank_id, whole), MemberMonth.gave_count > 0)
-            .group_by(Member.area)).all()
-    if parts:
-        moves = _part_moves(session, bank_id, parts)
-        totals += session.execute(
-            select(Member.area, func.sum(moves.c.minutes))
-            .join(Member, Member.id == moves.c.payee_member)
-            .where(_given(moves)).group_by(Member.area)).all()
+    months = _months_of(session, bank_id, period)
+    totals = session.execute(
+        select(Member.area, func.sum(months.c.gave_minutes))
+        .join(Member, Member.id == months.c.member)
+        .where(months.c.gave_count > 0).group_by(Member.area)).all()
     minutes: dict[str, int] = defaultdict(int)
     spelling: dict[str, str] = {}
     for raw, total in totals:
