@@ -189,11 +189,13 @@ def _in_months(bank_id: int, whole: tuple[str, str]) -> Any:
 
 
 def _part_moves(session: Session, bank_id: int, parts: list[tuple[datetime, datetime]]
-                ) -> Subquery:
-    """The transfers that count in these stretches of part months (see ``_split``)."""
+                ) -> Any:
+    """The transfers that count in these stretches of part months (see ``_split``): on
+    PostgreSQL a CTE, read once however many sides of each transfer the statement reads."""
     return counted_moves(session, bank_id, or_(*(
         and_(Transfer.created_at >= literal(start, UTCDateTime),
-             Transfer.created_at < literal(end, UTCDateTime)) for start, end in parts)))
+             Transfer.created_at < literal(end, UTCDateTime)) for start, end in parts)),
+        cte=not _sqlite(session))  # SQLite cannot place it inside a compound select
 
 
 MONTH_COLUMNS = ("gave_minutes", "gave_count", "received_minutes", "received_count",
@@ -201,6 +203,11 @@ MONTH_COLUMNS = ("gave_minutes", "gave_count", "received_minutes", "received_cou
 
 
 def month_sides(moves: Subquery) -> Any:
+    """``_side_rows`` in one statement (a UNION ALL)."""
+    return union_all(*_side_rows(moves))
+
+
+def _side_rows(moves: Subquery) -> list[Any]:
     """Each transfer of ``moves`` (from ``counted_moves``) as the rows it adds to
     ``member_months``, unsummed: one for the member it credits with help given
     (``_given``), one for the member it shows helped (``_received``). Columns ``month``,
@@ -219,7 +226,7 @@ def month_sides(moves: Subquery) -> Any:
         moves.c.month, moves.c.payer_member, zero, zero, moves.c.minutes, one,
         moves.c.at, moves.c.id, at_none, id_none,
     ).where(_received(moves))
-    return union_all(gave, received)
+    return [gave, received]
 
 
 def member_months(moves: Subquery) -> Any:
@@ -255,11 +262,14 @@ def member_months(moves: Subquery) -> Any:
     ).group_by(c.month, c.member)
 
 
-def _months_of(session: Session, bank_id: int, period: Period) -> Subquery:
+def _months_of(session: Session, bank_id: int, period: Period, *, summed: bool = False
+               ) -> Subquery:
     """What each member gave and received in each month of the period, as ``member_months``
     holds it (columns ``month``, ``member`` and ``MONTH_COLUMNS``): the table's rows for the
     whole months, and for part months at either end the same worked out from their
-    transfers (a month or two of them, not the period's)."""
+    transfers (a month or two of them, not the period's). Those are one row per transfer
+    and side (``month_sides``), enough for sums and counts of distinct members, unless
+    ``summed`` asks for one row per member-month as in the table (``member_months``)."""
     whole, parts = _split(period)
     table = MemberMonth.__table__.c
     branches: list[Any] = []
@@ -268,14 +278,18 @@ def _months_of(session: Session, bank_id: int, period: Period) -> Subquery:
                                *(table[name] for name in MONTH_COLUMNS))
                         .where(_in_months(bank_id, whole)))
     if parts:
-        branches.append(member_months(_part_moves(session, bank_id, parts)))
+        moves = _part_moves(session, bank_id, parts)
+        # Side by side in one UNION ALL (SQLite takes no compound nested in another).
+        branches += [member_months(moves)] if summed else _side_rows(moves)
     both: Any = branches[0] if len(branches) == 1 else union_all(*branches)
     return cast(Subquery, both.subquery("member_months"))
 
 
-def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
+def counted_moves(session: Session, bank_id: int, *where: Any, cte: bool = False) -> Subquery:
     """The transfers of a bank that count (neither reversed nor a reversal) and meet
-    ``where`` (conditions on ``Transfer``), with both sides' accounts."""
+    ``where`` (conditions on ``Transfer``), with both sides' accounts (as a CTE if ``cte``,
+    computed once however often the statement reads it; typed as a subquery, whose columns
+    it has)."""
     payer, payee, undo = aliased(Account), aliased(Account), aliased(Transfer)
     # Only reversals can reverse: the anti-join then looks through those alone.
     reversed_ = select(undo.id).where(undo.reverses_id.is_not(None),
@@ -300,6 +314,8 @@ def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
             Transfer.reverses_id.is_(None), ~reversed_, *where,
         )
     )
+    if cte:
+        return cast(Subquery, stmt.cte("moves"))
     return stmt.subquery("moves")
 
 
@@ -375,7 +391,7 @@ def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     the last time giving the latest ``last_gave_at``. Two months never share a moment, so
     when those two are the same moment they are in one month, one row, whose own
     ``first_received_id`` and ``last_gave_id`` break the tie."""
-    rows = _months_of(session, bank_id, period)
+    rows = _months_of(session, bank_id, period, summed=True)
     tie = and_(rows.c.first_received_at == rows.c.last_gave_at,
                rows.c.first_received_id < rows.c.last_gave_id)
     per_member = select(
@@ -538,7 +554,7 @@ def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
 
 def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
     rows = _months_of(session, bank_id, period)
-    counts = _by_month(session, select(rows.c.month, func.count())
+    counts = _by_month(session, select(rows.c.month, func.count(distinct(rows.c.member)))
                        .where(or_(rows.c.gave_count > 0, rows.c.received_count > 0))
                        .group_by(rows.c.month))
     return Report(
