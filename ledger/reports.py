@@ -160,14 +160,22 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
     return counted_moves(session, bank_id, *where)
 
 
-def _split(period: Period) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
-    """The period as the whole months in it (``[first, after)`` as ``YYYY-MM``, or None),
-    which ``member_months`` answers for, and the stretches of part months at either end
-    (``[start, end)`` in UTC), which only the transfers can answer for. The two never share
-    a month."""
+def _split(session: Session, bank_id: int, period: Period
+           ) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
+    """The period as the whole months that ``member_months`` answers for (``[first,
+    after)`` as ``YYYY-MM``, or None), and the stretches of part months at either end
+    (``[start, end)`` in UTC) that only the transfers can answer for. The two never share a
+    month. A part month counts as whole when the bank has no transfer at all in the rest
+    of it (the dashboard's period ends tomorrow: the rest of this month is still empty):
+    then the month's counted transfers are the period's, and so are its rows."""
     first = date(period.start.year, period.start.month, 1)
-    whole_from = first if period.start == first else _next_month(first)
+    whole_from = first
+    if period.start != first and _any_between(session, bank_id, first, period.start):
+        whole_from = _next_month(first)
     whole_to = date(period.end.year, period.end.month, 1)
+    if period.end != whole_to and not _any_between(session, bank_id, period.end,
+                                                   _next_month(whole_to)):
+        whole_to = _next_month(whole_to)
     if whole_from >= whole_to:
         return None, [(period.start_at, period.end_at)]
     parts = []
@@ -176,6 +184,14 @@ def _split(period: Period) -> tuple[tuple[str, str] | None, list[tuple[datetime,
     if whole_to < period.end:
         parts.append((Period(whole_to, whole_to).start_at, period.end_at))
     return (_label(whole_from), _label(whole_to)), parts
+
+
+def _any_between(session: Session, bank_id: int, start: date, end: date) -> bool:
+    """Whether the bank has any transfer (counted or not) created in ``[start, end)``."""
+    span = Period(start, end)
+    return session.scalar(select(Transfer.id).where(
+        Transfer.bank_id == bank_id, Transfer.created_at >= literal(span.start_at, UTCDateTime),
+        Transfer.created_at < literal(span.end_at, UTCDateTime)).limit(1)) is not None
 
 
 def _next_month(month: date) -> date:
@@ -270,7 +286,7 @@ def _months_of(session: Session, bank_id: int, period: Period, *, summed: bool =
     transfers (a month or two of them, not the period's). Those are one row per transfer
     and side (``month_sides``), enough for sums and counts of distinct members, unless
     ``summed`` asks for one row per member-month as in the table (``member_months``)."""
-    whole, parts = _split(period)
+    whole, parts = _split(session, bank_id, period)
     table = MemberMonth.__table__.c
     branches: list[Any] = []
     if whole:
@@ -387,23 +403,50 @@ def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     """Members who were helped and, later in the period, helped someone themselves: their
     first time helped (by time, then id) comes before their last time giving.
 
-    Over a member's months: the first time helped is the earliest ``first_received_at``,
-    the last time giving the latest ``last_gave_at``. Two months never share a moment, so
-    when those two are the same moment they are in one month, one row, whose own
-    ``first_received_id`` and ``last_gave_id`` break the tie."""
-    rows = _months_of(session, bank_id, period, summed=True)
-    tie = and_(rows.c.first_received_at == rows.c.last_gave_at,
-               rows.c.first_received_id < rows.c.last_gave_id)
+    Over a member's rows (``_months_of``): the first time helped is the earliest
+    ``first_received_at``, the last time giving the latest ``last_gave_at``. When those
+    are one moment, the ids break the tie. Two months never share a moment, so in a whole
+    month the moment is in one row of the table, which has both ids; in a part month (a
+    row per transfer there) no row has both, and the few members so tied are settled from
+    their transfers at that moment (``_tied``)."""
+    rows = _months_of(session, bank_id, period)
+    both = rows.c.first_received_at == rows.c.last_gave_at
     per_member = select(
+        rows.c.member,
         func.min(rows.c.first_received_at).label("helped"),
         func.max(rows.c.last_gave_at).label("gave"),
-        func.max(case((tie, 1), else_=0)).label("tie"),
+        func.max(case((both, 1), else_=0)).label("in_row"),
+        func.max(case((and_(both, rows.c.first_received_id < rows.c.last_gave_id), 1),
+                      else_=0)).label("tie"),
     ).group_by(rows.c.member).subquery()
-    return int(session.scalar(
-        select(func.count()).select_from(per_member)
-        .where(or_(per_member.c.helped < per_member.c.gave,
-                   and_(per_member.c.helped == per_member.c.gave, per_member.c.tie == 1))))
-        or 0)
+    c = per_member.c
+    same = c.helped == c.gave
+    # -1 for a member who counts; for one tied in a part month, their id; else left out.
+    verdict = case((c.helped < c.gave, -1), (and_(same, c.tie == 1), -1),
+                   (and_(same, c.in_row == 0), c.member), else_=-2).label("verdict")
+    judged = select(verdict, c.helped).subquery()
+    count, tied = 0, []
+    for who, helped, n in session.execute(
+            select(judged.c.verdict, func.min(judged.c.helped), func.count())
+            .where(judged.c.verdict != -2).group_by(judged.c.verdict)):
+        if who == -1:
+            count = int(n)
+        else:
+            tied.append((int(who), helped))
+    return count + sum(_tied(session, bank_id, member, at) for member, at in tied)
+
+
+def _tied(session: Session, bank_id: int, member: int, at: datetime) -> bool:
+    """Whether a member helped and helping at one moment was helped first there (by id)."""
+    accounts = list(session.scalars(select(Account.id).where(Account.member_id == member)))
+    moves = counted_moves(session, bank_id, Transfer.created_at == literal(at, UTCDateTime),
+                          or_(Transfer.from_account_id.in_(accounts),
+                              Transfer.to_account_id.in_(accounts)))
+    helped = session.scalar(select(func.min(moves.c.id)).where(
+        _received(moves), moves.c.payer_member == member))
+    gave = session.scalar(select(func.max(moves.c.id)).where(
+        _given(moves), moves.c.payee_member == member))
+    return helped is not None and gave is not None and helped < gave
 
 
 # Connections between members --------------------------------------------------------------

@@ -39,13 +39,16 @@ from ledger.db import Database, normalise_url
 from ledger.migrate import downgrade, upgrade
 from ledger.models import Account, Base, Member, MemberMonth, Transfer
 from tests.test_migrations import empty, first_migration_with_data, revision  # noqa: F401
-from tests.test_reports import APR, FEB, JAN, MAR, PERIODS, World, at, random_ledger
+from tests.test_reports import APR, FEB, JAN, MAR, PERIODS, World, at, index, random_ledger
 
 BACKENDS = ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 # Whole months, and periods that start or end (or both) mid-month.
 ALL_PERIODS = [*PERIODS, (date(2024, 1, 20), date(2024, 3, 15)),
                (date(2023, 12, 5), date(2024, 1, 20)), (date(2024, 1, 2), date(2024, 1, 21)),
-               (date(2023, 11, 1), date(2024, 2, 15))]
+               (date(2023, 11, 1), date(2024, 2, 15)),
+               # Nothing after the 10th of February (the rest of the month is still empty,
+               # as on the dashboard, whose period ends tomorrow): February is read whole.
+               (date(2024, 2, 1), date(2024, 2, 10)), (date(2024, 1, 25), date(2024, 2, 10))]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -439,3 +442,50 @@ def test_migration_0019_fills_member_months_and_steps_back(empty):  # noqa: F811
     with empty.reading() as session:
         assert months.breaches(session, 1) == []
         assert kept(session, 1) == recomputed(session, 1)
+
+
+# Part months -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("helped_first", [True, False])
+def test_helped_and_helping_at_one_moment_in_a_part_month_is_settled_by_id(db, helped_first):
+    with db.writing() as session:
+        w = World(session)
+        for name in ("Ana", "Ben", "Cy"):
+            w.join(name)
+        day = date(2024, 1, 20)
+        if helped_first:
+            w.helped("Ana", "Ben", 1, day)  # Ben helped…
+            w.helped("Ben", "Cy", 1, day)   # …then, at the same moment, helps Cy
+        else:
+            w.helped("Ben", "Cy", 1, day)
+            w.helped("Ana", "Ben", 1, day)
+        w.helped("Cy", "Ana", 1, date(2024, 1, 28))  # after the period, in its month
+    period = (date(2024, 1, 15), date(2024, 1, 25))
+    with db.reading() as session:
+        bank_id = banks.bank_by_name(session, None).id
+        assert reports._split(session, bank_id, reports.Period(*period))[0] is None
+    assert index(db, *period)["Helped, then helped others"].amount == (1 if helped_first else 0)
+    assert_months_as_before(db, [period, (JAN, date(2024, 1, 25)), (JAN, FEB)])
+
+
+def test_a_part_month_is_read_whole_when_the_rest_of_it_is_empty(db):
+    with db.writing() as session:
+        w = World(session)
+        w.join("Ana")
+        w.join("Ben")
+        w.helped("Ana", "Ben", 1, date(2024, 1, 10))
+        w.helped("Ana", "Ben", 1, date(2024, 2, 5))
+    with db.reading() as session:
+        bank_id = banks.bank_by_name(session, None).id
+
+        def split(start: date, end: date) -> Any:
+            return reports._split(session, bank_id, reports.Period(start, end))
+
+        assert split(JAN, date(2024, 1, 20)) == (("2024-01", "2024-02"), [])
+        assert split(date(2024, 1, 5), date(2024, 2, 10)) == (("2024-01", "2024-03"), [])
+        assert split(date(2024, 1, 15), date(2024, 2, 3)) == (
+            None, [(at(date(2024, 1, 15), 0), at(date(2024, 2, 3), 0))])
+        assert split(date(2024, 1, 12), MAR) == (
+            ("2024-02", "2024-03"), [(at(date(2024, 1, 12), 0), at(FEB, 0))])
+    assert_months_as_before(db, [(JAN, date(2024, 1, 20)), (date(2024, 1, 5), date(2024, 2, 10)),
+                                 (date(2024, 1, 15), date(2024, 2, 3)), (date(2024, 1, 12), MAR)])
