@@ -21,12 +21,16 @@ the ORM, as ``ledger.pairs`` keeps ``member_pairs``:
 Transfers written around the ORM (a bulk load with COPY) are followed by ``rebuild``;
 ``breaches`` (run by ``timebank ledger verify``) checks the table against the transfers.
 
-Concurrency: every row for member M is written while M's account is locked, because every
-transfer, a reversal too, locks both its accounts (``ledger.accounts.transfer``) before it
-is flushed, and the rows a transfer touches are those of its two accounts' members. So two
-writers to the same member-month are ordered by that lock, and ``refresh``'s delete and
-insert never race another writer's upsert; the upsert itself only adds (and keeps the
-earlier or later time), which PostgreSQL's ON CONFLICT makes safe anyway.
+Concurrency: every row for member M is written while M's account (a member has one) is
+locked, because every transfer, a reversal too, locks both its accounts
+(``ledger.accounts.transfer``) before it is flushed, and the rows a transfer touches are
+those of its two accounts' members; ``refresh`` locks the accounts of the members it works
+out again too (in id order, as ``accounts.transfer`` does), for a transfer changed in place
+without that lock. So two writers to the same member-month are ordered by the lock, and
+``refresh`` reads the transfers and deletes and inserts rows that no other writer can
+change meanwhile (on PostgreSQL each statement sees what committed before it; SQLite lets
+one writer at a time); the upsert itself only adds (and keeps the earlier or later time),
+which PostgreSQL's ON CONFLICT makes safe anyway.
 """
 
 from __future__ import annotations
@@ -151,8 +155,13 @@ def refresh(session: Session, bank_id: int, keys: set[tuple[str, int]]) -> None:
     if not keys:
         return
     people = {member for _, member in keys}
-    # The ids themselves, not a subquery: PostgreSQL then reads each side's index.
-    accounts = list(session.scalars(select(Account.id).where(Account.member_id.in_(people))))
+    # Their accounts (one each), locked in id order before the rows are read and written
+    # again: a reversal holds them already (``accounts.transfer``), but a transfer changed
+    # in place (a correction) took no lock. The ids themselves, not a subquery, below:
+    # PostgreSQL then reads each side's index.
+    accounts = list(session.scalars(
+        select(Account.id).where(Account.member_id.in_(people)).order_by(Account.id)
+        .with_for_update()))
     spans = [month_bounds(month) for month in {month for month, _ in keys}]
     moves = reports.counted_moves(
         session, bank_id,
