@@ -936,7 +936,7 @@ def ledger_verify(bank_name: str | None) -> None:
     """Check every invariant of the ledger; exit non-zero and name each breach."""
     from sqlalchemy import func, select
 
-    from ledger import accounts, pairs
+    from ledger import accounts, months, pairs
     from ledger.models import Bank, Transfer
 
     with _app() as (_, shared):
@@ -944,9 +944,11 @@ def ledger_verify(bank_name: str | None) -> None:
         with shared.db.reading() as session:
             bank_id = banks.bank_by_name(session, bank_name).id if bank_name else None
             breaches = accounts.verify(session, bank_id)
-            # Who first met whom (member_pairs) is derived from the transfers: it must agree.
+            # Who first met whom (member_pairs) and what each member gave and received each
+            # month (member_months) are derived from the transfers: they must agree.
             for checked in ([bank_id] if bank_id else session.scalars(select(Bank.id)).all()):
                 breaches += pairs.breaches(session, checked)
+                breaches += months.breaches(session, checked)
             count = session.scalar(select(func.count(Transfer.id))) or 0
     if breaches:
         for breach in breaches:
@@ -959,16 +961,20 @@ def ledger_verify(bank_name: str | None) -> None:
 @ledger_group.command("rebuild-pairs")
 @click.option("--bank", "bank_name", default=None, help="One bank (default: all).")
 def ledger_rebuild_pairs(bank_name: str | None) -> None:
-    """Work out again who first met whom (the reports' connections) from every transfer:
-    after loading transfers round the application, or when ledger verify says they differ."""
-    from ledger import pairs
+    """Work out again from every transfer the tables the reports read: who first met whom
+    (member_pairs, the connections) and what each member gave and received each month
+    (member_months). After loading transfers round the application, or when ledger verify
+    says they differ."""
+    from ledger import months, pairs
 
     with _app() as (_, shared):
         prepare(shared)
         with shared.db.writing() as session:
             bank_id = banks.bank_by_name(session, bank_name).id if bank_name else None
             pairs.rebuild(session, bank_id)
-    click.echo("Who first met whom worked out again from the transfers.")
+            months.rebuild(session, bank_id)
+    click.echo("Who first met whom, and what each member gave and received each month, "
+               "worked out again from the transfers.")
 
 
 @ledger_group.command("export")

@@ -335,25 +335,31 @@ def build(database_url: str, redis_url: str, members: int, transfers: int,
     vacuum = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with vacuum.connect() as c:
         c.execute(text("VACUUM ANALYZE"))
-    # COPY goes round the ORM, whose flush keeps who first met whom (member_pairs) in step
-    # with the transfers: work the pairs out once, as migration 0017 does for an old ledger
-    # (after ANALYZE, so that it is planned on the tables as they are now).
+    # COPY goes round the ORM, whose flush keeps who first met whom (member_pairs) and what
+    # each member gave and received each month (member_months) in step with the transfers:
+    # work them out once, as migrations 0017 and 0019 do for an old ledger (after ANALYZE,
+    # so that it is planned on the tables as they are now).
     from sqlalchemy.orm import Session
 
-    from ledger import pairs
+    from ledger import months, pairs
 
     pairs_started = time.monotonic()
     with Session(engine) as session, session.begin():
         pairs.rebuild(session, bank_id)
     pairs_s = round(time.monotonic() - pairs_started, 1)
+    months_started = time.monotonic()
+    with Session(engine) as session, session.begin():
+        months.rebuild(session, bank_id)
+    months_s = round(time.monotonic() - months_started, 1)
     with vacuum.connect() as c:
         c.execute(text("VACUUM ANALYZE member_pairs"))
+        c.execute(text("VACUUM ANALYZE member_months"))
     vacuum.dispose()
     engine.dispose()
     return {"members": members, "transfers": written, "asked_transfers": transfers,
             "activities": activity_count,
             "activity_credits": credited, "build_s": round(time.monotonic() - started, 1),
-            "pairs_s": pairs_s}
+            "pairs_s": pairs_s, "months_s": months_s}
 
 
 
@@ -520,7 +526,9 @@ def markdown(made: dict[str, Any], found: dict[str, Any], command: str, pg: str)
       f"{TARGET_MB} MB: {'met' if peak < TARGET_MB else 'NOT met'}).\n\n")
     w(f"Machine: {machine()}, shared with other work while it ran. Building the bank took "
       f"{made.get('build_s', '?')} s (COPY), of which {made.get('pairs_s', '?')} s working out "
-      "who first met whom (`ledger.pairs.rebuild`, as migration 0017 does).\n\n")
+      "who first met whom (`ledger.pairs.rebuild`, as migration 0017 does) and "
+      f"{made.get('months_s', '?')} s what each member gave and received each month "
+      "(`ledger.months.rebuild`, as migration 0019 does).\n\n")
     w(f"Reproduce: `{command}`\n")
     return out.getvalue()
 

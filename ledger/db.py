@@ -79,8 +79,10 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         # Their session hooks move a bank's match version on with what matching reads, and
-        # keep who first met whom (member_pairs) in step with the transfers.
+        # keep who first met whom (member_pairs) and what each member gave and received each
+        # month (member_months) in step with the transfers.
         import ledger.match_cache
+        import ledger.months
         import ledger.pairs  # noqa: F401
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)

@@ -628,3 +628,28 @@ class MemberPair(Base):
         CheckConstraint("member_a_id < member_b_id", name="ck_member_pairs_order"),
         Index("ix_member_pairs_bank_met", "bank_id", "met_at"),
     )
+
+
+class MemberMonth(Base):
+    """Derived from the transfers (``ledger.months`` keeps it in step, in the same
+    transaction): what one member of a bank gave and received in one month (``YYYY-MM`` in
+    UTC), counting only the transfers the reports count (``reports.counted_moves``: neither
+    reversed nor a reversal). Given: help credited to the member (``reports._given``: an
+    exchange, record or activity, the member paid); received: an exchange the member paid
+    (``reports._received``). ``first_received_*`` is the month's earliest help received and
+    ``last_gave_*`` its latest help given, each by (time, transfer id)."""
+
+    __tablename__ = "member_months"
+
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    gave_minutes: Mapped[int] = mapped_column(BigInteger, default=0)
+    gave_count: Mapped[int] = mapped_column(Integer, default=0)
+    received_minutes: Mapped[int] = mapped_column(BigInteger, default=0)
+    received_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_received_id: Mapped[int | None] = mapped_column(Integer)
+    last_gave_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_gave_id: Mapped[int | None] = mapped_column(Integer)
+    # The primary key leads with (bank_id, month): a period's months are one range of it.

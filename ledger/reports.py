@@ -18,26 +18,29 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Integer,
     Subquery,
     and_,
     case,
     distinct,
     func,
     literal,
+    literal_column,
+    null,
     or_,
     select,
     text,
-    union,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
 from ledger.exports import SafeWriter
 from ledger.matching import DAYS, Vocabulary, stem, words
-from ledger.models import Account, Member, MemberPair, Post, Transfer, UTCDateTime
+from ledger.models import Account, Member, MemberMonth, MemberPair, Post, Transfer, UTCDateTime
 
 HELP_KINDS = ("exchange", "record", "activity")
 PAIR_KINDS = ("exchange", "gift")
@@ -157,9 +160,152 @@ def _moves(session: Session, bank_id: int, period: Period, *, since_start: bool 
     return counted_moves(session, bank_id, *where)
 
 
-def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
+def _split(session: Session, bank_id: int, period: Period
+           ) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
+    """The period as the whole months that ``member_months`` answers for (``[first,
+    after)`` as ``YYYY-MM``, or None), and the stretches of part months at either end
+    (``[start, end)`` in UTC) that only the transfers can answer for. The two never share a
+    month. A part month counts as whole when the bank has no transfer at all in the rest
+    of it (the dashboard's period ends tomorrow: the rest of this month is still empty):
+    then the month's counted transfers are the period's, and so are its rows."""
+    first = date(period.start.year, period.start.month, 1)
+    whole_from = first
+    if period.start != first and _any_between(session, bank_id, first, period.start):
+        whole_from = _next_month(first)
+    whole_to = date(period.end.year, period.end.month, 1)
+    if period.end != whole_to and not _any_between(session, bank_id, period.end,
+                                                   _next_month(whole_to)):
+        whole_to = _next_month(whole_to)
+    if whole_from >= whole_to:
+        return None, [(period.start_at, period.end_at)]
+    parts = []
+    if period.start < whole_from:
+        parts.append((period.start_at, Period(whole_from, whole_from).start_at))
+    if whole_to < period.end:
+        parts.append((Period(whole_to, whole_to).start_at, period.end_at))
+    return (_label(whole_from), _label(whole_to)), parts
+
+
+def _any_between(session: Session, bank_id: int, start: date, end: date) -> bool:
+    """Whether the bank has any transfer (counted or not) created in ``[start, end)``."""
+    span = Period(start, end)
+    return session.scalar(select(Transfer.id).where(
+        Transfer.bank_id == bank_id, Transfer.created_at >= literal(span.start_at, UTCDateTime),
+        Transfer.created_at < literal(span.end_at, UTCDateTime)).limit(1)) is not None
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _in_months(bank_id: int, whole: tuple[str, str]) -> Any:
+    """The rows of ``member_months`` for these whole months (one range of its key)."""
+    return and_(MemberMonth.bank_id == bank_id, MemberMonth.month >= whole[0],
+                MemberMonth.month < whole[1])
+
+
+def _part_moves(session: Session, bank_id: int, parts: list[tuple[datetime, datetime]]
+                ) -> Any:
+    """The transfers that count in these stretches of part months (see ``_split``): on
+    PostgreSQL a CTE, read once however many sides of each transfer the statement reads."""
+    return counted_moves(session, bank_id, or_(*(
+        and_(Transfer.created_at >= literal(start, UTCDateTime),
+             Transfer.created_at < literal(end, UTCDateTime)) for start, end in parts)),
+        cte=not _sqlite(session))  # SQLite cannot place it inside a compound select
+
+
+MONTH_COLUMNS = ("gave_minutes", "gave_count", "received_minutes", "received_count",
+                 "first_received_at", "first_received_id", "last_gave_at", "last_gave_id")
+
+
+def month_sides(moves: Subquery) -> Any:
+    """``_side_rows`` in one statement (a UNION ALL)."""
+    return union_all(*_side_rows(moves))
+
+
+def _side_rows(moves: Subquery) -> list[Any]:
+    """Each transfer of ``moves`` (from ``counted_moves``) as the rows it adds to
+    ``member_months``, unsummed: one for the member it credits with help given
+    (``_given``), one for the member it shows helped (``_received``). Columns ``month``,
+    ``member`` and ``MONTH_COLUMNS``."""
+    at_none, id_none = type_coerce(null(), UTCDateTime), type_coerce(null(), moves.c.id.type)
+    # Written into the statement, not bound: an integer on both backends, summed as one.
+    zero, one = literal_column("0", Integer), literal_column("1", Integer)
+    gave = select(
+        moves.c.month.label("month"), moves.c.payee_member.label("member"),
+        moves.c.minutes.label("gave_minutes"), one.label("gave_count"),
+        zero.label("received_minutes"), zero.label("received_count"),
+        at_none.label("first_received_at"), id_none.label("first_received_id"),
+        moves.c.at.label("last_gave_at"), moves.c.id.label("last_gave_id"),
+    ).where(_given(moves))
+    received = select(
+        moves.c.month, moves.c.payer_member, zero, zero, moves.c.minutes, one,
+        moves.c.at, moves.c.id, at_none, id_none,
+    ).where(_received(moves))
+    return [gave, received]
+
+
+def member_months(moves: Subquery) -> Any:
+    """What each member gave and received each month among ``moves`` (from
+    ``counted_moves``): a select of ``month``, ``member`` and ``MONTH_COLUMNS``, one row
+    per month and member who gave or received. ``ledger.months`` keeps this in the table
+    ``member_months``; this is how that table is built and checked, and how the reports
+    count a period's part months, which the table cannot answer for."""
+    rows = month_sides(moves).subquery("sides")
+    key = (rows.c.month, rows.c.member)
+    # Each month's first help received and last help given, by (time, id): numbered within
+    # the member-month's rows of that side (the other side's rows number apart).
+    first = func.row_number().over(
+        partition_by=(*key, rows.c.received_count),
+        order_by=(rows.c.first_received_at, rows.c.first_received_id))
+    last = func.row_number().over(
+        partition_by=(*key, rows.c.gave_count),
+        order_by=(rows.c.last_gave_at.desc(), rows.c.last_gave_id.desc()))
+    ranked = select(rows, first.label("first_n"), last.label("last_n")).subquery("ranked")
+    c = ranked.c
+    is_first = and_(c.received_count == 1, c.first_n == 1)
+    is_last = and_(c.gave_count == 1, c.last_n == 1)
+    return select(
+        c.month, c.member,
+        func.sum(c.gave_minutes).label("gave_minutes"),
+        func.sum(c.gave_count).label("gave_count"),
+        func.sum(c.received_minutes).label("received_minutes"),
+        func.sum(c.received_count).label("received_count"),
+        func.max(case((is_first, c.first_received_at))).label("first_received_at"),
+        func.max(case((is_first, c.first_received_id))).label("first_received_id"),
+        func.max(case((is_last, c.last_gave_at))).label("last_gave_at"),
+        func.max(case((is_last, c.last_gave_id))).label("last_gave_id"),
+    ).group_by(c.month, c.member)
+
+
+def _months_of(session: Session, bank_id: int, period: Period, *, summed: bool = False
+               ) -> Subquery:
+    """What each member gave and received in each month of the period, as ``member_months``
+    holds it (columns ``month``, ``member`` and ``MONTH_COLUMNS``): the table's rows for the
+    whole months, and for part months at either end the same worked out from their
+    transfers (a month or two of them, not the period's). Those are one row per transfer
+    and side (``month_sides``), enough for sums and counts of distinct members, unless
+    ``summed`` asks for one row per member-month as in the table (``member_months``)."""
+    whole, parts = _split(session, bank_id, period)
+    table = MemberMonth.__table__.c
+    branches: list[Any] = []
+    if whole:
+        branches.append(select(table.month, table.member_id.label("member"),
+                               *(table[name] for name in MONTH_COLUMNS))
+                        .where(_in_months(bank_id, whole)))
+    if parts:
+        moves = _part_moves(session, bank_id, parts)
+        # Side by side in one UNION ALL (SQLite takes no compound nested in another).
+        branches += [member_months(moves)] if summed else _side_rows(moves)
+    both: Any = branches[0] if len(branches) == 1 else union_all(*branches)
+    return cast(Subquery, both.subquery("member_months"))
+
+
+def counted_moves(session: Session, bank_id: int, *where: Any, cte: bool = False) -> Subquery:
     """The transfers of a bank that count (neither reversed nor a reversal) and meet
-    ``where`` (conditions on ``Transfer``), with both sides' accounts."""
+    ``where`` (conditions on ``Transfer``), with both sides' accounts (as a CTE if ``cte``,
+    computed once however often the statement reads it; typed as a subquery, whose columns
+    it has)."""
     payer, payee, undo = aliased(Account), aliased(Account), aliased(Transfer)
     # Only reversals can reverse: the anti-join then looks through those alone.
     reversed_ = select(undo.id).where(undo.reverses_id.is_not(None),
@@ -184,6 +330,8 @@ def counted_moves(session: Session, bank_id: int, *where: Any) -> Subquery:
             Transfer.reverses_id.is_(None), ~reversed_, *where,
         )
     )
+    if cte:
+        return cast(Subquery, stmt.cte("moves"))
     return stmt.subquery("moves")
 
 
@@ -237,39 +385,68 @@ class Roles:
         return self.both + self.only_gave + self.only_received
 
 
-def _roles(session: Session, moves: Subquery) -> Roles:
-    sides = union_all(
-        select(moves.c.payee_member.label("member"), literal(1).label("gave"),
-               literal(0).label("got")).where(_given(moves)),
-        select(moves.c.payer_member.label("member"), literal(0).label("gave"),
-               literal(1).label("got")).where(_received(moves)),
-    ).subquery()
-    per_member = select(sides.c.member, func.max(sides.c.gave).label("gave"),
-                        func.max(sides.c.got).label("got")).group_by(sides.c.member).subquery()
-    counts = {(int(gave), int(got)): int(n) for gave, got, n in session.execute(
-        select(per_member.c.gave, per_member.c.got, func.count())
-        .group_by(per_member.c.gave, per_member.c.got))}
-    return Roles(counts.get((1, 1), 0), counts.get((1, 0), 0), counts.get((0, 1), 0))
+def _roles(session: Session, bank_id: int, period: Period) -> Roles:
+    rows = _months_of(session, bank_id, period)
+    # Members who gave, who received, who did either: each a count of distinct members
+    # (sorted, not hashed per member: the quickest way through a year's member-months).
+    gave, got, active = session.execute(select(
+        func.count(distinct(case((rows.c.gave_count > 0, rows.c.member)))),
+        func.count(distinct(case((rows.c.received_count > 0, rows.c.member)))),
+        func.count(distinct(case((or_(rows.c.gave_count > 0, rows.c.received_count > 0),
+                                  rows.c.member)))),
+    )).one()
+    both = int(gave) + int(got) - int(active)
+    return Roles(both, int(gave) - both, int(got) - both)
 
 
-def _received_then_gave(session: Session, moves: Subquery) -> int:
+def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     """Members who were helped and, later in the period, helped someone themselves: their
-    first time helped (by time, then id) comes before their last time giving."""
-    def end(condition: Any, member: Any, first: bool) -> Subquery:
-        order = (moves.c.at, moves.c.id) if first else (moves.c.at.desc(), moves.c.id.desc())
-        ranked = select(member.label("member"), moves.c.at, moves.c.id,
-                        func.row_number().over(partition_by=member, order_by=order)
-                        .label("n")).where(condition).subquery()
-        return select(ranked.c.member, ranked.c.at, ranked.c.id).where(ranked.c.n == 1) \
-            .subquery()
+    first time helped (by time, then id) comes before their last time giving.
 
-    helped = end(_received(moves), moves.c.payer_member, first=True)
-    gave = end(_given(moves), moves.c.payee_member, first=False)
-    return int(session.scalar(
-        select(func.count()).select_from(helped)
-        .join(gave, gave.c.member == helped.c.member)
-        .where(or_(helped.c.at < gave.c.at,
-                   and_(helped.c.at == gave.c.at, helped.c.id < gave.c.id)))) or 0)
+    Over a member's rows (``_months_of``): the first time helped is the earliest
+    ``first_received_at``, the last time giving the latest ``last_gave_at``. When those
+    are one moment, the ids break the tie. Two months never share a moment, so in a whole
+    month the moment is in one row of the table, which has both ids; in a part month (a
+    row per transfer there) no row has both, and the few members so tied are settled from
+    their transfers at that moment (``_tied``)."""
+    rows = _months_of(session, bank_id, period)
+    both = rows.c.first_received_at == rows.c.last_gave_at
+    per_member = select(
+        rows.c.member,
+        func.min(rows.c.first_received_at).label("helped"),
+        func.max(rows.c.last_gave_at).label("gave"),
+        func.max(case((both, 1), else_=0)).label("in_row"),
+        func.max(case((and_(both, rows.c.first_received_id < rows.c.last_gave_id), 1),
+                      else_=0)).label("tie"),
+    ).group_by(rows.c.member).subquery()
+    c = per_member.c
+    same = c.helped == c.gave
+    # -1 for a member who counts; for one tied in a part month, their id; else left out.
+    verdict = case((c.helped < c.gave, -1), (and_(same, c.tie == 1), -1),
+                   (and_(same, c.in_row == 0), c.member), else_=-2).label("verdict")
+    judged = select(verdict, c.helped).subquery()
+    count, tied = 0, []
+    for who, helped, n in session.execute(
+            select(judged.c.verdict, func.min(judged.c.helped), func.count())
+            .where(judged.c.verdict != -2).group_by(judged.c.verdict)):
+        if who == -1:
+            count = int(n)
+        else:
+            tied.append((int(who), helped))
+    return count + sum(_tied(session, bank_id, member, at) for member, at in tied)
+
+
+def _tied(session: Session, bank_id: int, member: int, at: datetime) -> bool:
+    """Whether a member helped and helping at one moment was helped first there (by id)."""
+    accounts = list(session.scalars(select(Account.id).where(Account.member_id == member)))
+    moves = counted_moves(session, bank_id, Transfer.created_at == literal(at, UTCDateTime),
+                          or_(Transfer.from_account_id.in_(accounts),
+                              Transfer.to_account_id.in_(accounts)))
+    helped = session.scalar(select(func.min(moves.c.id)).where(
+        _received(moves), moves.c.payer_member == member))
+    gave = session.scalar(select(func.max(moves.c.id)).where(
+        _given(moves), moves.c.payee_member == member))
+    return helped is not None and gave is not None and helped < gave
 
 
 # Connections between members --------------------------------------------------------------
@@ -406,9 +583,9 @@ def _count_by(session: Session, key: Any, *where: Any) -> dict[str, int]:
 
 
 def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    moves = _moves(session, bank_id, period)
-    minutes = _by_month(session, select(moves.c.month, func.sum(moves.c.minutes))
-                        .where(_given(moves)).group_by(moves.c.month))
+    rows = _months_of(session, bank_id, period)
+    minutes = _by_month(session, select(rows.c.month, func.sum(rows.c.gave_minutes))
+                        .group_by(rows.c.month))
     return Report(
         "hours-by-month", "Hours given each month",
         "Hours of help members gave each month: to each other, at group activities, or "
@@ -419,13 +596,10 @@ def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
 
 
 def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
-    moves = _moves(session, bank_id, period)
-    active = union(
-        select(moves.c.month, moves.c.payee_member.label("member")).where(_given(moves)),
-        select(moves.c.month, moves.c.payer_member.label("member")).where(_received(moves)),
-    ).subquery()
-    counts = _by_month(session, select(active.c.month, func.count())
-                       .group_by(active.c.month))
+    rows = _months_of(session, bank_id, period)
+    counts = _by_month(session, select(rows.c.month, func.count(distinct(rows.c.member)))
+                       .where(or_(rows.c.gave_count > 0, rows.c.received_count > 0))
+                       .group_by(rows.c.month))
     return Report(
         "active-members", "Active members each month",
         "Members who gave or received help at least once in the month.",
@@ -435,7 +609,7 @@ def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
 
 
 def _reciprocity(session: Session, bank_id: int, period: Period) -> Report:
-    roles = _roles(session, _moves(session, bank_id, period))
+    roles = _roles(session, bank_id, period)
     groups = (
         ("Gave and received", roles.both),
         ("Only gave", roles.only_gave),
@@ -485,13 +659,14 @@ def _hours_by_category(session: Session, bank_id: int, period: Period) -> Report
 
 
 def _hours_by_area(session: Session, bank_id: int, period: Period) -> Report:
-    moves = _moves(session, bank_id, period)
+    months = _months_of(session, bank_id, period)
+    totals = session.execute(
+        select(Member.area, func.sum(months.c.gave_minutes))
+        .join(Member, Member.id == months.c.member)
+        .where(months.c.gave_count > 0).group_by(Member.area)).all()
     minutes: dict[str, int] = defaultdict(int)
     spelling: dict[str, str] = {}
-    for raw, total in session.execute(
-            select(Member.area, func.sum(moves.c.minutes))
-            .join(Member, Member.id == moves.c.payee_member)
-            .where(_given(moves)).group_by(Member.area)):
+    for raw, total in totals:
         area = " ".join((raw or "").split())
         key = area.casefold()
         minutes[key] += int(total)
@@ -608,11 +783,11 @@ def coproduction(session: Session, bank_id: int, start: date, end: date) -> list
     period = _period(start, end)
     _tune(session)
     moves = _moves(session, bank_id, period)
-    roles = _roles(session, moves)
+    roles = _roles(session, bank_id, period)
     return [
         *_assets(session, bank_id, period, roles),
         *_work(session, moves),
-        *_reciprocity_indicators(session, moves, roles),
+        *_reciprocity_indicators(session, bank_id, period, roles),
         *_networks(session, bank_id, period),
     ]
 
@@ -653,7 +828,7 @@ def _work(session: Session, moves: Subquery) -> Iterator[Indicator]:
     )
 
 
-def _reciprocity_indicators(session: Session, moves: Subquery, roles: Roles
+def _reciprocity_indicators(session: Session, bank_id: int, period: Period, roles: Roles
                             ) -> Iterator[Indicator]:
     yield Indicator(
         "Reciprocity", "Members who gave and received",
@@ -661,7 +836,7 @@ def _reciprocity_indicators(session: Session, moves: Subquery, roles: Roles
         "The share of active members who both gave help and were helped in the period.",
     )
     yield Indicator(
-        "Reciprocity", "Helped, then helped others", _received_then_gave(session, moves),
+        "Reciprocity", "Helped, then helped others", _received_then_gave(session, bank_id, period),
         "members",
         "Members who were helped and later in the period helped someone else.",
     )
