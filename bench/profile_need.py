@@ -82,6 +82,27 @@ Before this work (commit 72f0bb8) one NEED through the webhook cost **10 SQL sta
   workers: the embedded backend is for a bank on one machine, not for storms.
 - RQ asks Redis `INFO` once per process, on its first enqueue; not counted above.
 
+### Where a BALANCE's time goes under load (2026-12-03)
+
+The issue measured BALANCE at 0.40-0.47 of the bare endpoint before the care and language
+work; the webhook section above now gives 0.09-0.17. A sampling profile of the gunicorn
+workers during that bench (`py-spy record --subprocesses --format raw -- .venv/bin/python
+bench/run.py --only webhook --scenarios balance --backends embedded --rounds 1 --performance
+-`, 2,874 samples inside the webhook) shows where:
+
+- **36% in its two Redis round trips** (the claim, dialog and caps in one pipeline; the
+  answer and dialog after in another): mostly waiting for the Redis process to be scheduled
+  on a machine whose two cores the workers and wrk already fill;
+- **22% in its two SQL statements**: reading the member's facts (11%) and keeping the text
+  for the brokers' inbox (12%, the care issue's rule that every inbound text is kept, sealed
+  with Fernet: 3.5%);
+- the conversation step itself, command words in six languages included, 4%; Flask's form
+  parsing 4%.
+
+So the gap is round trips, not Python: the next steps are answering before the second
+pipeline (the answer cached for a repeated MessageSid a moment later) and keeping the texts of
+read-only commands in a batch the worker writes, neither done yet.
+
 """
 
 
