@@ -281,10 +281,6 @@ def read_word(word: str, language: str = "en") -> tuple[str | None, bool, bool]:
     exact = words.exact.get(word)
     if exact is not None:
         return exact, False, False
-    if table(ANY_LANGUAGE).exact.get(word) == "LANG":
-        # A member left in a language they do not read still knows their own word for it
-        # (LUQAD, ভাষা, DIL): the way out is never only in a language they cannot read.
-        return "LANG", False, False
     misspelt = MISSPELLINGS.get(word)
     if misspelt is not None:
         return misspelt, True, misspelt not in _SURE_WHEN_GUESSED
@@ -344,6 +340,21 @@ def written_in(raw: str | None, command: str, codes: tuple[str, ...]) -> str | N
     return found[0] if len(found) == 1 else None
 
 
+def _foreign_lang(word: str, rest: str) -> bool:
+    """Whether another language's word for LANG (LUQAD, ভাষা, DIL) is meant as LANG: a member
+    left in a language they do not read still knows their own word for it, so the way out
+    is never only in a language they cannot read. Alone, or before a number or a language's
+    name ("LUQAD 3", "DIL Türkçe"); "Dil needs a lift" is a person's words, for a broker."""
+    if table(ANY_LANGUAGE).exact.get(word) != "LANG":
+        return False
+    after = ascii_digits(rest.strip())
+    if not after or after.isdecimal():
+        return True
+    from conversations import languages
+
+    return languages.named(after) is not None
+
+
 def parse(raw: str | None, language: str = "en") -> Command:
     """Read a text from a member writing ``language``: English command words always work, and
     so do the language's own (from the catalogue), with the same typo tolerance."""
@@ -364,6 +375,9 @@ def parse(raw: str | None, language: str = "en") -> Command:
         name, guessed, uncertain = None, False, False
     else:
         name, guessed, uncertain = read_word(word, language)
+    foreign_lang = name is None and _foreign_lang(word, rest)
+    if foreign_lang:
+        name = "LANG"
     if name in CARRIER_WORDS and not single and name not in OPT_OUT_LEADING_WORDS:
         # "Help with shopping" is an answer, not a request for help.
         name = None
@@ -377,7 +391,7 @@ def parse(raw: str | None, language: str = "en") -> Command:
     return Command(
         name, ascii_digits(rest.strip()), text, single_word=single,
         canonical=name is not None and not guessed and (
-            name == word or word in table(language).names),
+            name == word or word in table(language).names or foreign_lang),
         guessed=name is not None and guessed,
         uncertain=name is not None and uncertain,
     )

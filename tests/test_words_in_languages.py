@@ -28,6 +28,7 @@ from conversations.machine import (
     ReachPerson,
     ReportHours,
     SetLanguage,
+    SetProfile,
 )
 from ledger.models import Member
 from tests.helpers import join
@@ -146,6 +147,20 @@ def test_each_languages_word_for_lang_works_from_any_language(language):
     for reading in ("en", *LANGUAGES):
         command = parse(f"{OWN_LANG[language]} 3", reading)
         assert (command.name, command.args) == ("LANG", "3"), (language, reading)
+
+
+@pytest.mark.parametrize("text", ["Dil needs a lift to the hospital on Saturday",
+                                  "Bhasa can you help me move a wardrobe", "Iaith is my cat"])
+def test_a_name_like_a_word_for_lang_starting_a_sentence_is_words(text):
+    # Dil is a name: the sentence goes to a broker as before, not answered with the languages.
+    assert parse(text, "en").name is None
+
+
+def test_luqad_interrupts_a_question_as_lang_does():
+    # Right after JOIN is when a member left in English is most lost.
+    outcome = step(State(question="skills"), facts("en"), "LUQAD")
+    assert not any(isinstance(effect, SetProfile) for effect in outcome.effects)
+    assert "choices" in outcome.replies[0].params
 
 
 @pytest.mark.every_language
