@@ -474,9 +474,10 @@ def _naming(member: Member) -> Any:
         return literal(prefix, String) + cast(column, String)
 
     refs = union(
+        # Their own needs and offers (a need they helped with is someone else's: what was
+        # done about it comes only where the entry's detail names them).
         select(labelled("ref ", Post.ref)).where(
-            Post.bank_id == member.bank_id,
-            or_(Post.member_id == member.id, Post.helper_member_id == member.id)),
+            Post.bank_id == member.bank_id, Post.member_id == member.id),
         select(labelled("ref ", Confirmation.ref)).where(
             Confirmation.bank_id == member.bank_id,
             or_(Confirmation.payer_account_id == account,
@@ -497,12 +498,24 @@ def _naming(member: Member) -> Any:
                AuditEntry.detail.like(f"{named}:%"))
 
 
+_MEMBER_NUMBER = re.compile(r"\bmember (\d+)\b")
+
+
+def _others_unnamed(text: str, member: Member) -> str:
+    """An entry's words with every other member's number taken out ("asked member 31" is
+    "asked another member"): a member's export is theirs, not who else was asked."""
+    return _MEMBER_NUMBER.sub(
+        lambda found: found.group(0) if int(found.group(1)) == member.id else "another member",
+        text)
+
+
 def _export_audit(session: Session, member: Member) -> Rows:
     return [{
         "at": _when(entry.created_at), "action": entry.action,
         "by": ("you" if entry.broker_member_id == member.id
                else "a broker" if entry.broker_member_id else "the command line"),
-        "subject": entry.subject, "detail": entry.detail, "via": entry.via,
+        "subject": _others_unnamed(entry.subject, member),
+        "detail": _others_unnamed(entry.detail, member), "via": entry.via,
     } for entry in session.scalars(
         select(AuditEntry).where(AuditEntry.bank_id == member.bank_id, _naming(member))
         .order_by(AuditEntry.id))]

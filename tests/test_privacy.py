@@ -213,6 +213,13 @@ def test_export_includes_what_brokers_did_about_her_hours_texts_and_needs(town, 
                      subject=f"ref {bob_post}", detail=f"member {ident} will help", via="cli")
         audit.record(session, bank.id, "member.note", broker_id=None,
                      subject=f"member {ident}0", detail=f"member {ident}0 moved", via="cli")
+        # Bob's need, which she helped with, names someone else asked: not hers to read.
+        audit.record(session, bank.id, "need.asked", broker_id=None, subject=f"ref {bob_post}",
+                     detail=f"asked member {ident}0", via="web")
+        # Her own offer, naming another member: hers, with the other member unnamed.
+        own = session.scalar(select(Post.ref).where(Post.member_id == ident))
+        audit.record(session, bank.id, "offer.shown", broker_id=None, subject=f"ref {own}",
+                     detail=f"shown to member {ident}0", via="web")
     result = cli("member", "export", f"#{ident}", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     found = json.loads((tmp_path / f"member-{ident}-export.json").read_text())
@@ -223,6 +230,9 @@ def test_export_includes_what_brokers_did_about_her_hours_texts_and_needs(town, 
     # Sam's text, and member 10 times her number, are someone else's.
     assert not {s for a, s in entries if a == "inbox.handled"} - {f"text {anwen_text}"}
     assert ("member.note", f"member {ident}0") not in entries
+    assert "need.asked" not in {a for a, _ in entries}
+    [shown] = [e for e in found["sources"]["audit"] if e["action"] == "offer.shown"]
+    assert shown["detail"] == "shown to another member"
 
 
 def test_export_names_a_member_by_number_and_refuses_strangers(town, cli, tmp_path):
