@@ -260,6 +260,12 @@ def _after_flush(session: Session, _context: Any) -> None:
     for transfer in gone:
         values = _values(transfer, before=True)
         again.setdefault(values["bank_id"], set()).update(_touched(session, values))
+        # A reversal deleted: the transfer it reversed counts again.
+        original = (session.get(Transfer, values["reverses_id"])
+                    if values["reverses_id"] is not None else None)
+        if original is not None:
+            again.setdefault(original.bank_id, set()).update(
+                _touched(session, _values(original, before=False)))
     for bank_id, keys in again.items():
         refresh(session, bank_id, keys)
 

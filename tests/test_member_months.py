@@ -287,6 +287,25 @@ def test_reversing_a_months_only_transfer_leaves_no_row(db):
     assert_months_as_before(db)
 
 
+def test_deleting_a_reversal_counts_the_transfer_it_reversed_again(db):
+    # No part of the bank deletes transfers; a repair by hand through the ORM might.
+    with db.writing() as session:
+        w = World(session)
+        w.join("Ana")
+        w.join("Ben")
+        january = w.helped("Ana", "Ben", 2, JAN)
+        w.reverse(january, FEB)
+    with db.writing() as session:
+        bank_id = banks.bank_by_name(session, None).id
+        assert kept(session, bank_id) == {}
+        undo = session.scalars(select(Transfer).where(Transfer.reverses_id == january.id)).one()
+        session.delete(undo)
+    with db.reading() as session:
+        assert {month for month, _ in kept(session, bank_id)} == {"2024-01"}
+        assert kept(session, bank_id) == recomputed(session, bank_id)
+        assert months.breaches(session, bank_id) == []
+
+
 def test_reversing_the_first_or_last_of_a_month_takes_the_next(db):
     with db.writing() as session:
         w = World(session)
