@@ -278,14 +278,13 @@ def member_months(moves: Subquery) -> Any:
     ).group_by(c.month, c.member)
 
 
-def _months_of(session: Session, bank_id: int, period: Period, *, summed: bool = False
-               ) -> Subquery:
+def _months_of(session: Session, bank_id: int, period: Period) -> Subquery:
     """What each member gave and received in each month of the period, as ``member_months``
     holds it (columns ``month``, ``member`` and ``MONTH_COLUMNS``): the table's rows for the
     whole months, and for part months at either end the same worked out from their
     transfers (a month or two of them, not the period's). Those are one row per transfer
-    and side (``month_sides``), enough for sums and counts of distinct members, unless
-    ``summed`` asks for one row per member-month as in the table (``member_months``)."""
+    and side (``month_sides``), enough for sums and counts of distinct members (a member
+    may have several rows in one month)."""
     whole, parts = _split(session, bank_id, period)
     table = MemberMonth.__table__.c
     branches: list[Any] = []
@@ -296,7 +295,7 @@ def _months_of(session: Session, bank_id: int, period: Period, *, summed: bool =
     if parts:
         moves = _part_moves(session, bank_id, parts)
         # Side by side in one UNION ALL (SQLite takes no compound nested in another).
-        branches += [member_months(moves)] if summed else _side_rows(moves)
+        branches += _side_rows(moves)
     both: Any = branches[0] if len(branches) == 1 else union_all(*branches)
     return cast(Subquery, both.subquery("member_months"))
 
@@ -401,7 +400,14 @@ def _roles(session: Session, bank_id: int, period: Period) -> Roles:
 
 def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     """Members who were helped and, later in the period, helped someone themselves: their
-    first time helped (by time, then id) comes before their last time giving.
+    first time helped (by time, then id) comes before their last time giving."""
+    return _roles_and_received_then_gave(session, bank_id, period)[1]
+
+
+def _roles_and_received_then_gave(session: Session, bank_id: int, period: Period
+                                  ) -> tuple[Roles, int]:
+    """``_roles`` and ``_received_then_gave`` from one pass over the member-months (the
+    co-production page wants both; each alone is a pass of its own).
 
     Over a member's rows (``_months_of``): the first time helped is the earliest
     ``first_received_at``, the last time giving the latest ``last_gave_at``. When those
@@ -421,19 +427,26 @@ def _received_then_gave(session: Session, bank_id: int, period: Period) -> int:
     ).group_by(rows.c.member).subquery()
     c = per_member.c
     same = c.helped == c.gave
-    # -1 for a member who counts; for one tied in a part month, their id; else left out.
+    # -1 for a member who counts; for one tied in a part month, their id; else -2.
     verdict = case((c.helped < c.gave, -1), (and_(same, c.tie == 1), -1),
                    (and_(same, c.in_row == 0), c.member), else_=-2).label("verdict")
-    judged = select(verdict, c.helped).subquery()
+    judged = select(verdict, c.helped, c.gave).subquery()
     count, tied = 0, []
-    for who, helped, n in session.execute(
-            select(judged.c.verdict, func.min(judged.c.helped), func.count())
-            .where(judged.c.verdict != -2).group_by(judged.c.verdict)):
+    gave = got = active = 0
+    for who, helped, n, givers, helped_ones in session.execute(
+            select(judged.c.verdict, func.min(judged.c.helped), func.count(),
+                   func.count(judged.c.gave), func.count(judged.c.helped))
+            .group_by(judged.c.verdict)):
+        # Every member who gave or received has a row (a giver a last time giving, one
+        # helped a first time helped): the roles are counts of those.
+        active, gave, got = active + int(n), gave + int(givers), got + int(helped_ones)
         if who == -1:
             count = int(n)
-        else:
+        elif who != -2:
             tied.append((int(who), helped))
-    return count + sum(_tied(session, bank_id, member, at) for member, at in tied)
+    both_ways = gave + got - active
+    roles = Roles(both_ways, gave - both_ways, got - both_ways)
+    return roles, count + sum(_tied(session, bank_id, member, at) for member, at in tied)
 
 
 def _tied(session: Session, bank_id: int, member: int, at: datetime) -> bool:
@@ -783,11 +796,11 @@ def coproduction(session: Session, bank_id: int, start: date, end: date) -> list
     period = _period(start, end)
     _tune(session)
     moves = _moves(session, bank_id, period)
-    roles = _roles(session, bank_id, period)
+    roles, helped_then_helped = _roles_and_received_then_gave(session, bank_id, period)
     return [
         *_assets(session, bank_id, period, roles),
         *_work(session, moves),
-        *_reciprocity_indicators(session, bank_id, period, roles),
+        *_reciprocity_indicators(roles, helped_then_helped),
         *_networks(session, bank_id, period),
     ]
 
@@ -828,15 +841,14 @@ def _work(session: Session, moves: Subquery) -> Iterator[Indicator]:
     )
 
 
-def _reciprocity_indicators(session: Session, bank_id: int, period: Period, roles: Roles
-                            ) -> Iterator[Indicator]:
+def _reciprocity_indicators(roles: Roles, helped_then_helped: int) -> Iterator[Indicator]:
     yield Indicator(
         "Reciprocity", "Members who gave and received",
         _percent(roles.both, roles.active), "%",
         "The share of active members who both gave help and were helped in the period.",
     )
     yield Indicator(
-        "Reciprocity", "Helped, then helped others", _received_then_gave(session, bank_id, period),
+        "Reciprocity", "Helped, then helped others", helped_then_helped,
         "members",
         "Members who were helped and later in the period helped someone else.",
     )

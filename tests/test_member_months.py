@@ -196,6 +196,9 @@ def assert_months_as_before(db: Database, periods: list[tuple[date, date]] = ALL
                 session, bank_id, period), (start, end)
             assert reports._received_then_gave(session, bank_id, period) == \
                 old_received_then_gave(session, bank_id, period), (start, end)
+            # The co-production page's one pass gives the reciprocity report's roles too.
+            assert reports._roles_and_received_then_gave(session, bank_id, period)[0] == \
+                old_roles(session, bank_id, period), (start, end)
             by_area: dict[str, int] = defaultdict(int)
             for area, minutes in old_minutes_by_area(session, bank_id, period).items():
                 by_area[" ".join((area or "").split()).casefold()] += minutes
