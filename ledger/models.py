@@ -652,4 +652,8 @@ class MemberMonth(Base):
     first_received_id: Mapped[int | None] = mapped_column(Integer)
     last_gave_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_gave_id: Mapped[int | None] = mapped_column(Integer)
+    # Of gave_minutes, those for helping another member and those for group activities (the
+    # rest were recorded by a broker): the co-production page's hours by kind of help.
+    gave_exchange_minutes: Mapped[int] = mapped_column(BigInteger, default=0)
+    gave_activity_minutes: Mapped[int] = mapped_column(BigInteger, default=0)
     # The primary key leads with (bank_id, month): a period's months are one range of it.

@@ -103,6 +103,8 @@ def _upsert(session: Session, row: dict[str, Any]) -> None:
             "gave_count": old.gave_count + new.gave_count,
             "received_minutes": old.received_minutes + new.received_minutes,
             "received_count": old.received_count + new.received_count,
+            "gave_exchange_minutes": old.gave_exchange_minutes + new.gave_exchange_minutes,
+            "gave_activity_minutes": old.gave_activity_minutes + new.gave_activity_minutes,
             "first_received_at": case((takes_first, new.first_received_at),
                                       else_=old.first_received_at),
             "first_received_id": case((takes_first, new.first_received_id),
@@ -129,12 +131,17 @@ def _added(session: Session, transfer: Transfer) -> None:
     month = month_of(transfer.created_at)
     base = {"bank_id": transfer.bank_id, "month": month, "gave_minutes": 0, "gave_count": 0,
             "received_minutes": 0, "received_count": 0, "first_received_at": None,
-            "first_received_id": None, "last_gave_at": None, "last_gave_id": None}
+            "first_received_id": None, "last_gave_at": None, "last_gave_id": None,
+            "gave_exchange_minutes": 0, "gave_activity_minutes": 0}
     # As reports._given and reports._received read it.
     if transfer.kind in reports.HELP_KINDS and payee is not None:
         _upsert(session, {**base, "member_id": payee, "gave_minutes": transfer.minutes,
                           "gave_count": 1, "last_gave_at": transfer.created_at,
-                          "last_gave_id": transfer.id})
+                          "last_gave_id": transfer.id,
+                          "gave_exchange_minutes":
+                              transfer.minutes if transfer.kind == "exchange" else 0,
+                          "gave_activity_minutes":
+                              transfer.minutes if transfer.kind == "activity" else 0})
     if transfer.kind == "exchange" and payer is not None:
         _upsert(session, {**base, "member_id": payer, "received_minutes": transfer.minutes,
                           "received_count": 1, "first_received_at": transfer.created_at,

@@ -215,7 +215,8 @@ def _part_moves(session: Session, bank_id: int, parts: list[tuple[datetime, date
 
 
 MONTH_COLUMNS = ("gave_minutes", "gave_count", "received_minutes", "received_count",
-                 "first_received_at", "first_received_id", "last_gave_at", "last_gave_id")
+                 "first_received_at", "first_received_id", "last_gave_at", "last_gave_id",
+                 "gave_exchange_minutes", "gave_activity_minutes")
 
 
 def month_sides(moves: Subquery) -> Any:
@@ -237,10 +238,14 @@ def _side_rows(moves: Subquery) -> list[Any]:
         zero.label("received_minutes"), zero.label("received_count"),
         at_none.label("first_received_at"), id_none.label("first_received_id"),
         moves.c.at.label("last_gave_at"), moves.c.id.label("last_gave_id"),
+        case((moves.c.kind == "exchange", moves.c.minutes), else_=zero)
+        .label("gave_exchange_minutes"),
+        case((moves.c.kind == "activity", moves.c.minutes), else_=zero)
+        .label("gave_activity_minutes"),
     ).where(_given(moves))
     received = select(
         moves.c.month, moves.c.payer_member, zero, zero, moves.c.minutes, one,
-        moves.c.at, moves.c.id, at_none, id_none,
+        moves.c.at, moves.c.id, at_none, id_none, zero, zero,
     ).where(_received(moves))
     return [gave, received]
 
@@ -275,6 +280,8 @@ def member_months(moves: Subquery) -> Any:
         func.max(case((is_first, c.first_received_id))).label("first_received_id"),
         func.max(case((is_last, c.last_gave_at))).label("last_gave_at"),
         func.max(case((is_last, c.last_gave_id))).label("last_gave_id"),
+        func.sum(c.gave_exchange_minutes).label("gave_exchange_minutes"),
+        func.sum(c.gave_activity_minutes).label("gave_activity_minutes"),
     ).group_by(c.month, c.member)
 
 
@@ -795,11 +802,10 @@ def coproduction(session: Session, bank_id: int, start: date, end: date) -> list
     networks), measured over the period."""
     period = _period(start, end)
     _tune(session)
-    moves = _moves(session, bank_id, period)
     roles, helped_then_helped = _roles_and_received_then_gave(session, bank_id, period)
     return [
         *_assets(session, bank_id, period, roles),
-        *_work(session, moves),
+        *_work(session, bank_id, period),
         *_reciprocity_indicators(roles, helped_then_helped),
         *_networks(session, bank_id, period),
     ]
@@ -817,12 +823,14 @@ def _assets(session: Session, bank_id: int, period: Period, roles: Roles
     )
 
 
-def _work(session: Session, moves: Subquery) -> Iterator[Indicator]:
-    minutes: dict[str, int] = defaultdict(int)
-    for kind, total in session.execute(
-            select(moves.c.kind, func.sum(moves.c.minutes)).where(_given(moves))
-            .group_by(moves.c.kind)):
-        minutes[kind] = int(total)
+def _work(session: Session, bank_id: int, period: Period) -> Iterator[Indicator]:
+    rows = _months_of(session, bank_id, period)
+    given, exchange, activity = (int(total or 0) for total in session.execute(select(
+        func.sum(rows.c.gave_minutes), func.sum(rows.c.gave_exchange_minutes),
+        func.sum(rows.c.gave_activity_minutes))).one())
+    # Help given is an exchange, a group activity, or hours a broker recorded (HELP_KINDS).
+    minutes = {"exchange": exchange, "activity": activity,
+               "record": given - exchange - activity}
     yield Indicator(
         "Redefining work", "Hours given", _hours(sum(minutes.values())), "hours",
         "Hours of help that members gave, valued the same whoever gave them.",

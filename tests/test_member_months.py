@@ -75,7 +75,7 @@ def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:  # type:
 
 # From scratch, in Python ------------------------------------------------------------------
 
-Row = tuple[int, int, int, int, Any, Any, Any, Any]
+Row = tuple[int, int, int, int, Any, Any, Any, Any, int, int]
 
 
 def recomputed(session: Session, bank_id: int) -> dict[tuple[str, int], Row]:
@@ -83,7 +83,7 @@ def recomputed(session: Session, bank_id: int) -> dict[tuple[str, int], Row]:
     transfers = session.scalars(select(Transfer).where(Transfer.bank_id == bank_id)).all()
     undone = {t.reverses_id for t in transfers if t.reverses_id is not None}
     owner = {a.id: a.member_id for a in session.scalars(select(Account))}
-    sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     first: dict[tuple[str, int], tuple[datetime, int]] = {}
     last: dict[tuple[str, int], tuple[datetime, int]] = {}
     for t in transfers:
@@ -95,23 +95,34 @@ def recomputed(session: Session, bank_id: int) -> dict[tuple[str, int], Row]:
         if t.kind in ("exchange", "record", "activity") and payee is not None:
             sums[month, payee][0] += t.minutes
             sums[month, payee][1] += 1
+            sums[month, payee][4] += t.minutes if t.kind == "exchange" else 0
+            sums[month, payee][5] += t.minutes if t.kind == "activity" else 0
             last[month, payee] = max(last.get((month, payee), moment), moment)
         if t.kind == "exchange" and payer is not None:
             sums[month, payer][2] += t.minutes
             sums[month, payer][3] += 1
             first[month, payer] = min(first.get((month, payer), moment), moment)
     return {key: (s[0], s[1], s[2], s[3], *first.get(key, (None, None)),
-                  *last.get(key, (None, None))) for key, s in sums.items()}
+                  *last.get(key, (None, None)), s[4], s[5]) for key, s in sums.items()}
 
 
 def kept(session: Session, bank_id: int) -> dict[tuple[str, int], Row]:
     return {(r.month, r.member_id): (r.gave_minutes, r.gave_count, r.received_minutes,
                                      r.received_count, r.first_received_at,
-                                     r.first_received_id, r.last_gave_at, r.last_gave_id)
+                                     r.first_received_id, r.last_gave_at, r.last_gave_id,
+                                     r.gave_exchange_minutes, r.gave_activity_minutes)
             for r in session.scalars(select(MemberMonth).where(MemberMonth.bank_id == bank_id))}
 
 
 # The reports as they were counted from the transfers ---------------------------------------
+
+def old_minutes_by_kind(session: Session, bank_id: int, period: reports.Period
+                        ) -> dict[str, int]:
+    moves = reports._moves(session, bank_id, period)
+    return {kind: int(total) for kind, total in session.execute(
+        select(moves.c.kind, func.sum(moves.c.minutes)).where(reports._given(moves))
+        .group_by(moves.c.kind))}
+
 
 def old_hours_by_month(session: Session, bank_id: int, period: reports.Period) -> list[Any]:
     moves = reports._moves(session, bank_id, period)
@@ -212,6 +223,12 @@ def assert_months_as_before(db: Database, periods: list[tuple[date, date]] = ALL
                 roles.both, roles.active)
             assert index["Helped, then helped others"] == old_received_then_gave(
                 session, bank_id, period)
+            kinds = old_minutes_by_kind(session, bank_id, period)
+            for name, kind in (("Hours between members", "exchange"),
+                               ("Hours recorded by brokers", "record"),
+                               ("Hours at group activities", "activity")):
+                assert index[name] == reports._hours(kinds.get(kind, 0)), (name, start, end)
+            assert index["Hours given"] == reports._hours(sum(kinds.values()))
 
 
 # The table against the transfers -----------------------------------------------------------
@@ -329,7 +346,7 @@ def test_reversing_the_first_or_last_of_a_month_takes_the_next(db):
         rows = kept(session, bank_id)
         assert rows["2024-01", ben][:6] == (0, 0, 120, 2, at(date(2024, 1, 10)), helped[1].id)
         assert rows["2024-01", ana][:2] == (120, 2)
-        assert rows["2024-01", ana][6:] == (at(date(2024, 1, 20)), helped[2].id)
+        assert rows["2024-01", ana][6:8] == (at(date(2024, 1, 20)), helped[2].id)
     assert_months_as_before(db)
 
 

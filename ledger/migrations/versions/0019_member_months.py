@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("first_received_id", sa.Integer(), nullable=True),
         sa.Column("last_gave_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_gave_id", sa.Integer(), nullable=True),
+        sa.Column("gave_exchange_minutes", sa.BigInteger(), nullable=False),
+        sa.Column("gave_activity_minutes", sa.BigInteger(), nullable=False),
         # Leads with (bank_id, month): a report's period is one range of it.
         sa.PrimaryKeyConstraint("bank_id", "month", "member_id"),
     )
