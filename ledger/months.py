@@ -43,8 +43,6 @@ from sqlalchemy import (
     case,
     delete,
     event,
-    except_,
-    func,
     inspect,
     literal,
     or_,
@@ -54,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ledger import reports
+from ledger import derived, reports
 from ledger.models import Account, Bank, MemberMonth, Transfer, UTCDateTime
 
 _WATCHED = ("created_at", "from_account_id", "to_account_id", "kind", "minutes",
@@ -211,10 +209,7 @@ def breaches(session: Session, bank_id: int) -> list[str]:
                     *(found.c[name] for name in COLUMNS))
     kept = select(table.month, table.member_id, *(table[name] for name in COLUMNS)).where(
         table.bank_id == bank_id)
-    missing = int(session.scalar(select(func.count()).select_from(
-        except_(wanted, kept).subquery())) or 0)
-    extra = int(session.scalar(select(func.count()).select_from(
-        except_(kept, wanted).subquery())) or 0)
+    missing, extra = derived.differences(session, wanted, kept)
     if not missing and not extra:
         return []
     return [f"bank {bank_id}: {missing} member-months in the transfers are missing or differ "
@@ -225,16 +220,7 @@ def breaches(session: Session, bank_id: int) -> list[str]:
 # The hooks --------------------------------------------------------------------------------
 
 def _values(transfer: Transfer, *, before: bool) -> dict[str, Any]:
-    """A transfer's watched columns, as they are now or as they were before this flush."""
-    state = inspect(transfer)
-    values = {}
-    for name in _WATCHED:
-        history = state.attrs[name].history
-        if before and history.deleted:
-            values[name] = history.deleted[0]
-        else:
-            values[name] = getattr(transfer, name)
-    return values
+    return derived.values(transfer, _WATCHED, before=before)
 
 
 @event.listens_for(Session, "after_flush")
@@ -246,33 +232,31 @@ def _after_flush(session: Session, _context: Any) -> None:
     if not new and not changed and not gone:
         return
     again: dict[int, set[tuple[str, int]]] = {}
+
+    def work_out(values: dict[str, Any]) -> None:
+        again.setdefault(values["bank_id"], set()).update(_touched(session, values))
+
+    def reversed_by(values: dict[str, Any]) -> None:
+        """The transfer a reversal reverses counts, or no longer does: its months again."""
+        original = (session.get(Transfer, values["reverses_id"])
+                    if values["reverses_id"] is not None else None)
+        if original is not None:
+            work_out(_values(original, before=False))
+
     for transfer in new:
         if transfer.reverses_id is not None:
-            original = session.get(Transfer, transfer.reverses_id)
-            if original is not None:
-                again.setdefault(original.bank_id, set()).update(
-                    _touched(session, _values(original, before=False)))
+            reversed_by(_values(transfer, before=False))
         elif transfer.kind != "reversal":
             _added(session, transfer)
     for transfer in changed:
         for before in (True, False):
             values = _values(transfer, before=before)
-            again.setdefault(values["bank_id"], set()).update(_touched(session, values))
-            # A reversal pointed at another transfer: that one counts, or no longer does.
-            original = (session.get(Transfer, values["reverses_id"])
-                        if values["reverses_id"] is not None else None)
-            if original is not None:
-                again.setdefault(original.bank_id, set()).update(
-                    _touched(session, _values(original, before=False)))
+            work_out(values)
+            reversed_by(values)  # a reversal pointed at another transfer
     for transfer in gone:
         values = _values(transfer, before=True)
-        again.setdefault(values["bank_id"], set()).update(_touched(session, values))
-        # A reversal deleted: the transfer it reversed counts again.
-        original = (session.get(Transfer, values["reverses_id"])
-                    if values["reverses_id"] is not None else None)
-        if original is not None:
-            again.setdefault(original.bank_id, set()).update(
-                _touched(session, _values(original, before=False)))
+        work_out(values)
+        reversed_by(values)  # a reversal deleted: the transfer it reversed counts again
     for bank_id, keys in again.items():
         refresh(session, bank_id, keys)
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, delete, event, except_, func, inspect, literal, null, or_, select
+from sqlalchemy import case, delete, event, func, inspect, literal, null, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ledger import reports
+from ledger import derived, reports
 from ledger.models import Account, Bank, MemberPair, Transfer, UTCDateTime
 
 _WATCHED = ("created_at", "from_account_id", "to_account_id", "kind", "idempotency_key",
@@ -189,10 +189,7 @@ def breaches(session: Session, bank_id: int) -> list[str]:
     kept = select(MemberPair.member_a_id, MemberPair.member_b_id, MemberPair.met_at,
                   MemberPair.exchange_at, MemberPair.activity_at).where(
         MemberPair.bank_id == bank_id)
-    missing = int(session.scalar(select(func.count()).select_from(
-        except_(computed, kept).subquery())) or 0)
-    extra = int(session.scalar(select(func.count()).select_from(
-        except_(kept, computed).subquery())) or 0)
+    missing, extra = derived.differences(session, computed, kept)
     if not missing and not extra:
         return []
     return [f"bank {bank_id}: {missing} pairs of members met in the transfers are missing or "
@@ -203,16 +200,7 @@ def breaches(session: Session, bank_id: int) -> list[str]:
 # The hooks --------------------------------------------------------------------------------
 
 def _values(transfer: Transfer, *, before: bool) -> dict[str, Any]:
-    """A transfer's watched columns, as they are now or as they were before this flush."""
-    state = inspect(transfer)
-    values = {}
-    for name in _WATCHED:
-        history = state.attrs[name].history
-        if before and history.deleted:
-            values[name] = history.deleted[0]
-        else:
-            values[name] = getattr(transfer, name)
-    return values
+    return derived.values(transfer, _WATCHED, before=before)
 
 
 @event.listens_for(Session, "after_flush")

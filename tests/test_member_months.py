@@ -10,9 +10,7 @@ puts it right. Runs on SQLite, and on PostgreSQL too when ``TEST_DATABASE_URL`` 
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -21,13 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     and_,
-    create_engine,
     func,
     inspect,
     literal,
     or_,
     select,
-    text,
     union,
     union_all,
     update,
@@ -35,13 +31,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ledger import accounts, banks, months, reports
-from ledger.db import Database, normalise_url
+from ledger.db import Database
 from ledger.migrate import downgrade, upgrade
-from ledger.models import Account, Base, Member, MemberMonth, Transfer
+from ledger.models import Account, Member, MemberMonth, Transfer
 from tests.test_migrations import empty, first_migration_with_data, revision  # noqa: F401
-from tests.test_reports import APR, FEB, JAN, MAR, PERIODS, World, at, index, random_ledger
+from tests.test_reports import (
+    APR,
+    BACKENDS,
+    FEB,
+    JAN,
+    MAR,
+    PERIODS,
+    World,
+    at,
+    fresh_database,
+    index,
+    random_ledger,
+)
 
-BACKENDS = ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
 # Whole months, and periods that start or end (or both) mid-month.
 ALL_PERIODS = [*PERIODS, (date(2024, 1, 20), date(2024, 3, 15)),
                (date(2023, 12, 5), date(2024, 1, 20)), (date(2024, 1, 2), date(2024, 1, 21)),
@@ -53,24 +60,7 @@ ALL_PERIODS = [*PERIODS, (date(2024, 1, 20), date(2024, 3, 15)),
 
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'months.db'}")
-        Base.metadata.create_all(database.engine)
-        yield database
-        database.dispose()
-        return
-    url = os.environ["TEST_DATABASE_URL"]
-    schema = f"months_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(url))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    database = Database(url, connect_args={"options": f"-csearch_path={schema}"})
-    Base.metadata.create_all(database.engine)
-    yield database
-    database.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    yield from fresh_database(request.param, tmp_path, "months")
 
 
 # From scratch, in Python ------------------------------------------------------------------

@@ -32,14 +32,20 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'reports.db'}")
+    yield from fresh_database(request.param, tmp_path, "reports")
+
+
+def fresh_database(backend: str, tmp_path, prefix: str) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+    """An empty database with today's tables: a SQLite file, or a PostgreSQL schema of its
+    own (dropped afterwards)."""
+    if backend == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / f'{prefix}.db'}")
         Base.metadata.create_all(database.engine)
         yield database
         database.dispose()
         return
     url = os.environ["TEST_DATABASE_URL"]
-    schema = f"reports_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(url))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
