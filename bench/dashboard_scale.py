@@ -21,7 +21,7 @@ its name must contain "bench"), one bank is bulk-loaded with COPY, in realistic 
 Then a separate process (the "web process": ``create_app`` with the same code gunicorn
 runs) signs in as a broker through Flask's test client and requests each page a few times:
 the members list (first page, a page far in, a search by name and by skill), a busy member's
-page, the ledger (newest page and a page far back), the reports page, each report's CSV, and
+page, the ledger (newest page and a page far back), each report's page and its CSV, and
 the co-production page. Each gets a median and a p95 (over ``--requests`` requests after one
 warm-up) and the number of SQL statements one request runs. That process's peak RSS is read
 from ``os.wait4``. The target: every page under 1 s, the process under 300 MB.
@@ -423,7 +423,7 @@ def measure(database_url: str, redis_url: str, requests: int, only: str = ""
         ("Ledger, newest", "/dashboard/ledger"),
         ("Ledger, half-way back", f"/dashboard/ledger?before={middle}"),
         ("Activities", "/dashboard/activities"),
-        ("Reports (all eight)", "/dashboard/reports"),
+        *[(f"Report: {name}", f"/dashboard/reports/{name}") for name in reports.REPORTS],
         *[(f"Report CSV: {name}", f"/dashboard/reports/{name}.csv")
           for name in reports.REPORTS],
         ("Co-production index", "/dashboard/coproduction"),

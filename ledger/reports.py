@@ -607,7 +607,7 @@ def _hours_by_month(session: Session, bank_id: int, period: Period) -> Report:
     minutes = _by_month(session, select(rows.c.month, func.sum(rows.c.gave_minutes))
                         .group_by(rows.c.month))
     return Report(
-        "hours-by-month", "Hours given each month",
+        "hours-by-month", TITLES["hours-by-month"],
         "Hours of help members gave each month: to each other, at group activities, or "
         "recorded by a broker.",
         ("Month", "Hours given"),
@@ -621,7 +621,7 @@ def _active_by_month(session: Session, bank_id: int, period: Period) -> Report:
                        .where(or_(rows.c.gave_count > 0, rows.c.received_count > 0))
                        .group_by(rows.c.month))
     return Report(
-        "active-members", "Active members each month",
+        "active-members", TITLES["active-members"],
         "Members who gave or received help at least once in the month.",
         ("Month", "Active members"),
         [(_label(m), counts.get(_label(m), 0)) for m in period.months()], "line",
@@ -636,7 +636,7 @@ def _reciprocity(session: Session, bank_id: int, period: Period) -> Report:
         ("Only received", roles.only_received),
     )
     return Report(
-        "reciprocity", "Giving and receiving",
+        "reciprocity", TITLES["reciprocity"],
         "Of the members active in the period, how many both gave and received help, and "
         "how many only gave or only received.",
         ("Members", "Number", "Share of active members (%)"),
@@ -649,7 +649,7 @@ def _new_members(session: Session, bank_id: int, period: Period) -> Report:
                        Member.bank_id == bank_id, Member.joined_at >= period.start_at,
                        Member.joined_at < period.end_at)
     return Report(
-        "new-members", "New members each month",
+        "new-members", TITLES["new-members"],
         "People who joined the time bank each month, including any who have since left.",
         ("Month", "New members"),
         [(_label(m), counts.get(_label(m), 0)) for m in period.months()], "bar",
@@ -671,7 +671,7 @@ def _hours_by_category(session: Session, bank_id: int, period: Period) -> Report
         minutes[category("activity" if activity else "help", what or "")] += int(total)
     names = [name for name, _ in CATEGORIES] + [GROUP_ACTIVITIES, OTHER]
     return Report(
-        "hours-by-category", "Hours given by kind of help",
+        "hours-by-category", TITLES["hours-by-category"],
         "Hours of help given, sorted into kinds of help by the words used to describe it.",
         ("Kind of help", "Hours given"),
         [(name, _hours(minutes[name])) for name in names], "bar",
@@ -696,7 +696,7 @@ def _hours_by_area(session: Session, bank_id: int, period: Period) -> Report:
         for key, total in sorted(minutes.items(), key=lambda item: (-item[1], item[0]))
     ]
     return Report(
-        "hours-by-area", "Hours given by area",
+        "hours-by-area", TITLES["hours-by-area"],
         "Hours of help given, by the area the member who gave them lives in.",
         ("Area", "Hours given"), rows, "bar",
     )
@@ -715,7 +715,7 @@ def _hours_by_organisation(session: Session, bank_id: int, period: Period) -> Re
         .where(moves.c.kind.in_(("record", "activity")), moves.c.payee_member.is_not(None))
         .group_by(moves.c.payer_id))}
     return Report(
-        "hours-by-organisation", "Hours paid by the fund and each organisation",
+        "hours-by-organisation", TITLES["hours-by-organisation"],
         "Hours credited to members by the community fund and by each partner organisation, "
         "for help recorded by brokers and for group activities.",
         ("Paid by", "Hours", "Members credited"),
@@ -739,7 +739,7 @@ def _network_growth(session: Session, bank_id: int, period: Period) -> Report:
         total += new.get(_label(m), 0)
         rows.append((_label(m), new.get(_label(m), 0), total))
     return Report(
-        "network-growth", "New connections between members",
+        "network-growth", TITLES["network-growth"],
         "Pairs of members who helped each other, gave each other hours or came to the same "
         "group activity for the first time, each month.",
         ("Month", "New pairs", "All pairs so far"), rows, "bar",
@@ -747,6 +747,19 @@ def _network_growth(session: Session, bank_id: int, period: Period) -> Report:
 
 
 Builder = Callable[[Session, int, Period], Report]
+# Each report's title, as the dashboard lists them (one report is built at a time).
+TITLES: dict[str, str] = {
+    "hours-by-month": "Hours given each month",
+    "active-members": "Active members each month",
+    "reciprocity": "Giving and receiving",
+    "new-members": "New members each month",
+    "hours-by-category": "Hours given by kind of help",
+    "hours-by-area": "Hours given by area",
+    "hours-by-organisation": "Hours paid by the fund and each organisation",
+    "network-growth": "New connections between members",
+}
+
+
 _BUILDERS: dict[str, Builder] = {
     "hours-by-month": _hours_by_month,
     "active-members": _active_by_month,
@@ -881,6 +894,7 @@ def _networks(session: Session, bank_id: int, period: Period) -> Iterator[Indica
 
 __all__ = [
     "REPORTS",
+    "TITLES",
     "Indicator",
     "Report",
     "all_reports",

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import auth
-from ledger import accounts, banks, members
+from ledger import accounts, banks, members, reports
 from ledger.models import Activity, AuditEntry, Bank, Member, Message, Transfer
 from tests.helpers import ref_in
 
@@ -63,7 +63,8 @@ def text_of(response) -> str:  # type: ignore[no-untyped-def]
 
 def test_pages_need_a_signed_in_broker(client, broker):
     for path in ("/dashboard/", "/dashboard/members", "/dashboard/ledger",
-                 "/dashboard/reports", "/dashboard/ledger/export.csv"):
+                 "/dashboard/reports", "/dashboard/reports/reciprocity",
+                 "/dashboard/reports/reciprocity.csv", "/dashboard/ledger/export.csv"):
         response = client.get(path)
         assert response.status_code == 302
         assert response.location.startswith("/dashboard/login")
@@ -342,6 +343,19 @@ def test_reports_and_coproduction_pages_show_charts_and_csv(signed_in, make_phon
         assert response.status_code == 200 and response.mimetype == "text/csv"
         assert len(response.data.decode().splitlines()) >= 2
     assert signed_in.get("/dashboard/reports/nonsense.csv").status_code == 404
+    # One report a page, each listed on every page, the period carried from one to another.
+    period = "start=2020-01-01&end=2030-01-01"
+    for name in reports.REPORTS:
+        one = signed_in.get(f"/dashboard/reports/{name}?{period}")
+        assert one.status_code == 200
+        assert f'<h2 id="{name}">{reports.TITLES[name]}</h2>'.encode() in one.data
+        assert one.data.count(b'aria-current="page"') == 1
+        for other in reports.REPORTS:
+            if other != name:
+                link = f'href="/dashboard/reports/{other}?{period.replace("&", "&amp;")}"'
+                assert link.encode() in one.data
+    assert "Gardening" in text_of(signed_in.get("/dashboard/reports/hours-by-category"))
+    assert signed_in.get("/dashboard/reports/nonsense").status_code == 404
     copro = text_of(signed_in.get("/dashboard/coproduction"))
     for value in ("Assets", "Redefining work", "Reciprocity", "Social networks"):
         assert value in copro
