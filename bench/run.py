@@ -107,6 +107,8 @@ PARTS: list[tuple[str, str, list[str]]] = [
 ]
 BANK_APP = "app:create_app()"
 BARE_APP = "bench.bare:create_app()"
+# BALANCE's floor: form, one Redis round trip, one SQL read (bench/bare.py).
+FLOOR_APP = "bench.bare:create_floor_app()"
 BUSY_WARNING = 0.10  # other work took more than this share of the machine during a run
 
 # Variables that would change what is measured (signed webhooks, another database, approval
@@ -171,6 +173,7 @@ class BackendResult:
     description: str = ""
     bare: list[Run] = field(default_factory=list)
     bank: list[Run] = field(default_factory=list)
+    floor: list[Run] = field(default_factory=list)  # BALANCE only
     handled: int | None = None  # MessageSids the bank recorded (warm-up + rounds)
     answered: int = 0  # good answers wrk counted from the bank (warm-up + rounds)
     skipped: str | None = None
@@ -185,6 +188,12 @@ class BackendResult:
     @property
     def ratio(self) -> float | None:
         return statistics.median(self.ratios) if self.ratios else None
+
+    @property
+    def floor_ratio(self) -> float | None:
+        """floor/bare requests per second: the ceiling for the bank's ratio."""
+        ratios = [f.rps / a.rps for a, f in zip(self.bare, self.floor, strict=False) if a.rps]
+        return statistics.median(ratios) if ratios else None
 
     @property
     def honest(self) -> bool:
@@ -491,47 +500,57 @@ def bench_backend(backend: Backend, results: list[BackendResult], args: argparse
     log(f"[{backend.name}] gunicorn {{{BARE_APP}, {BANK_APP}}} {' '.join(flags)}")
     with (gunicorn(BARE_APP, flags, backend.env, tmp / f"{backend.name}-bare.log") as bare,
           gunicorn(BANK_APP, flags, backend.env, tmp / f"{backend.name}-bank.log") as bank):
-        servers = [bare, bank]
-        _expect_balance(bare)
-        joined = _post(bank, "JOIN Sam")
+        joined = _post(bank, "JOIN Sam")  # the bank's database is made here: then the floor
         if "Sam" not in joined:
             raise BenchError(f"bank: JOIN Sam was answered {joined!r}")
         _expect_balance(bank)
-        runs_each = args.rounds + 1  # the warm-up too
-        for result in results:
-            scenario = result.scenario
-            if scenario.members:
-                log(f"[{backend.name}] creating {runs_each * scenario.senders:,} members for "
-                    f"{scenario.name}")
-                create_members(backend, scenario.first, runs_each * scenario.senders)
-            measure_scenario(backend, result, servers, args, log)
+        _expect_balance(bare)
+        with gunicorn(FLOOR_APP, flags, backend.env, tmp / f"{backend.name}-floor.log") as floor:
+            _expect_balance(floor)
+            servers = [bare, bank, floor]
+            runs_each = args.rounds + 1  # the warm-up too
+            for result in results:
+                scenario = result.scenario
+                if scenario.members:
+                    log(f"[{backend.name}] creating {runs_each * scenario.senders:,} members "
+                        f"for {scenario.name}")
+                    create_members(backend, scenario.first, runs_each * scenario.senders)
+                measure_scenario(backend, result, servers, args, log)
 
 
 def measure_scenario(backend: Backend, result: BackendResult, servers: list[Server],
                      args: argparse.Namespace, log: Callable[[str], None]) -> None:
-    bare, bank = servers
+    bare, bank, floor = servers
     scenario = result.scenario
+    floored = scenario.name == "balance"
     tag = f"[{backend.name} {scenario.name}]"
     firsts = iter(range(scenario.first, scenario.first + 1000 * scenario.senders,
                         max(1, scenario.senders)))
     before = _count_inbound(backend.redis)
     log(f"{tag} warm-up, {args.warmup:g} s each")
     wrk(bare, servers, args, args.warmup, scenario)
-    warm = wrk(bank, servers, args, args.warmup, scenario, next(firsts))
+    first = next(firsts)
+    warm = wrk(bank, servers, args, args.warmup, scenario, first)
+    if floored:
+        wrk(floor, servers, args, args.warmup, scenario, first)
     if warm.failures:
         result.notes.append(f"{warm.failures} failed responses in the bank's warm-up")
     result.answered += warm.responses - warm.failures
     for n in range(1, args.rounds + 1):
-        for server, runs in ((bare, result.bare), (bank, result.bank)):
+        first = next(firsts)
+        endpoints = [(bare, result.bare), (bank, result.bank)]
+        if floored:  # the same members text the floor: it only reads
+            endpoints.append((floor, result.floor))
+        for server, runs in endpoints:
             run = wrk(server, servers, args, args.duration, scenario,
-                      next(firsts) if server is bank else None)
+                      None if server is bare else first)
             runs.append(run)
             if server is bank:
                 result.answered += run.responses - run.failures
                 if scenario.senders > 1 and run.requests > scenario.senders:
                     result.notes.append(f"{scenario.name}: {run.requests:,} requests in a run "
                                         f"for {scenario.senders:,} senders; some texted twice")
-            label = "bare" if server is bare else "bank"
+            label = {BARE_APP: "bare", BANK_APP: "bank", FLOOR_APP: "floor"}[server.app]
             log(f"{tag} round {n} {label}: {run.rps:,.0f} req/s, p99 "
                 f"{run.p99_us / 1000:.1f} ms, app CPU "
                 f"{run.cpu_us_per_request('app'):.0f} µs/req, "
@@ -606,6 +625,32 @@ def render(results: list[BackendResult], args: argparse.Namespace, elapsed: floa
             f"{_ms(_median(result.bare, lambda r: r.p99_us))} | "
             f"{_median(result.bank, lambda r: r.cpu_us_per_request('app')):,.0f} | {honest} |"
         )
+    floors = [r for r in results if r.floor_ratio is not None]
+    if floors:
+        lines += [
+            "",
+            "**The floor for BALANCE** (`create_floor_app` in `bench/bare.py`): the least any "
+            "bank that answers a balance from its ledger must do: read the form, one Redis "
+            "round trip (claim the MessageSid, read the dialog), one SQL read (the balance); "
+            "no signature check, caps, conversation, kept text or saved answer. Measured in the "
+            "same rounds, from the same members:",
+            "",
+            "| Backend | floor/bare req/s | per round | floor req/s | floor p99 ms | App CPU "
+            "µs/req (floor) | bank/floor |",
+            "|---|---:|---|---:|---:|---:|---:|",
+        ]
+        for result in floors:
+            per_round = [f.rps / a.rps for a, f in zip(result.bare, result.floor,
+                                                       strict=False) if a.rps]
+            bank_floor = [b.rps / f.rps for b, f in zip(result.bank, result.floor,
+                                                        strict=False) if f.rps]
+            lines.append(
+                f"| {result.name} | **{result.floor_ratio:.2f}** | "
+                f"{', '.join(f'{r:.2f}' for r in per_round)} | "
+                f"{_median(result.floor, lambda r: r.rps):,.0f} | "
+                f"{_ms(_median(result.floor, lambda r: r.p99_us))} | "
+                f"{_median(result.floor, lambda r: r.cpu_us_per_request('app')):,.0f} | "
+                f"{statistics.median(bank_floor):.2f} |")
     lines += [
         "",
         "CPU per request by component, µs (medians over rounds; redis and postgres include "
@@ -617,17 +662,19 @@ def render(results: list[BackendResult], args: argparse.Namespace, elapsed: floa
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
-        for label, runs in (("bare", result.bare), ("bank", result.bank)):
+        for label, runs in (("bare", result.bare), ("bank", result.bank),
+                            ("floor", result.floor)):
             if not runs:
                 continue
             cells = " | ".join(
-                f"{_median(runs, lambda r, c=c: r.cpu_us_per_request(c)):,.0f}"
+                f"{statistics.median(r.cpu_us_per_request(c) for r in runs):,.0f}"
                 for c in COMPONENTS
             )
             lines.append(f"| {result.name} | {result.scenario.body.split()[0]} | {label} | "
                          f"{cells} | {_median(runs, lambda r: r.others_share):.0%} |")
 
-    busiest = max((r.others_share for res in results for r in res.bare + res.bank),
+    busiest = max((r.others_share for res in results
+                   for r in res.bare + res.bank + res.floor),
                   default=0.0)
     if busiest > BUSY_WARNING:
         lines += ["", f"**Warning:** other work on this machine took up to {busiest:.0%} of its "
