@@ -47,8 +47,12 @@ def create_floor_app() -> Flask:
     config = Config.from_env()
     redis = connect_redis(config)
     db = Database(config.effective_database_url)
+    # By the bank and the number, as the bank's own unique index has them.
     balance = text("SELECT a.balance_minutes FROM members m JOIN accounts a "
-                   "ON a.member_id = m.id AND a.kind = 'member' WHERE m.phone = :phone")
+                   "ON a.member_id = m.id AND a.kind = 'member' "
+                   "WHERE m.bank_id = :bank AND m.phone = :phone")
+    with db.peek() as connection:
+        bank = connection.execute(text("SELECT id FROM banks WHERE is_default")).scalar()
     app = Flask(__name__)
 
     @app.post("/twilio/messages")
@@ -60,7 +64,7 @@ def create_floor_app() -> Flask:
         pipe.get(f"bench:floor-session:{sender}")
         pipe.execute()
         with db.peek() as connection:
-            minutes = connection.execute(balance, {"phone": sender}).scalar() or 0
+            minutes = connection.execute(balance, {"bank": bank, "phone": sender}).scalar() or 0
         return Response(
             '<?xml version="1.0" encoding="UTF-8"?>'
             f"<Response><Message>Balance: {minutes / 60:g} hours</Message></Response>",
