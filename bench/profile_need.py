@@ -117,8 +117,8 @@ of 150 through Flask's test client, embedded backend): the second Redis round tr
 answer saved for Twilio's retries, the dialog state) about 11%; the INSERT that keeps the text
 for the brokers' inbox (care issue) about 9%; the conversation step and rendering the answer
 (command words of six languages, distress words) about 9%; sealing the saved answer and the
-kept text with Fernet about 4%; caps, metrics and the signature check the rest. Each is a rule of another issue (idempotent retries, kept texts,
-caps); none is waste to cut.
+kept text with Fernet about 4%; caps, metrics and the signature check the rest. Each is a
+rule of another issue (idempotent retries, kept texts, caps); none is waste to cut.
 
 Reaching the targets would take one of: (a) the targets restated against the floor (the
 bank at 0.5 of the floor is in reach: it is at 0.40-0.50 now) or as CPU per text; (b)
