@@ -108,9 +108,10 @@ caps, conversation, kept text or saved answer. In the same rounds, from the same
 reaches **0.46 of the bare endpoint on the embedded backend and 0.39 on PostgreSQL + Redis**;
 the bank's BALANCE reaches 0.40-0.50 of the floor. So on these 2-CPU machines the 0.5 target
 for BALANCE is out of reach of *any* design that reads the balance from the ledger on each
-text and keeps a Redis claim (a Flask worker needs about 400 µs of CPU to answer fixed TwiML;
-one SQLAlchemy read and one redis-py pipeline add about 600-800 µs on their own). The NEED
-target (0.3) asks more of a write than the floor manages for a read.
+text and keeps a Redis claim (a gunicorn worker spends 400-500 µs of CPU answering fixed
+TwiML; reading the form, one SQLAlchemy read and one redis-py pipeline add about 600 µs). No
+floor is measured for NEED (target 0.3): its least work is that of BALANCE's floor plus a
+transaction that takes a reference and writes the post.
 
 What the bank spends beyond the floor, as shares of one BALANCE's in-process time (cProfile
 of 150 through Flask's test client, embedded backend): the second Redis round trip (the
