@@ -138,11 +138,11 @@ def run(port: int, host: str) -> None:
       .venv/bin/timebank broker add +447700900100 YourName
       .venv/bin/timebank broker password +447700900100
 
-  Point Twilio at it: set the number's "A message comes in" webhook to
-      https://YOUR-PUBLIC-HOST/twilio/messages   (HTTP POST)
-  and its status callback to https://YOUR-PUBLIC-HOST/twilio/status, then restart with
-  TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_FROM and PUBLIC_BASE_URL set
-  (see README.md). Without an auth token only this machine may post to the webhook.
+  On a real number: restart with TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_FROM
+  and PUBLIC_BASE_URL (your public https:// address) set, then point the number here with
+      .venv/bin/timebank twilio connect
+  and check everything with .venv/bin/timebank doctor (README.md, "Going live").
+  Without an auth token only this machine may post to the webhook.
 
 Press Ctrl-C to stop.
 """, err=True)

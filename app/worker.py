@@ -21,6 +21,11 @@ from ledger.phones import MaskNumbers
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 300
+# An idle RQ worker beats its heart each time its wait for a job times out: every
+# ``worker_ttl - 15`` seconds, 405 by RQ's default. `timebank doctor` looks for a heartbeat
+# in the last minute (app.doctor.HEARTBEAT_WITHIN), so an idle worker here beats every 30 s.
+HEARTBEAT_SECONDS = 30
+WORKER_TTL = HEARTBEAT_SECONDS + 15
 
 
 def enqueue_sweep(redis: Redis, queue: Queue, now: float | None = None) -> bool:
@@ -73,7 +78,7 @@ def main(burst: bool = False) -> bool:
             worker_class = _stoppable(
                 Worker if os.environ.get("TIMEBANK_WORKER_FORK") == "1" else SimpleWorker)
             while True:
-                worker = worker_class([queue], connection=redis)
+                worker = make_worker(worker_class, queue, redis)
                 try:
                     worked = bool(worker.work(burst=burst, with_scheduler=True))
                 except RedisConnectionError:
@@ -88,6 +93,11 @@ def main(burst: bool = False) -> bool:
                 _wait_for(redis)
         finally:
             stop.set()
+
+
+def make_worker(worker_class: type[Any], queue: Queue, redis: Redis) -> Any:
+    """The bank's worker on ``queue``: idle, it beats its heart every HEARTBEAT_SECONDS."""
+    return worker_class([queue], connection=redis, worker_ttl=WORKER_TTL)
 
 
 def _stoppable(base: type[Any]) -> type[Any]:

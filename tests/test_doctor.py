@@ -67,6 +67,41 @@ def test_no_worker_is_a_problem_with_its_fix(cli):
     assert "1 problem(s) to fix before going live." in result.output
 
 
+def _idle_since(worker: SimpleWorker, seconds: float) -> None:
+    """``worker`` as it is when it last beat its heart ``seconds`` ago, waiting for a job."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq.utils import utcformat
+
+    worker.register_birth()
+    worker.connection.hset(worker.key, "last_heartbeat",
+                           utcformat(datetime.now(UTC) - timedelta(seconds=seconds)))
+
+
+def test_an_idle_worker_is_seen_between_its_heartbeats(cli, services):
+    """An idle worker beats its heart only when its wait for a job times out: the bank's
+    worker waits at most 30 s, so doctor (which looks back a minute) always sees it."""
+    from app.worker import _stoppable, make_worker
+
+    idle = make_worker(_stoppable(SimpleWorker), services.queue, services.redis)
+    assert idle.dequeue_timeout <= 30
+    _idle_since(idle, idle.dequeue_timeout + 5)  # the longest gap, and a little late
+    try:
+        assert "ok       worker: 1 worker(s) seen in the last minute" in cli(
+            "doctor", env_=SECRET).output
+    finally:
+        idle.register_death()
+    # RQ's own default waits 405 s between heartbeats: most of the time doctor would call
+    # a healthy idle worker missing.
+    default = SimpleWorker([services.queue], connection=services.redis)
+    assert default.dequeue_timeout > doctor.HEARTBEAT_WITHIN.total_seconds()
+    _idle_since(default, default.dequeue_timeout / 2)
+    try:
+        assert "problem  worker" in cli("doctor", env_=SECRET).output
+    finally:
+        default.register_death()
+
+
 def test_a_worker_for_another_queue_does_not_count(cli, services):
     from rq import Queue
 

@@ -137,7 +137,14 @@ def test_a_second_run_on_the_same_port_or_folder_leaves_the_first_alone(
 
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=30) == 0
-    assert "Stopped." in log.read_text()
+    said = log.read_text()
+    assert "Stopped." in said
+    # What to do next, as commands that exist: texting it, a broker, a real number.
+    for command in ("timebank chat", "timebank broker add", "timebank twilio connect",
+                    "timebank doctor"):
+        assert command in said
+        assert subprocess.run([str(BIN / "timebank"), *command.split()[1:], "--help"],
+                              capture_output=True, timeout=60).returncode == 0, command
 
 
 # --- processes sharing the embedded Redis -----------------------------------------------------
