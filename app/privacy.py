@@ -53,6 +53,7 @@ from ledger.models import (
     BrokerDuty,
     Confirmation,
     InboundText,
+    Introduction,
     Member,
     Message,
     OptOut,
@@ -392,6 +393,28 @@ def _forget_asks(session: Session, member: Member, scrub: Scrub) -> None:
                Ask.post_id.in_(select(Post.id).where(Post.bank_id == member.bank_id)))
 
 
+# introductions through a broker (app.care.introductions)
+
+
+def _export_introductions(session: Session, member: Member) -> Rows:
+    return [{
+        "need_ref": ref,
+        "you": ("asked for the help" if intro.requester_member_id == member.id
+                else "offered to help"),
+        "with": "another member", "status": intro.status,
+        "asked_at": _when(intro.created_at), "decided_at": _when(intro.decided_at),
+    } for intro, ref in session.execute(
+        select(Introduction, Post.ref).join(Post, Post.id == Introduction.post_id)
+        .where(or_(Introduction.requester_member_id == member.id,
+                   Introduction.helper_member_id == member.id))
+        .order_by(Introduction.id))]
+
+
+def _forget_introductions(_session: Session, _member: Member, _scrub: Scrub) -> None:
+    """Nothing to erase: a row names members by id only, and the need's words go with the
+    posts. A waiting one stands in the way of forgetting (``blockers``)."""
+
+
 # group activities
 
 
@@ -596,7 +619,27 @@ SOURCES: list[Source] = [
     Source("inbound_texts", "Texts you sent the bank, and its answers", _export_inbound,
            _forget_inbound),
     Source("duty", "Times on duty (brokers)", _export_duty, _forget_duty),
+    Source("introductions", "Introductions to another member through a broker",
+           _export_introductions, _forget_introductions),
 ]
+
+# Every table, and the source that exports and forgets what it holds about a member; or why
+# none does. A new table must be named here (tests/test_privacy.py fails until it is).
+COVERED_BY: dict[str, str] = {
+    "members": "profile", "opt_outs": "opt_outs", "accounts": "accounts",
+    "transfers": "transfers", "confirmations": "confirmations", "posts": "posts",
+    "asks": "asks", "activities": "rsvps", "rsvps": "rsvps", "messages": "messages",
+    "audit_log": "audit", "inbound_texts": "inbound_texts", "broker_duty": "duty",
+    "introductions": "introductions",
+}
+NOT_A_SOURCE: dict[str, str] = {
+    "banks": "the bank's own settings",
+    "bank_numbers": "the bank's own phone numbers",
+    "member_pairs": "when two members first helped each other or met: worked out from the "
+                    "transfers and activities, for the reports' counts; names nobody",
+    "member_months": "each member's hours a month, summed from the transfers for the "
+                     "reports; names nobody",
+}
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -690,6 +733,14 @@ def blockers(session: Session, member: Member) -> list[str]:
                                Post.status == "matched").order_by(Post.ref)):
         found.append(f"they are the helper matched to need ref {need.ref}: its owner texts "
                      f"CLOSE {need.ref} once done (or the need expires)")
+    for ref in session.scalars(
+            select(Post.ref).join(Introduction, Introduction.post_id == Post.id)
+            .where(Introduction.status == "waiting",
+                   or_(Introduction.requester_member_id == member.id,
+                       Introduction.helper_member_id == member.id))
+            .order_by(Post.ref)):
+        found.append(f"an introduction for need ref {ref} waits for a broker: approve or "
+                     "decline it on the dashboard's Introductions page")
     for ref in session.scalars(
             select(Post.ref).join(Ask, Ask.post_id == Post.id)
             .where(Ask.member_id == member.id, Ask.status == "asked", Post.status == "open")

@@ -432,3 +432,46 @@ def test_a_broker_of_another_bank_cannot_introduce(people, outbox, services, cli
     assert result.exit_code == 1 and f"no introduction with ref {ref}" in result.output
     assert [s for s, _ in _introductions(services)] == ["waiting"]
     _no_numbers(ana, bob)
+
+
+# --- what a member is told about their introductions, and forgetting -----------------------
+
+
+def test_an_introduction_is_in_the_members_export_and_a_waiting_one_stops_forgetting(
+        people, outbox, services, cli):
+    from app import privacy
+
+    assert cli("bank", "set", "--introductions", "broker").exit_code == 0
+    ana, bob = Heard(people["ana"], outbox), Heard(people["bob"], outbox)
+    ref = _need(bob, people["ana"], outbox)
+    ana.reply(f"YES {ref}")
+    ident = _member_id(services, ANA)
+
+    def exported() -> list[dict[str, object]]:
+        with services.db.reading() as session:
+            member = session.get(Member, ident)
+            assert member is not None
+            data = privacy.export(session, member)
+        rows = list(data["sources"]["introductions"])
+        text = repr(rows)
+        assert "Bob" not in text and _digits(BOB) not in text  # the other member unnamed
+        return rows
+
+    [row] = exported()
+    assert row["need_ref"] == ref and row["you"] == "offered to help"
+    assert row["with"] == "another member" and row["status"] == "waiting"
+    # While a broker has yet to decide, Ana cannot be forgotten: the introduction would
+    # hand Bob a number that no longer exists.
+    refused = cli("member", "forget", f"#{ident}", "--reason", "asked",
+                  input=f"y\n#{ident}\n")
+    assert refused.exit_code != 0
+    assert (f"an introduction for need ref {ref} waits for a broker: approve or decline it "
+            "on the dashboard's Introductions page") in refused.output
+    with services.db.reading() as session:
+        assert session.get(Member, ident).phone == ANA  # type: ignore[union-attr]
+
+    people["bea"].reply(f"INTRO {ref}")
+    [row] = exported()
+    assert row["status"] == "approved" and row["decided_at"]
+    after = cli("member", "forget", f"#{ident}", "--reason", "asked", input=f"y\n#{ident}\n")
+    assert "introduction" not in after.output  # the decided one no longer stands in the way

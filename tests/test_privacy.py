@@ -662,3 +662,18 @@ def test_a_name_with_letters_beyond_ascii_is_found_however_it_was_stored(
     assert done.exit_code == 0, done.output
     assert text_rows(services, forms) == []
     assert "a former member" in outbox.to(SAM)[-1]
+
+
+def test_every_table_is_exported_by_a_source_or_says_why_not() -> None:
+    """A new table that names members is not silently left out of exports and forgetting."""
+    from ledger.models import Base
+
+    tables = set(Base.metadata.tables)
+    assert set(privacy.COVERED_BY) | set(privacy.NOT_A_SOURCE) == tables
+    assert not set(privacy.COVERED_BY) & set(privacy.NOT_A_SOURCE)
+    assert set(privacy.COVERED_BY.values()) == {source.name for source in privacy.SOURCES}
+    for name in privacy.NOT_A_SOURCE:
+        table = Base.metadata.tables[name]
+        # What is not exported holds no words about people: no phone, name or text column.
+        assert not {"phone", "name", "body", "text", "notes"} & set(table.columns.keys()) \
+            or name == "banks", name
