@@ -86,7 +86,14 @@ def redis_persistence(config: Config, redis: Redis) -> Finding:
         return Finding(WARNING, "Redis persistence cannot be read",
                        "make sure your Redis provider keeps data (AOF) across restarts")
     if aof == "yes":
-        return Finding(OK, "Redis persistence on (appendonly)")
+        try:
+            fsync = _config_get(redis, "appendfsync")
+        except RedisError:
+            fsync = None
+        if fsync == "no":
+            return Finding(WARNING, "Redis appendfsync no: a crash can lose the last half "
+                                    "minute of jobs", "set appendfsync everysec")
+        return Finding(OK, f"Redis persistence on (appendonly, appendfsync {fsync or '?'})")
     fix = "set appendonly yes and appendfsync everysec"
     if save:
         return Finding(WARNING, "Redis keeps only snapshots: a restart loses recent jobs", fix)
@@ -168,31 +175,48 @@ def bank_numbers(config: Config, db: Database) -> Iterator[Finding]:
         elif not config.uses_twilio:
             yield Finding(OK, f"{name}: {', '.join(numbers)}")
         for number in numbers if config.uses_twilio else []:
-            yield _connected(config, name, number)
+            yield _connected(config, db, name, number)
 
 
-def _connected(config: Config, bank: str, number: str) -> Finding:
-    """Whether the Twilio account has ``number`` and sends its texts here."""
+def _connected(config: Config, db: Database, bank_name: str, number: str) -> Finding:
+    """Whether the Twilio account has ``number`` and sends its texts here: the same settings
+    `timebank twilio connect --check` compares (URL, method, no TwiML App; or, with a
+    Messaging Service, its inbound URL and method and the number in its sender pool)."""
+    from app.twilio_setup import SetupError, messages_url, survey
+
     if number.startswith("whatsapp:"):
-        return Finding(OK, f"{bank}: {number} (WhatsApp senders are not checked)")
-    fix = f"`timebank twilio connect {number} --bank {bank!r}`"
+        return Finding(OK, f"{bank_name}: {number} (WhatsApp senders are not checked)")
+    command = f"timebank twilio connect {number} --bank {bank_name!r}"
+    fix = f"`{command}`"
     try:
-        owned = _twilio(config).incoming_phone_numbers.list(phone_number=number, limit=1)
+        url = messages_url(config, allow_http=True)
+    except SetupError:
+        return Finding(WARNING, f"{bank_name}: {number} not checked (no PUBLIC_BASE_URL)")
+    client = _twilio(config)
+    try:
+        owned = client.incoming_phone_numbers.list(phone_number=number, limit=1)
+        if not owned:
+            return Finding(PROBLEM, f"{bank_name}: {number} is not a number of this Twilio "
+                                    "account", "buy or port it in the Twilio console, or "
+                                               "correct the bank's number")
+        with db.reading() as session:
+            bank = session.scalars(select(Bank).where(Bank.name == bank_name)).one()
+            settings, _, _ = survey(config, client, session, bank, number, url, command)
+    except SetupError as exc:
+        return Finding(PROBLEM, f"{bank_name}: {exc}")
     except TwilioRestException as exc:
-        return Finding(WARNING, f"{bank}: {number} not checked (Twilio answered {exc.status})")
+        return Finding(WARNING, f"{bank_name}: {number} not checked (Twilio answered "
+                                f"{exc.status})")
     except (TwilioException, OSError) as exc:
-        return Finding(WARNING, f"{bank}: {number} not checked ({type(exc).__name__})")
-    if not owned:
-        return Finding(PROBLEM, f"{bank}: {number} is not a number of this Twilio account",
-                       "buy or port it in the Twilio console, or correct the bank's number")
-    if config.twilio_messaging_service_sid:
-        return Finding(OK, f"{bank}: {number} in the account (its inbound URL is the "
-                           "Messaging Service's, not checked)")
-    wanted = f"{config.public_base_url}/twilio/messages"
-    if config.public_base_url and owned[0].sms_url != wanted:
-        return Finding(PROBLEM, f"{bank}: Twilio sends {number}'s texts to "
-                                f"{owned[0].sms_url or 'nowhere'}, not {wanted}", fix)
-    return Finding(OK, f"{bank}: {number} connected")
+        return Finding(WARNING, f"{bank_name}: {number} not checked ({type(exc).__name__})")
+    except SQLAlchemyError:
+        return Finding(WARNING, f"{bank_name}: {number} not checked (database unreachable)")
+    wrong = [s for s in settings if not s.agrees]
+    if wrong:
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        return Finding(PROBLEM, f"{bank_name}: {wrong[0].what} is {wrong[0].now}, should be "
+                                f"{wrong[0].wanted}{more}", fix)
+    return Finding(OK, f"{bank_name}: {number} connected")
 
 
 def quiet_hours(config: Config, db: Database) -> Iterator[Finding]:

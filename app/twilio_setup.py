@@ -43,6 +43,8 @@ class Setting:
     at_twilio: bool = True
     # Not something connect may change: it refuses instead (another bank's number).
     blocking: bool = False
+    # The number in the Messaging Service's sender pool (else a URL, a method, an owner).
+    pool: bool = False
 
     @property
     def agrees(self) -> bool:
@@ -109,6 +111,12 @@ def survey(config: Config, client: Client, session: Session, bank: Bank, address
                                  "TWILIO_MESSAGING_SERVICE_SID") from None
             raise
         where = f"Messaging Service {sid}"
+        if number is not None:
+            # Only the numbers in its sender pool take texts through the service: any other
+            # number's texts still go to that number's own URL.
+            pooled = any(n.phone_number == address for n in service.phone_numbers.list())
+            settings.append(Setting(f"{address} in the sender pool of {where}",
+                                    "yes" if pooled else "no", "yes", fix, pool=True))
         settings += [
             Setting(f"{where} inbound request URL", _shown(service.inbound_request_url), url,
                     fix),
@@ -141,8 +149,11 @@ def apply(session: Session, bank: Bank, address: str | None, url: str, settings:
     if all(s.agrees for s in settings if s.at_twilio):
         return
     if service is not None:
-        service.update(inbound_request_url=url, inbound_method="POST",
-                       use_inbound_webhook_on_number=False)
+        if not all(s.agrees for s in settings if s.at_twilio and not s.pool):
+            service.update(inbound_request_url=url, inbound_method="POST",
+                           use_inbound_webhook_on_number=False)
+        if not all(s.agrees for s in settings if s.pool):
+            service.phone_numbers.create(phone_number_sid=number.sid)
     elif number is not None:
         changes: dict[str, str] = {"sms_url": url, "sms_method": "POST"}
         if number.sms_application_sid:

@@ -232,9 +232,15 @@ def test_each_number_must_be_the_twilio_accounts_and_send_its_texts_here(
     standin.add_number(BANK_SMS, sms_url="https://old.example.org/sms")
     elsewhere = cli("doctor", env_=live)
     assert elsewhere.exit_code == 1
-    assert (f"problem  numbers: Lambeth Time Bank: Twilio sends {BANK_SMS}'s texts to "
-            f"https://old.example.org/sms, not {PUBLIC}/twilio/messages\n{fix}"
+    assert (f"problem  numbers: Lambeth Time Bank: {BANK_SMS} incoming-message URL is "
+            f"https://old.example.org/sms, should be {PUBLIC}/twilio/messages\n{fix}"
             ) in elsewhere.output
+    # The URL right but a TwiML App taking its texts: not connected either.
+    standin.add_number(BANK_SMS, sms_url=f"{PUBLIC}/twilio/messages",
+                       sms_application_sid="AP" + "1" * 32)
+    app = cli("doctor", env_=live)
+    assert app.exit_code == 1
+    assert f"{BANK_SMS} TwiML App for texts is AP{'1' * 32}, should be none" in app.output
 
     standin.add_number(BANK_SMS, sms_url=f"{PUBLIC}/twilio/messages")
     connected = cli("doctor", env_=live)
@@ -242,6 +248,34 @@ def test_each_number_must_be_the_twilio_accounts_and_send_its_texts_here(
     assert connected.exit_code == 0, connected.output
     looked_up = [r for r in standin.requests if "IncomingPhoneNumbers" in r.path]
     assert looked_up and all(r.authorised for r in looked_up)
+    assert not standin.changes  # doctor only looks
+
+
+def test_with_a_messaging_service_each_number_must_be_in_its_pool(
+        cli, worker, standin, services):
+    service = "MG" + "2" * 32
+    with services.db.writing() as session:
+        banks.ensure_default_bank(session, name="Lambeth Time Bank", addresses=[BANK_SMS])
+    live = {**SECRET, **twilio(standin), "PUBLIC_BASE_URL": PUBLIC,
+            "TWILIO_MESSAGING_SERVICE_SID": service}
+    sid = standin.add_number(BANK_SMS, sms_url="https://old.example.org/sms")
+    standin.add_service(service, inbound_request_url=f"{PUBLIC}/twilio/messages",
+                        use_inbound_webhook_on_number=False)
+    outside = cli("doctor", env_=live)
+    assert outside.exit_code == 1
+    assert (f"problem  numbers: Lambeth Time Bank: {BANK_SMS} in the sender pool of "
+            f"Messaging Service {service} is no, should be yes") in outside.output
+    standin.add_service(service, inbound_request_url="https://old.example.org/sms",
+                        use_inbound_webhook_on_number=False, senders=[sid])
+    elsewhere = cli("doctor", env_=live)
+    assert elsewhere.exit_code == 1
+    assert f"Messaging Service {service} inbound request URL is https://old.example.org/sms" \
+        in elsewhere.output
+    standin.add_service(service, inbound_request_url=f"{PUBLIC}/twilio/messages",
+                        use_inbound_webhook_on_number=False, senders=[sid])
+    connected = cli("doctor", env_=live)
+    assert f"ok       numbers: Lambeth Time Bank: {BANK_SMS} connected" in connected.output
+    assert connected.exit_code == 0, connected.output
 
 
 def test_twilio_without_a_public_address_is_a_problem(cli, worker, standin):
@@ -275,7 +309,10 @@ class _RedisSettings:
 
 
 @pytest.mark.parametrize(("settings", "level", "said"), [
-    ({"appendonly": "yes", "save": ""}, "ok", "Redis persistence on (appendonly)"),
+    ({"appendonly": "yes", "appendfsync": "everysec", "save": ""}, "ok",
+     "Redis persistence on (appendonly, appendfsync everysec)"),
+    ({"appendonly": "yes", "appendfsync": "no"}, "warning",
+     "Redis appendfsync no: a crash can lose the last half minute of jobs"),
     ({"appendonly": "no", "save": "3600 1"}, "warning",
      "Redis keeps only snapshots: a restart loses recent jobs"),
     ({"appendonly": "no", "save": ""}, "warning",
@@ -287,7 +324,7 @@ def test_redis_persistence_is_read_from_the_servers_settings(settings, level, sa
     found = doctor.redis_persistence(config, _RedisSettings(**settings))  # type: ignore[arg-type]
     assert (found.status, found.message) == (level, said)
     if level != "ok":
-        assert "appendonly yes" in found.fix or "AOF" in found.fix
+        assert "append" in found.fix or "AOF" in found.fix
 
 
 def test_the_embedded_redis_needs_no_persistence_on_a_laptop():

@@ -191,8 +191,14 @@ def test_messaging_service(twilio: Callable[..., Result], standin: TwilioStandIn
     assert service["use_inbound_webhook_on_number"] is False
     assert f"Messaging Service {SERVICE} inbound request URL: {OLD} → {URL}" in result.output
     assert standin.number(NUMBER)["sms_url"] == OLD  # the service answers for it now
+    # ... because the number is now in the service's sender pool.
+    assert standin.service(SERVICE)["senders"] == [standin.number(NUMBER)["sid"]]
+    assert f"{NUMBER} in the sender pool of Messaging Service {SERVICE}: no → yes" \
+        in result.output
     assert owner_name(services, NUMBER) == "Lambeth Time Bank"
     assert twilio("connect", NUMBER, "--check", **env).exit_code == 0
+    assert twilio("connect", NUMBER, **env).exit_code == 0  # again: nothing added twice
+    assert len(standin.service(SERVICE)["senders"]) == 1
 
     # A service alone, no number configured, is enough.
     assert twilio("connect", "--check", **env).exit_code == 0
@@ -200,3 +206,26 @@ def test_messaging_service(twilio: Callable[..., Result], standin: TwilioStandIn
     missing = twilio("connect", NUMBER, TWILIO_MESSAGING_SERVICE_SID="MG" + "0" * 32)
     assert missing.exit_code != 0
     assert "no Messaging Service MG" in missing.output
+
+
+def test_a_service_pointed_here_is_not_enough_if_the_number_is_outside_its_pool(
+        twilio: Callable[..., Result], standin: TwilioStandIn, services: Services) -> None:
+    """Texts to a number outside the service's sender pool go to the number's own URL:
+    --check must not say everything agrees."""
+    standin.add_number(NUMBER, sms_url=OLD)
+    standin.add_service(SERVICE, inbound_request_url=URL, use_inbound_webhook_on_number=False)
+    env = {"TWILIO_MESSAGING_SERVICE_SID": SERVICE}
+    assert twilio("connect", NUMBER, **env).exit_code == 0
+    # Pooled now; taken out again, as someone might in the console.
+    standin.add_service(SERVICE, inbound_request_url=URL, use_inbound_webhook_on_number=False)
+
+    check = twilio("connect", NUMBER, "--check", **env)
+    assert check.exit_code != 0
+    assert (f"fix  {NUMBER} in the sender pool of Messaging Service {SERVICE}: no, should be "
+            "yes") in check.output
+    assert "1 setting(s) to fix" in check.output
+    fixed = twilio("connect", NUMBER, **env)
+    assert fixed.exit_code == 0, fixed.output
+    assert [r.status for r in standin.requests
+            if r.method == "POST" and r.path.endswith(f"{SERVICE}/PhoneNumbers")] == [201, 201]
+    assert twilio("connect", NUMBER, "--check", **env).exit_code == 0

@@ -17,10 +17,11 @@ Every request is recorded. Responses can be scripted one at a time::
 It also stands in for setting a deployment up (``timebank twilio connect``): the account's
 numbers (``GET …/IncomingPhoneNumbers.json?PhoneNumber=…``, ``POST
 …/IncomingPhoneNumbers/<PN…>.json``) and Messaging Services (``GET``/``POST
-/v1/Services/<MG…>``, Twilio's messaging.twilio.com host)::
+/v1/Services/<MG…>``, Twilio's messaging.twilio.com host) and their sender pools (``GET``/
+``POST /v1/Services/<MG…>/PhoneNumbers``)::
 
     sid = standin.add_number("+447700900100", sms_url="https://old.example/sms")
-    standin.add_service("MG…")
+    standin.add_service("MG…", senders=[sid])   # the number in the service's pool
     standin.number("+447700900100")["sms_url"]   # as Twilio now holds it
 
 Use it as a context manager, or ``start()`` and ``stop()``; ``base_url`` is what
@@ -50,6 +51,8 @@ _NUMBERS = re.compile(
     r"(?:/(?P<sid>PN[0-9a-f]+))?\.json$"
 )
 _SERVICE = re.compile(r"^/v1/Services/(?P<sid>MG[0-9A-Za-z]+)$")
+# The numbers a Messaging Service sends from and takes texts for (its sender pool).
+_SENDERS = re.compile(r"^/v1/Services/(?P<sid>MG[0-9A-Za-z]+)/PhoneNumbers$")
 _ACCOUNT = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)\.json$")
 
 
@@ -192,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
         if _NUMBERS.match(path) or _SERVICE.match(path):
             self._settings("GET", path, {k: v[-1] for k, v in parse_qs(query).items()})
             return
+        if _SENDERS.match(path):
+            self._senders("GET", path, {})
+            return
         match = _MESSAGES.match(path) or _ACCOUNT.match(path)
         account = match["account"] if match else None
         authorised = self._authorised(state, account)
@@ -226,6 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
         form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         if _NUMBERS.match(self.path) or _SERVICE.match(self.path):
             self._settings("POST", self.path, form)
+            return
+        if _SENDERS.match(self.path):
+            self._senders("POST", self.path, form)
             return
         match = _MESSAGES.match(self.path.split("?", 1)[0])
         account = match["account"] if match else None
@@ -264,6 +273,55 @@ class _Handler(BaseHTTPRequestHandler):
         if script is not None:
             state.stopping.wait(script.delay)
         self._answer(201, record.resource)
+
+    def _senders(self, method: str, path: str, form: dict[str, str]) -> None:
+        """A Messaging Service's sender pool: listed (``GET``) or a number added to it
+        (``POST`` with ``PhoneNumberSid``, one of the account's numbers)."""
+        state = self.server.state
+        sid = _SENDERS.match(path)["sid"]  # type: ignore[index]
+        authorised = self._authorised(state, state.account_sid)
+        record = Recorded(method, self.path, state.account_sid, authorised, form)
+        with state.lock:
+            state.requests.append(record)
+            if not authorised:
+                record.status, record.error_code = 401, 20003
+                self._answer(401, error_payload(401, 20003, _DEFAULT_MESSAGES[401]))
+                return
+            service = state.services.get(sid)
+            number = state.numbers.get(form.get("PhoneNumberSid", ""))
+            if service is None or (method == "POST" and number is None):
+                record.status, record.error_code = 404, 20404
+                self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
+                return
+            pool: list[str] = service.setdefault("senders", [])
+            if method == "POST":
+                assert number is not None
+                if number["sid"] in pool:
+                    record.status, record.error_code = 409, 21710
+                    self._answer(409, error_payload(
+                        409, 21710, "Phone Number is already in the Messaging Service"))
+                    return
+                pool.append(number["sid"])
+                record.status, record.sid = 201, number["sid"]
+                record.resource = self._sender(state, sid, number)
+                self._answer(201, record.resource)
+                return
+            found = [self._sender(state, sid, state.numbers[n]) for n in pool
+                     if n in state.numbers]
+            record.status = 200
+            url = f"https://messaging.twilio.com{path}"
+            self._answer(200, {"phone_numbers": found, "meta": {
+                "page": 0, "page_size": 50, "first_page_url": url, "previous_page_url": None,
+                "url": url, "next_page_url": None, "key": "phone_numbers"}})
+
+    @staticmethod
+    def _sender(state: _State, service_sid: str, number: dict[str, Any]) -> dict[str, Any]:
+        return {"sid": number["sid"], "account_sid": state.account_sid,
+                "service_sid": service_sid, "phone_number": number["phone_number"],
+                "country_code": "GB", "capabilities": ["SMS"], "date_created": _now(),
+                "date_updated": _now(),
+                "url": f"https://messaging.twilio.com/v1/Services/{service_sid}/PhoneNumbers/"
+                       f"{number['sid']}"}
 
     def _settings(self, method: str, path: str, form: dict[str, str]) -> None:
         """A number's or a Messaging Service's settings: read (``GET``) or changed (``POST``)."""
@@ -463,8 +521,10 @@ class TwilioStandIn:
 
     def add_service(self, sid: str, *, inbound_request_url: str | None = None,
                     inbound_method: str = "POST",
-                    use_inbound_webhook_on_number: bool = True) -> None:
-        """Give the account a Messaging Service (``MG…``)."""
+                    use_inbound_webhook_on_number: bool = True,
+                    senders: list[str] | None = None) -> None:
+        """Give the account a Messaging Service (``MG…``), with these numbers (``PN…``)
+        in its sender pool."""
         with self._state.lock:
             self._state.services[sid] = {
                 "sid": sid, "account_sid": self._state.account_sid,
@@ -473,6 +533,7 @@ class TwilioStandIn:
                 "use_inbound_webhook_on_number": use_inbound_webhook_on_number,
                 "date_created": _now(), "date_updated": _now(),
                 "url": f"https://messaging.twilio.com/v1/Services/{sid}", "links": {},
+                "senders": list(senders or []),
             }
 
     def number(self, phone_number: str) -> dict[str, Any]:
