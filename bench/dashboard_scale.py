@@ -23,8 +23,8 @@ runs) signs in as a broker through Flask's test client and requests each page a 
 the members list (first page, a page far in, a search by name and by skill), a busy member's
 page, the ledger (newest page and a page far back), each report's page and its CSV, and
 the co-production page. Each gets a median and a p95 (over ``--requests`` requests after one
-warm-up) and the number of SQL statements one request runs. That process's peak RSS is read
-from ``os.wait4``. The target: every page under 1 s, the process under 300 MB.
+warm-up) and the number of SQL statements one request runs. That process's peak RSS is its
+own ``VmHWM`` (``bench/memory.py``). The target: every page under 1 s, the process under 300 MB.
 """
 
 from __future__ import annotations
@@ -378,7 +378,6 @@ def _csrf(page: bytes) -> str:
 def measure(database_url: str, redis_url: str, requests: int, only: str = ""
             ) -> dict[str, Any]:
     """Runs in its own process: sign in, request each page, time it, count its SQL."""
-    import resource
 
     from sqlalchemy import event, func, select
 
@@ -403,7 +402,9 @@ def measure(database_url: str, redis_url: str, requests: int, only: str = ""
         members_total = session.scalar(select(func.count(Member.id))) or 0
         oldest = session.scalar(select(func.min(Transfer.id))) or 1
         newest = session.scalar(select(func.max(Transfer.id))) or 1
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    from bench.memory import peak_mb
+
+    rss_start = round(peak_mb() or 0)
     client = app.test_client()
     token = _csrf(client.get("/dashboard/login").data)
     signed = client.post("/dashboard/login", data={"csrf_token": token,
@@ -452,7 +453,7 @@ def measure(database_url: str, redis_url: str, requests: int, only: str = ""
               f"p95 {p95 * 1000:7.0f} ms   {max(counts):3} SQL", file=sys.stderr, flush=True)
     services.close()
     return {"pages": results, "rss_start_mb": rss_start,
-            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+            "rss_peak_mb": round(peak_mb() or 0)}
 
 
 def measure_in_child(args: argparse.Namespace) -> dict[str, Any]:
@@ -463,11 +464,10 @@ def measure_in_child(args: argparse.Namespace) -> dict[str, Any]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     if status != 0:
         raise SystemExit(f"the measuring process failed (status {status})")
     found = json.loads(output.decode().strip().splitlines()[-1])
-    found["rss_peak_wait4_mb"] = usage.ru_maxrss // 1024
     return dict(found)
 
 
@@ -507,7 +507,7 @@ def markdown(made: dict[str, Any], found: dict[str, Any], command: str, pg: str)
     out = io.StringIO()
     w = out.write
     slowest = max(found["pages"], key=lambda p: p["p95_s"])
-    peak = found["rss_peak_wait4_mb"]
+    peak = found["rss_peak_mb"]
     w("## Dashboard at scale\n\n")
     w(f"One bank with {made['members']:,} members, {made['transfers']:,} transfers "
       f"({made.get('activity_credits', 0):,} of them group-activity credits) and "

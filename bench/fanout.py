@@ -11,7 +11,7 @@ afterwards, so its name must contain "bench"; ``--redis-url`` is flushed before 
    raised above N (at the default 2,000 a day, a broadcast to more waits for tomorrow);
 2. a process of its own plans the broadcast and confirms it (``app.broadcasts.confirm``:
    one message row per member, in one transaction) and enqueues its first batch: its time
-   and its peak RSS (``ru_maxrss`` from ``os.wait4``);
+   and its peak RSS (its own ``VmHWM``, ``bench/memory.py``);
 3. one worker (``app.worker.main(burst=True)``, as ``worker.py`` runs it) sends the
    broadcast through the console transport, with throttling and quiet hours off, for at most
    ``--send-seconds`` (then RQ's warm shutdown: the batch in hand finishes): its peak RSS,
@@ -71,13 +71,18 @@ def _env(database_url: str, redis_url: str, instance: Path) -> dict[str, str]:
 def _run(command: list[str], env: dict[str, str], log: Path, stop_after: float = 0.0
          ) -> tuple[float, float, str]:
     """Run a process to its end (or, after ``stop_after`` seconds, ask it to stop as RQ's
-    warm shutdown does: the job in hand finishes): (wall seconds, peak RSS in MB, stdout)."""
+    warm shutdown does: the job in hand finishes): (wall seconds, peak RSS in MB, stdout).
+    The peak is the process's own ``VmHWM``, read as it runs (``bench/memory.py``)."""
+    from bench.memory import peak_mb
+
     started = time.perf_counter()
+    peak = 0.0
     with log.open("ab") as errors, tempfile.TemporaryFile() as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=errors)
         stopped = False
         while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            peak = max(peak, peak_mb(process.pid) or 0.0)  # a high-water mark: the last counts
+            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
             if stop_after and not stopped and time.perf_counter() - started > stop_after:
@@ -91,7 +96,7 @@ def _run(command: list[str], env: dict[str, str], log: Path, stop_after: float =
     if process.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise RuntimeError(f"{command[-1][:60]} exited with {process.returncode}:\n{tail}")
-    return wall, usage.ru_maxrss / 1024, output
+    return wall, peak, output
 
 
 def _confirm_only() -> None:
@@ -231,8 +236,9 @@ def markdown(results: list[dict[str, Any]], command: str) -> str:
     w("## Broadcast fan-out\n\n")
     w("A broadcast to N members on PostgreSQL + Redis: confirmed (every message row "
       "recorded, in one transaction) in a process of its own, then sent by one worker "
-      "through the console transport, throttling and quiet hours off. Peak RSS is "
-      "`ru_maxrss` from `os.wait4`; *idle* is the same start-up doing nothing.\n\n")
+      "through the console transport, throttling and quiet hours off. Peak RSS is the "
+      "process's own `VmHWM` (`bench/memory.py`), read every 50 ms while it runs; *idle* is "
+      "the same start-up doing nothing.\n\n")
     w("| Members | plan | confirm | confirming process, peak | worker, peak | texts sent "
       "| texts/s per worker |\n|---:|---:|---:|---:|---:|---:|---:|\n")
     for r in results:
