@@ -27,6 +27,7 @@ from app.config import DEVELOPMENT_KEY, Config
 from app.delivery import BadSetting, parse_quiet_hours
 from app.delivery import templates as parse_templates
 from app.services import connect_redis
+from ledger import banks
 from ledger.db import Database
 from ledger.migrate import alembic_config
 from ledger.models import Bank
@@ -192,17 +193,12 @@ def _connected(config: Config, db: Database, bank_name: str, number: str) -> Fin
         url = messages_url(config, allow_http=True)
     except SetupError:
         return Finding(WARNING, f"{bank_name}: {number} not checked (no PUBLIC_BASE_URL)")
-    client = _twilio(config)
     try:
-        owned = client.incoming_phone_numbers.list(phone_number=number, limit=1)
-        if not owned:
-            return Finding(PROBLEM, f"{bank_name}: {number} is not a number of this Twilio "
-                                    "account", "buy or port it in the Twilio console, or "
-                                               "correct the bank's number")
         with db.reading() as session:
-            bank = session.scalars(select(Bank).where(Bank.name == bank_name)).one()
-            settings, _, _ = survey(config, client, session, bank, number, url, command)
-    except SetupError as exc:
+            bank = banks.bank_by_name(session, bank_name)
+            settings, _, _ = survey(config, _twilio(config), session, bank, number, url,
+                                    command)
+    except SetupError as exc:  # not a number of the account, or no such service: says the fix
         return Finding(PROBLEM, f"{bank_name}: {exc}")
     except TwilioRestException as exc:
         return Finding(WARNING, f"{bank_name}: {number} not checked (Twilio answered "

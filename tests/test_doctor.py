@@ -226,8 +226,9 @@ def test_each_number_must_be_the_twilio_accounts_and_send_its_texts_here(
 
     missing = cli("doctor", env_=live)
     assert missing.exit_code == 1
-    assert (f"problem  numbers: Lambeth Time Bank: {BANK_SMS} is not a number of this "
-            "Twilio account") in missing.output
+    assert (f"problem  numbers: Lambeth Time Bank: {BANK_SMS} is not a number in the Twilio "
+            f"account {ACCOUNT_SID}: buy it there, or check TWILIO_ACCOUNT_SID and the number"
+            ) in missing.output
 
     standin.add_number(BANK_SMS, sms_url="https://old.example.org/sms")
     elsewhere = cli("doctor", env_=live)

@@ -284,22 +284,19 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append(record)
             if not authorised:
-                record.status, record.error_code = 401, 20003
-                self._answer(401, error_payload(401, 20003, _DEFAULT_MESSAGES[401]))
+                self._refuse(record, 401, 20003)
                 return
             service = state.services.get(sid)
             number = state.numbers.get(form.get("PhoneNumberSid", ""))
             if service is None or (method == "POST" and number is None):
-                record.status, record.error_code = 404, 20404
-                self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
+                self._refuse(record, 404, 20404)
                 return
             pool: list[str] = service.setdefault("senders", [])
             if method == "POST":
                 assert number is not None
                 if number["sid"] in pool:
-                    record.status, record.error_code = 409, 21710
-                    self._answer(409, error_payload(
-                        409, 21710, "Phone Number is already in the Messaging Service"))
+                    self._refuse(record, 409, 21710,
+                                 "Phone Number is already in the Messaging Service")
                     return
                 pool.append(number["sid"])
                 record.status, record.sid = 201, number["sid"]
@@ -313,6 +310,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, {"phone_numbers": found, "meta": {
                 "page": 0, "page_size": 50, "first_page_url": url, "previous_page_url": None,
                 "url": url, "next_page_url": None, "key": "phone_numbers"}})
+
+    def _refuse(self, record: Recorded, status: int, code: int,
+                message: str | None = None) -> None:
+        """Answer ``record``'s request with Twilio's error, and note it."""
+        record.status, record.error_code = status, code
+        self._answer(status, error_payload(status, code,
+                                           message or _DEFAULT_MESSAGES.get(status, "Error")))
 
     @staticmethod
     def _sender(state: _State, service_sid: str, number: dict[str, Any]) -> dict[str, Any]:
@@ -333,8 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append(record)
             if not authorised:
-                record.status, record.error_code = 401, 20003
-                self._answer(401, error_payload(401, 20003, _DEFAULT_MESSAGES[401]))
+                self._refuse(record, 401, 20003)
                 return
             if numbers and numbers["sid"] is None and method == "GET":
                 wanted = form.get("PhoneNumber")
@@ -354,8 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             resource = table.get(sid or "")
             if resource is None or (numbers and method == "GET"):
-                record.status, record.error_code = 404, 20404
-                self._answer(404, error_payload(404, 20404, _DEFAULT_MESSAGES[404]))
+                self._refuse(record, 404, 20404)
                 return
             for name, value in form.items():
                 key = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()  # SmsUrl → sms_url
