@@ -41,7 +41,7 @@ def create_floor_app() -> Flask:
     from sqlalchemy import text
 
     from app.config import Config
-    from app.services import connect_redis
+    from app.services import address_key, connect_redis
     from ledger.db import Database
 
     config = Config.from_env()
@@ -61,7 +61,8 @@ def create_floor_app() -> Flask:
         sender = form.get("From", "")
         pipe = redis.pipeline(transaction=False)
         pipe.set(f"bench:floor:{form.get('MessageSid', '')}", b"", nx=True, ex=600)
-        pipe.get(f"bench:floor-session:{sender}")
+        # Named by a keyed hash, as the bank names a number in Redis: never the number.
+        pipe.get(f"bench:floor-session:{address_key(sender, config.secret_key)}")
         pipe.execute()
         with db.peek() as connection:
             minutes = connection.execute(balance, {"bank": bank, "phone": sender}).scalar() or 0
